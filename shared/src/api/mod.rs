@@ -1,0 +1,122 @@
+//! The endpoints. Each module has one `handle(state, request)`; the checks run in the same
+//! order everywhere: token (401) → path ids (422) → the event is the caller's (404, the same
+//! answer whether it is missing or someone else's) → the media is in that event (404) → the
+//! rest.
+
+pub mod delete;
+pub mod download;
+pub mod get;
+pub mod list;
+mod presign;
+pub mod stream;
+pub mod upload;
+mod upload_form;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Client;
+use lambda_http::Request;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::db::media::{self, Lookup, MediaRow};
+use crate::error::ApiError;
+use crate::http::path_uuid;
+
+/// The routes, as API Gateway and the local router know them.
+pub mod routes {
+    pub const MEDIA: &str = "/api/v1/events/{event_id}/media";
+    pub const MEDIA_ITEM: &str = "/api/v1/events/{event_id}/media/{media_id}";
+    pub const DOWNLOAD: &str = "/api/v1/events/{event_id}/media/{media_id}/download";
+    pub const STREAM: &str = "/api/v1/events/{event_id}/media/{media_id}/stream";
+}
+
+/// The media JSON of the spec, the same on every endpoint.
+#[derive(Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct MediaJson {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub file_url: String,
+    pub s3_key: Option<String>,
+    pub file_type: String,
+    pub file_size: Option<i32>,
+    pub tags: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<MediaRow> for MediaJson {
+    fn from(row: MediaRow) -> Self {
+        Self {
+            tags: split_tags(row.tags.as_deref().unwrap_or("")),
+            updated_at: row.updated_at.unwrap_or(row.created_at),
+            id: row.id,
+            event_id: row.event_id,
+            title: row.title,
+            description: row.description,
+            file_url: row.file_url,
+            s3_key: row.s3_key,
+            file_type: row.file_type,
+            file_size: row.file_size,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// Tags as stored (`"a, b"`) or sent (`"a,b"`): trimmed, empties dropped.
+pub fn split_tags(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The media item named by the request's path, if the caller owns its event; with the
+/// connection it was read on, for the caller's next statement.
+pub(crate) async fn owned_media(
+    state: &AppState,
+    request: &Request,
+    route: &str,
+) -> Result<(MediaRow, Client), ApiError> {
+    let user = state.auth.authenticate(request.headers())?;
+    let event_id = path_uuid(request, route, "event_id")?;
+    let media_id = path_uuid(request, route, "media_id")?;
+    let client = state.pool.get().await?;
+    match media::find_owned(&client, event_id, media_id, user.id).await? {
+        Lookup::NoEvent => Err(ApiError::EventNotFound),
+        Lookup::NoMedia => Err(ApiError::MediaNotFound),
+        Lookup::Found(row) => Ok((row, client)),
+    }
+}
+
+/// `?redirect=false` asks for the presigned URL as JSON instead of a 302 (for browsers,
+/// which cannot add the Authorization header when following a link).
+fn wants_redirect(request: &Request) -> Result<bool, ApiError> {
+    match crate::http::single_query_param(request, "redirect")? {
+        None => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => Ok(false),
+        Some(_) => Err(ApiError::validation(
+            &["query", "redirect"],
+            "must be true or false",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_trimmed_and_empties_dropped() {
+        assert_eq!(
+            split_tags("photo, event ,memories"),
+            ["photo", "event", "memories"]
+        );
+        assert_eq!(split_tags(" , ,,"), Vec::<String>::new());
+        assert_eq!(split_tags(""), Vec::<String>::new());
+    }
+}

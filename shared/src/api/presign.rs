@@ -1,0 +1,120 @@
+//! Shared by download and stream: the Content-Disposition of a file, and the answer that
+//! hands the client a presigned URL (a 302, or JSON with `?redirect=false`).
+
+use lambda_http::{Body, Response};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::json;
+
+use crate::AppState;
+use crate::db::media::MediaRow;
+use crate::error::ApiError;
+use crate::http::{ApiResult, json_response};
+use crate::media_type::{MediaType, sanitize_file_name};
+use crate::storage::DownloadOverrides;
+
+/// RFC 8187 `attr-char`: what may stay unescaped in `filename*`.
+const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// The name a downloaded file gets: the uploader's, else the key's last segment.
+pub(super) fn download_name(row: &MediaRow, key: &str) -> String {
+    let raw = row
+        .original_filename
+        .as_deref()
+        .unwrap_or_else(|| key.rsplit('/').next().unwrap_or("file"));
+    sanitize_file_name(raw)
+}
+
+/// `attachment; filename="..."; filename*=UTF-8''...` (RFC 6266): an ASCII fallback for old
+/// clients and the exact UTF-8 name for the rest.
+pub(super) fn content_disposition(kind: &str, file_name: &str) -> String {
+    let ascii: String = file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .filter(|c| !matches!(c, '"' | '\\'))
+        .collect();
+    let encoded = utf8_percent_encode(file_name, ATTR_CHAR);
+    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+/// Whether this type may be shown inline; SVG can carry script, so it never is.
+pub(super) fn inline_allowed(file_type: &str) -> bool {
+    MediaType::by_mime(file_type).is_some_and(|t| !t.is_active_content())
+}
+
+/// Signs a GET for `key` and answers with it: 302 to the URL, or 200 JSON.
+pub(super) async fn presigned_answer(
+    state: &AppState,
+    key: &str,
+    overrides: DownloadOverrides,
+    redirect: bool,
+) -> ApiResult {
+    let presigned = state
+        .storage
+        .presigned_get(key, state.config.presigned_url_ttl, overrides)
+        .await
+        .map_err(ApiError::from)?;
+    if !redirect {
+        return Ok(json_response(
+            200,
+            &json!({ "url": presigned.url, "expires_at": presigned.expires_at }),
+        ));
+    }
+    Ok(Response::builder()
+        .status(302)
+        .header(http::header::LOCATION, presigned.url)
+        .header(http::header::CACHE_CONTROL, "no-store")
+        .body(Body::Empty)
+        .expect("a presigned URL is a valid header value"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disposition_has_an_ascii_fallback_and_the_utf8_name() {
+        assert_eq!(
+            content_disposition("attachment", "Fête d'été.jpg"),
+            "attachment; filename=\"F_te d'_t_.jpg\"; filename*=UTF-8''F%C3%AAte%20d%27%C3%A9t%C3%A9.jpg"
+        );
+    }
+
+    #[test]
+    fn disposition_is_a_valid_header_value_for_hostile_names() {
+        for raw in [
+            "a\r\nSet-Cookie: x",
+            "\u{202e}exe.jpg",
+            "\"quoted\".png",
+            "back\\slash.txt",
+        ] {
+            let value = content_disposition("inline", &sanitize_file_name(raw));
+            assert!(http::HeaderValue::from_str(&value).is_ok(), "{value:?}");
+            assert!(!value.contains('\r') && !value.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn svg_is_never_inline() {
+        assert!(inline_allowed("video/mp4"));
+        assert!(!inline_allowed("image/svg+xml"));
+        assert!(!inline_allowed("text/html"));
+    }
+}

@@ -1,0 +1,190 @@
+//! Reads the upload's `multipart/form-data` body (with `multer`, the parser axum uses) into
+//! a typed form, refusing what the endpoint cannot accept before anything is stored.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use lambda_http::{Body, Request};
+
+use crate::error::ApiError;
+
+pub const MAX_TITLE_CHARS: usize = 256;
+pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
+pub const MAX_TAGS: usize = 50;
+pub const MAX_TAG_CHARS: usize = 64;
+/// Text fields are small; a larger one is not a form this endpoint understands.
+const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
+
+/// The validated upload form.
+#[derive(Debug)]
+pub struct UploadForm {
+    pub file_name: String,
+    pub bytes: Bytes,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+}
+
+/// Parses and validates the form; `max_file_size` is `MAX_FILE_SIZE`.
+pub async fn read(request: Request, max_file_size: u64) -> Result<UploadForm, ApiError> {
+    let boundary = boundary(&request)?;
+    let body = match request.into_body() {
+        Body::Binary(bytes) => Bytes::from(bytes),
+        Body::Text(text) => Bytes::from(text),
+        Body::Empty => Bytes::new(),
+        _ => Bytes::new(),
+    };
+    let stream = futures_util::stream::once(async move { Ok::<_, Infallible>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+
+    let mut file: Option<(String, Bytes)> = None;
+    let mut title = None;
+    let mut description = None;
+    let mut tags = None;
+    while let Some(field) = multipart.next_field().await.map_err(malformed)? {
+        let Some(name) = field.name().map(str::to_owned) else {
+            return Err(ApiError::MalformedRequest("a form part has no name".into()));
+        };
+        match name.as_str() {
+            "file" => {
+                if file.is_some() {
+                    return Err(ApiError::MalformedRequest(
+                        "send exactly one file part".into(),
+                    ));
+                }
+                let file_name = field.file_name().unwrap_or("").to_owned();
+                let bytes = field.bytes().await.map_err(malformed)?;
+                file = Some((file_name, bytes));
+            }
+            "title" => title = Some(text(field, "title").await?),
+            "description" => description = Some(text(field, "description").await?),
+            "tags" => tags = Some(text(field, "tags").await?),
+            // Unknown fields are ignored, as FastAPI's Form parsing does.
+            _ => drop(field.bytes().await.map_err(malformed)?),
+        }
+    }
+
+    let (file_name, bytes) =
+        file.ok_or_else(|| ApiError::validation(&["body", "file"], "field required"))?;
+    if bytes.len() as u64 > max_file_size {
+        return Err(ApiError::file_too_large(max_file_size));
+    }
+    if bytes.is_empty() {
+        return Err(ApiError::EmptyFile);
+    }
+    Ok(UploadForm {
+        file_name,
+        bytes,
+        title: optional_text(title, "title", MAX_TITLE_CHARS)?,
+        description: optional_text(description, "description", MAX_DESCRIPTION_CHARS)?,
+        tags: parse_tags(tags.as_deref().unwrap_or(""))?,
+    })
+}
+
+fn boundary(request: &Request) -> Result<String, ApiError> {
+    let content_type = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    multer::parse_boundary(content_type).map_err(|_| {
+        ApiError::MalformedRequest("expected a multipart/form-data body with a boundary".into())
+    })
+}
+
+fn malformed(err: multer::Error) -> ApiError {
+    ApiError::MalformedRequest(format!("unreadable multipart body: {err}"))
+}
+
+async fn text(field: multer::Field<'_>, name: &str) -> Result<String, ApiError> {
+    let bytes = field.bytes().await.map_err(malformed)?;
+    if bytes.len() > MAX_TEXT_FIELD_BYTES {
+        return Err(ApiError::validation(&["body", name], "is too long"));
+    }
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| ApiError::validation(&["body", name], "must be UTF-8 text"))
+}
+
+/// Trimmed; empty means absent; refuses control characters other than newlines and tabs.
+fn optional_text(
+    value: Option<String>,
+    name: &str,
+    max_chars: usize,
+) -> Result<Option<String>, ApiError> {
+    let Some(value) = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if value.chars().count() > max_chars {
+        return Err(ApiError::validation(
+            &["body", name],
+            format!("must be at most {max_chars} characters"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(ApiError::validation(
+            &["body", name],
+            "must not contain control characters",
+        ));
+    }
+    Ok(Some(value))
+}
+
+/// `"photo, event,memories"` → `["photo", "event", "memories"]`, within the limits.
+pub fn parse_tags(raw: &str) -> Result<Vec<String>, ApiError> {
+    let tags = super::split_tags(raw);
+    if tags.len() > MAX_TAGS {
+        return Err(ApiError::validation(
+            &["body", "tags"],
+            format!("at most {MAX_TAGS} tags"),
+        ));
+    }
+    if let Some(long) = tags.iter().find(|t| t.chars().count() > MAX_TAG_CHARS) {
+        return Err(ApiError::validation(
+            &["body", "tags"],
+            format!(
+                "tag {:?}… is longer than {MAX_TAG_CHARS} characters",
+                long.chars().take(20).collect::<String>()
+            ),
+        ));
+    }
+    if tags.iter().any(|t| t.chars().any(char::is_control)) {
+        return Err(ApiError::validation(
+            &["body", "tags"],
+            "must not contain control characters",
+        ));
+    }
+    Ok(tags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_limits_are_enforced() {
+        assert_eq!(parse_tags("a, b ,c").unwrap(), ["a", "b", "c"]);
+        assert!(parse_tags(&vec!["t"; MAX_TAGS].join(",")).is_ok());
+        assert!(parse_tags(&vec!["t"; MAX_TAGS + 1].join(",")).is_err());
+        assert!(parse_tags(&"x".repeat(MAX_TAG_CHARS + 1)).is_err());
+        assert!(parse_tags(" , , ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn titles_are_trimmed_and_bounded() {
+        assert_eq!(
+            optional_text(Some("  hi ".into()), "title", 256)
+                .unwrap()
+                .as_deref(),
+            Some("hi")
+        );
+        assert_eq!(
+            optional_text(Some("   ".into()), "title", 256).unwrap(),
+            None
+        );
+        assert!(optional_text(Some("x".repeat(257)), "title", 256).is_err());
+        assert!(optional_text(Some("a\u{0}b".into()), "title", 256).is_err());
+    }
+}

@@ -1,0 +1,329 @@
+//! Configuration: every environment variable the functions and the CLI read, parsed once at
+//! cold start into one typed struct. Every problem is reported in a single error so an operator
+//! fixes a broken deployment in one pass instead of one variable per redeploy.
+
+use std::fmt;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+use secrecy::SecretString;
+
+/// The hard ceiling for any presigned URL: a leaked link must expire quickly.
+pub const MAX_PRESIGNED_TTL_SECONDS: u64 = 900;
+
+/// Everything the service needs to know about its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `S3_BUCKET_NAME`: the bucket that holds every object (default `plugs-bucket`).
+    pub bucket: String,
+    /// `S3_REGION`: the bucket's region (default `us-east-1`).
+    pub region: String,
+    /// `S3_USE_IAM_ROLE`: `true` uses the default AWS credential chain (the Lambda role);
+    /// `false` requires `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, for local stacks.
+    pub s3_credentials: S3Credentials,
+    /// `AWS_ENDPOINT_URL_S3`: a non-AWS S3 endpoint, e.g. the local SeaweedFS.
+    pub s3_endpoint_url: Option<String>,
+    /// `S3_FORCE_PATH_STYLE`: address the bucket in the path instead of the host name.
+    pub s3_force_path_style: bool,
+    /// `MAX_FILE_SIZE`: the largest file accepted, in bytes (default 10485760).
+    pub max_file_size: u64,
+    /// `DATABASE_URL`: PostgreSQL URL; `sslmode` and `sslrootcert` are honoured.
+    pub database_url: SecretString,
+    /// `SECRET_KEY`: the HMAC secret The Plugs backend signs its access tokens with.
+    pub secret_key: SecretString,
+    /// `JWT_ALGORITHM`: the one algorithm tokens must be signed with (default HS256).
+    pub jwt_algorithm: Algorithm,
+    /// `PRESIGNED_URL_TTL_SECONDS`: lifetime of download and stream links (default 300, ≤ 900).
+    pub presigned_url_ttl: Duration,
+    /// `INLINE_DOWNLOAD_MAX_BYTES`: files up to this size are returned by `download` directly;
+    /// larger ones are redirected to S3 (default 4 MiB, which fits Lambda's 6 MB response).
+    pub inline_download_max_bytes: u64,
+    /// `PUBLIC_BASE_URL`: optional base for `file_url` (a CDN); without it `file_url` is the
+    /// virtual-hosted S3 URL of the object.
+    pub public_base_url: Option<String>,
+}
+
+/// How the S3 client finds its credentials.
+#[derive(Clone)]
+pub enum S3Credentials {
+    /// The default AWS chain: the Lambda execution role in production.
+    DefaultChain,
+    /// Keys from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (+ optional `AWS_SESSION_TOKEN`).
+    Static {
+        access_key_id: String,
+        secret_access_key: SecretString,
+        session_token: Option<SecretString>,
+    },
+}
+
+impl fmt::Debug for S3Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::DefaultChain => f.write_str("DefaultChain"),
+            Self::Static { access_key_id, .. } => {
+                write!(f, "Static {{ access_key_id: {access_key_id:?}, .. }}")
+            }
+        }
+    }
+}
+
+/// Every variable that was missing or invalid, one line each.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .problems.join("\n  - "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup`, so tests can pass a map instead of the environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut env = Reader {
+            lookup: &lookup,
+            problems: Vec::new(),
+        };
+        let bucket = env.string_or("S3_BUCKET_NAME", "plugs-bucket");
+        let region = env.string_or("S3_REGION", "us-east-1");
+        let use_iam_role = env.bool_or("S3_USE_IAM_ROLE", true);
+        let s3_credentials = if use_iam_role {
+            S3Credentials::DefaultChain
+        } else {
+            S3Credentials::Static {
+                access_key_id: env.required("AWS_ACCESS_KEY_ID").unwrap_or_default(),
+                secret_access_key: env
+                    .required("AWS_SECRET_ACCESS_KEY")
+                    .unwrap_or_default()
+                    .into(),
+                session_token: env.optional("AWS_SESSION_TOKEN").map(Into::into),
+            }
+        };
+        let s3_endpoint_url = env.optional_url("AWS_ENDPOINT_URL_S3");
+        let s3_force_path_style = env.bool_or("S3_FORCE_PATH_STYLE", false);
+        let max_file_size =
+            env.number_or("MAX_FILE_SIZE", 10_485_760, 1..=u64::from(i32::MAX as u32));
+        let database_url = env.required("DATABASE_URL").unwrap_or_default().into();
+        let secret_key = env.required("SECRET_KEY").unwrap_or_default().into();
+        let jwt_algorithm = env.jwt_algorithm("JWT_ALGORITHM");
+        let ttl = env.number_or(
+            "PRESIGNED_URL_TTL_SECONDS",
+            300,
+            1..=MAX_PRESIGNED_TTL_SECONDS,
+        );
+        let inline_download_max_bytes = env.number_or(
+            "INLINE_DOWNLOAD_MAX_BYTES",
+            4 * 1024 * 1024,
+            0..=5 * 1024 * 1024,
+        );
+        let public_base_url = env
+            .optional_url("PUBLIC_BASE_URL")
+            .map(|url| url.trim_end_matches('/').to_owned());
+
+        if !env.problems.is_empty() {
+            return Err(ConfigError {
+                problems: env.problems,
+            });
+        }
+        Ok(Self {
+            bucket,
+            region,
+            s3_credentials,
+            s3_endpoint_url,
+            s3_force_path_style,
+            max_file_size,
+            database_url,
+            secret_key,
+            jwt_algorithm,
+            presigned_url_ttl: Duration::from_secs(ttl),
+            inline_download_max_bytes,
+            public_base_url,
+        })
+    }
+}
+
+/// Collects problems instead of stopping at the first one.
+struct Reader<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn optional(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&mut self, name: &str) -> Option<String> {
+        let value = self.optional(name);
+        if value.is_none() {
+            self.problems.push(format!("{name} is required"));
+        }
+        value
+    }
+
+    fn string_or(&self, name: &str, default: &str) -> String {
+        self.optional(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn bool_or(&mut self, name: &str, default: bool) -> bool {
+        match self.optional(name).map(|v| v.to_ascii_lowercase()) {
+            None => default,
+            Some(v) if matches!(v.as_str(), "true" | "1" | "yes") => true,
+            Some(v) if matches!(v.as_str(), "false" | "0" | "no") => false,
+            Some(v) => {
+                self.problems
+                    .push(format!("{name} must be true or false, got {v:?}"));
+                default
+            }
+        }
+    }
+
+    fn number_or(&mut self, name: &str, default: u64, range: std::ops::RangeInclusive<u64>) -> u64 {
+        let Some(raw) = self.optional(name) else {
+            return default;
+        };
+        match raw.parse::<u64>() {
+            Ok(n) if range.contains(&n) => n,
+            _ => {
+                self.problems.push(format!(
+                    "{name} must be a whole number from {} to {}, got {raw:?}",
+                    range.start(),
+                    range.end()
+                ));
+                default
+            }
+        }
+    }
+
+    fn optional_url(&mut self, name: &str) -> Option<String> {
+        let url = self.optional(name)?;
+        if url.starts_with("http://") || url.starts_with("https://") {
+            Some(url)
+        } else {
+            self.problems.push(format!(
+                "{name} must start with http:// or https://, got {url:?}"
+            ));
+            None
+        }
+    }
+
+    fn jwt_algorithm(&mut self, name: &str) -> Algorithm {
+        // Only the HMAC family: The Plugs signs with a shared secret, and accepting an
+        // asymmetric algorithm here is the classic key-confusion hole.
+        match self.optional(name).as_deref() {
+            None | Some("HS256") => Algorithm::HS256,
+            Some("HS384") => Algorithm::HS384,
+            Some("HS512") => Algorithm::HS512,
+            Some(other) => {
+                self.problems.push(format!(
+                    "{name} must be HS256, HS384 or HS512, got {other:?}"
+                ));
+                Algorithm::HS256
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::collections::HashMap;
+
+    fn config_from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    const MINIMAL: &[(&str, &str)] = &[("DATABASE_URL", "postgres://db/x"), ("SECRET_KEY", "s")];
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let config = config_from(MINIMAL).unwrap();
+        assert_eq!(config.bucket, "plugs-bucket");
+        assert_eq!(config.region, "us-east-1");
+        assert_eq!(config.max_file_size, 10_485_760);
+        assert!(matches!(config.s3_credentials, S3Credentials::DefaultChain));
+        assert_eq!(config.jwt_algorithm, Algorithm::HS256);
+        assert_eq!(config.presigned_url_ttl, Duration::from_secs(300));
+        assert_eq!(config.inline_download_max_bytes, 4 * 1024 * 1024);
+        assert_eq!(config.public_base_url, None);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = config_from(&[
+            ("S3_USE_IAM_ROLE", "maybe"),
+            ("PRESIGNED_URL_TTL_SECONDS", "901"),
+            ("JWT_ALGORITHM", "RS256"),
+        ])
+        .unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "DATABASE_URL is required",
+            "SECRET_KEY is required",
+            "S3_USE_IAM_ROLE",
+            "PRESIGNED_URL_TTL_SECONDS",
+            "JWT_ALGORITHM",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from {text}");
+        }
+        assert_eq!(err.problems.len(), 5);
+    }
+
+    #[test]
+    fn static_credentials_are_required_without_the_iam_role() {
+        let mut pairs = MINIMAL.to_vec();
+        pairs.push(("S3_USE_IAM_ROLE", "false"));
+        let err = config_from(&pairs).unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{err}");
+
+        pairs.extend([("AWS_ACCESS_KEY_ID", "AK"), ("AWS_SECRET_ACCESS_KEY", "SK")]);
+        let config = config_from(&pairs).unwrap();
+        let S3Credentials::Static {
+            access_key_id,
+            secret_access_key,
+            ..
+        } = config.s3_credentials
+        else {
+            panic!("expected static credentials");
+        };
+        assert_eq!(access_key_id, "AK");
+        assert_eq!(secret_access_key.expose_secret(), "SK");
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_output() {
+        let mut pairs = vec![
+            ("DATABASE_URL", "postgres://u:hunter2@db/x"),
+            ("SECRET_KEY", "jwt-secret-value"),
+        ];
+        pairs.extend([
+            ("S3_USE_IAM_ROLE", "false"),
+            ("AWS_ACCESS_KEY_ID", "AK"),
+            ("AWS_SECRET_ACCESS_KEY", "aws-secret-value"),
+        ]);
+        let text = format!("{:?}", config_from(&pairs).unwrap());
+        for secret in ["hunter2", "jwt-secret-value", "aws-secret-value"] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+    }
+
+    #[test]
+    fn public_base_url_loses_its_trailing_slash() {
+        let mut pairs = MINIMAL.to_vec();
+        pairs.push(("PUBLIC_BASE_URL", "https://cdn.example.com/"));
+        let config = config_from(&pairs).unwrap();
+        assert_eq!(
+            config.public_base_url.as_deref(),
+            Some("https://cdn.example.com")
+        );
+    }
+}

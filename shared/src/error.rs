@@ -1,0 +1,244 @@
+//! The one error type every endpoint returns, and its single mapping to a status, a stable
+//! machine code and the JSON envelope the existing Plugs clients already parse.
+
+use serde::Serialize;
+
+use crate::storage::StorageError;
+
+/// One field that failed validation: where (`["path", "event_id"]`) and what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub loc: Vec<String>,
+    pub msg: String,
+}
+
+impl FieldError {
+    pub fn new(loc: &[&str], msg: impl Into<String>) -> Self {
+        Self {
+            loc: loc.iter().map(|s| (*s).to_owned()).collect(),
+            msg: msg.into(),
+        }
+    }
+}
+
+/// Everything that can go wrong in a request. 4xx variants carry a message for the client;
+/// 5xx variants carry the cause for the log only.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401: no `Authorization: Bearer` header.
+    #[error("authentication required: send Authorization: Bearer <token>")]
+    AuthenticationRequired,
+    /// 401: the token is malformed, wrongly signed or not an access token.
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+    /// 401: the token's `exp` has passed.
+    #[error("token expired")]
+    TokenExpired,
+    /// 403: the token belongs to a deactivated user.
+    #[error("user account is inactive")]
+    UserInactive,
+    /// 404: no such event, or it is not the caller's (the two are indistinguishable on purpose).
+    #[error("event not found")]
+    EventNotFound,
+    /// 404: no such media in this event.
+    #[error("media not found")]
+    MediaNotFound,
+    /// 404: the media row exists but its object is missing from the bucket.
+    #[error("file not found in storage")]
+    FileNotFound,
+    /// 400: the request body cannot be read (not multipart, broken multipart, bad encoding).
+    #[error("{0}")]
+    MalformedRequest(String),
+    /// 422: well-formed but invalid input; `details` says which field and why.
+    #[error("{message}")]
+    Validation {
+        message: String,
+        details: Vec<FieldError>,
+    },
+    /// 422: the uploaded file has no bytes.
+    #[error("the file is empty")]
+    EmptyFile,
+    /// 413: the file exceeds `MAX_FILE_SIZE` (or what Lambda can carry).
+    #[error("{message}")]
+    FileTooLarge { message: String },
+    /// 415: the file's type is not on the allow-list, or its bytes contradict its name.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 500: S3 could not be reached or answered with an unexpected failure.
+    #[error("S3 connection error")]
+    S3Connection(#[source] StorageError),
+    /// 403: S3 refused the operation (IAM policy, bucket policy).
+    #[error("S3 permission denied")]
+    S3PermissionDenied(#[source] StorageError),
+    /// 500: the S3 credentials are missing or invalid.
+    #[error("S3 credentials are not configured or are invalid")]
+    S3Credentials(#[source] StorageError),
+    /// 500: the database could not be reached or a query failed.
+    #[error("database error")]
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn validation(loc: &[&str], msg: impl Into<String>) -> Self {
+        let msg = msg.into();
+        Self::Validation {
+            message: format!("{}: {msg}", loc.last().copied().unwrap_or("request")),
+            details: vec![FieldError::new(loc, msg)],
+        }
+    }
+
+    pub fn file_too_large(limit: u64) -> Self {
+        Self::FileTooLarge {
+            message: format!("file too large: the limit is {limit} bytes"),
+        }
+    }
+
+    pub fn status_code(&self) -> u16 {
+        match self {
+            Self::AuthenticationRequired | Self::InvalidToken(_) | Self::TokenExpired => 401,
+            Self::UserInactive | Self::S3PermissionDenied(_) => 403,
+            Self::EventNotFound | Self::MediaNotFound | Self::FileNotFound => 404,
+            Self::MalformedRequest(_) => 400,
+            Self::Validation { .. } | Self::EmptyFile => 422,
+            Self::FileTooLarge { .. } => 413,
+            Self::UnsupportedMediaType(_) => 415,
+            Self::S3Connection(_) | Self::S3Credentials(_) | Self::Database(_) => 500,
+        }
+    }
+
+    /// The stable machine code clients switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::AuthenticationRequired => "AUTHENTICATION_REQUIRED",
+            Self::InvalidToken(_) => "INVALID_TOKEN",
+            Self::TokenExpired => "TOKEN_EXPIRED",
+            Self::UserInactive => "USER_INACTIVE",
+            Self::EventNotFound => "EVENT_NOT_FOUND",
+            Self::MediaNotFound => "MEDIA_NOT_FOUND",
+            Self::FileNotFound => "FILE_NOT_FOUND",
+            Self::MalformedRequest(_) => "MALFORMED_REQUEST",
+            Self::Validation { .. } => "VALIDATION_ERROR",
+            Self::EmptyFile => "EMPTY_FILE",
+            Self::FileTooLarge { .. } => "FILE_TOO_LARGE",
+            Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
+            Self::S3Connection(_) => "S3_CONNECTION_ERROR",
+            Self::S3PermissionDenied(_) => "S3_ACCESS_DENIED",
+            Self::S3Credentials(_) => "S3_CREDENTIALS_ERROR",
+            Self::Database(_) => "DATABASE_ERROR",
+        }
+    }
+
+    /// What the client may read: the message for 4xx, a fixed sentence for 5xx so that no
+    /// infrastructure detail (host names, SQL, keys) leaks.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::S3Connection(_) => "the file storage is unavailable, try again later".into(),
+            Self::S3Credentials(_) => "the file storage is misconfigured".into(),
+            Self::Database(_) => "the database is unavailable, try again later".into(),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn details(&self) -> Option<&[FieldError]> {
+        match self {
+            Self::Validation { details, .. } => Some(details),
+            _ => None,
+        }
+    }
+
+    pub fn is_auth_failure(&self) -> bool {
+        self.status_code() == 401
+    }
+
+    pub fn database(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Database(Box::new(err))
+    }
+}
+
+impl From<tokio_postgres::Error> for ApiError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        Self::database(err)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for ApiError {
+    fn from(err: deadpool_postgres::PoolError) -> Self {
+        Self::database(err)
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(err: StorageError) -> Self {
+        match err {
+            StorageError::NotFound => Self::FileNotFound,
+            StorageError::AccessDenied(_) => Self::S3PermissionDenied(err),
+            StorageError::Credentials(_) => Self::S3Credentials(err),
+            _ => Self::S3Connection(err),
+        }
+    }
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize)]
+pub struct ErrorEnvelope<'a> {
+    pub error: ErrorBody<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<&'a [FieldError]>,
+    pub timestamp: String,
+    pub correlation_id: &'a str,
+}
+
+impl ApiError {
+    pub fn envelope<'a>(&'a self, correlation_id: &'a str) -> ErrorEnvelope<'a> {
+        ErrorEnvelope {
+            error: ErrorBody {
+                code: self.code(),
+                message: self.public_message(),
+                details: self.details(),
+                timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                correlation_id,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_hide_their_cause_from_the_client() {
+        let err = ApiError::database(std::io::Error::other(
+            "password authentication failed for user x",
+        ));
+        let body = serde_json::to_value(err.envelope("req-1")).unwrap();
+        assert_eq!(body["error"]["code"], "DATABASE_ERROR");
+        assert!(!body.to_string().contains("password"));
+        assert_eq!(body["error"]["correlation_id"], "req-1");
+    }
+
+    #[test]
+    fn validation_errors_carry_their_location() {
+        let err = ApiError::validation(&["query", "limit"], "must be between 1 and 1000");
+        assert_eq!(err.status_code(), 422);
+        let body = serde_json::to_value(err.envelope("r")).unwrap();
+        assert_eq!(body["error"]["details"][0]["loc"][1], "limit");
+        assert_eq!(
+            body["error"]["message"],
+            "limit: must be between 1 and 1000"
+        );
+    }
+
+    #[test]
+    fn file_too_large_names_the_limit() {
+        let err = ApiError::file_too_large(10_485_760);
+        assert_eq!(err.status_code(), 413);
+        assert!(err.public_message().contains("10485760"));
+    }
+}

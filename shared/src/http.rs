@@ -1,0 +1,213 @@
+//! The edge between API Gateway and the endpoint logic: reading path and query parameters,
+//! and turning every handler result, success or [`ApiError`], into a response with a JSON
+//! body and an `x-correlation-id` header. A handler never returns `Err` to the runtime
+//! (API Gateway would answer a bare 502).
+
+use std::future::Future;
+
+use http::header::{CONTENT_TYPE, HeaderValue};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+pub type ApiResult = Result<Response<Body>, ApiError>;
+
+/// Runs `handler` and converts its outcome; the one place errors are logged.
+pub async fn serve<F, Fut>(
+    request: Request,
+    handler: F,
+) -> Result<Response<Body>, lambda_http::Error>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = ApiResult>,
+{
+    let correlation_id = correlation_id(&request);
+    let span = tracing::info_span!(
+        "request",
+        correlation_id = %correlation_id,
+        method = %request.method(),
+        path = %request.uri().path()
+    );
+    let result = tracing::Instrument::instrument(handler(request), span.clone()).await;
+    let mut response = span.in_scope(|| match result {
+        Ok(response) => response,
+        Err(err) => error_response(&err, &correlation_id),
+    });
+    if let Ok(value) = HeaderValue::from_str(&correlation_id) {
+        response.headers_mut().insert("x-correlation-id", value);
+    }
+    span.in_scope(|| tracing::info!(status = response.status().as_u16(), "answered"));
+    Ok(response)
+}
+
+/// The error's JSON envelope with its status; 5xx causes go to the log, never the body.
+pub fn error_response(err: &ApiError, correlation_id: &str) -> Response<Body> {
+    let status = err.status_code();
+    if status >= 500 {
+        tracing::error!(code = err.code(), error = %error_chain(err), "request failed");
+    } else {
+        tracing::info!(code = err.code(), message = %err, "request refused");
+    }
+    let mut response = json_response(status, &err.envelope(correlation_id));
+    if err.is_auth_failure() {
+        response.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer"),
+        );
+    }
+    response
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The API Gateway request id, so a client's report can be found in the logs.
+pub fn correlation_id(request: &Request) -> String {
+    let from_context = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    };
+    from_context
+        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or_else(|| Uuid::new_v4().to_string())
+}
+
+pub fn json_response(status: u16, body: &impl Serialize) -> Response<Body> {
+    let text = serde_json::to_string(body).expect("response types serialize");
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "application/json")
+        .body(Body::Text(text))
+        .expect("static response parts are valid")
+}
+
+pub fn empty_response(status: u16) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .body(Body::Empty)
+        .expect("static response parts are valid")
+}
+
+/// A UUID path parameter. API Gateway fills `pathParameters`; when it did not (a plain
+/// function URL, a local router), the value is read from the path against `route`.
+pub fn path_uuid(request: &Request, route: &str, name: &str) -> Result<Uuid, ApiError> {
+    let raw = request
+        .path_parameters_ref()
+        .and_then(|params| params.first(name).map(str::to_owned))
+        .or_else(|| match_route(route, request.uri().path(), name));
+    let raw = raw.ok_or_else(|| ApiError::validation(&["path", name], "is missing"))?;
+    parse_uuid(&raw).ok_or_else(|| ApiError::validation(&["path", name], "must be a UUID"))
+}
+
+/// Accepts the hyphenated form only, in either case; `{...}`, `urn:` and bare hex forms
+/// are refused so one resource has one name.
+fn parse_uuid(raw: &str) -> Option<Uuid> {
+    if raw.len() != 36 {
+        return None;
+    }
+    Uuid::try_parse(raw).ok()
+}
+
+/// Finds the segment of `path` at the position of `{name}` in `route`, matching from the
+/// end so a stage prefix (`/prod/api/...`) does not matter.
+fn match_route(route: &str, path: &str, name: &str) -> Option<String> {
+    let route_segments: Vec<&str> = route.trim_matches('/').split('/').collect();
+    let path_segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    if path_segments.len() < route_segments.len() {
+        return None;
+    }
+    let offset = path_segments.len() - route_segments.len();
+    let placeholder = format!("{{{name}}}");
+    let mut found = None;
+    for (i, segment) in route_segments.iter().enumerate() {
+        let actual = path_segments[offset + i];
+        if *segment == placeholder {
+            found = Some(
+                percent_encoding::percent_decode_str(actual)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+            );
+        } else if !segment.starts_with('{') && *segment != actual {
+            return None;
+        }
+    }
+    found
+}
+
+/// One query parameter, refused when given more than once.
+pub fn single_query_param<'a>(
+    request: &'a Request,
+    name: &str,
+) -> Result<Option<&'a str>, ApiError> {
+    let params = request.query_string_parameters_ref();
+    let Some(values) = params.and_then(|p| p.all(name)) else {
+        return Ok(None);
+    };
+    match values.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one)),
+        _ => Err(ApiError::validation(
+            &["query", name],
+            "must be given at most once",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROUTE: &str = "/api/v1/events/{event_id}/media/{media_id}/download";
+
+    #[test]
+    fn route_parameters_are_read_from_the_path() {
+        let path = "/api/v1/events/abc/media/def/download";
+        assert_eq!(match_route(ROUTE, path, "event_id").as_deref(), Some("abc"));
+        assert_eq!(match_route(ROUTE, path, "media_id").as_deref(), Some("def"));
+        let staged = "/prod/api/v1/events/abc/media/def/download";
+        assert_eq!(
+            match_route(ROUTE, staged, "media_id").as_deref(),
+            Some("def")
+        );
+        assert_eq!(
+            match_route(ROUTE, "/api/v1/events/abc/media/def/stream", "media_id"),
+            None
+        );
+    }
+
+    #[test]
+    fn only_the_hyphenated_uuid_form_is_accepted() {
+        let id = "6F1C2D3E-0000-4000-8000-000000000001";
+        assert_eq!(
+            parse_uuid(id).unwrap(),
+            Uuid::parse_str(&id.to_lowercase()).unwrap()
+        );
+        assert!(parse_uuid("{6f1c2d3e-0000-4000-8000-000000000001}").is_none());
+        assert!(parse_uuid("6f1c2d3e000040008000000000000001").is_none());
+        assert!(parse_uuid("not-a-uuid").is_none());
+    }
+
+    #[test]
+    fn errors_become_json_with_the_bearer_challenge() {
+        let response = error_response(&ApiError::TokenExpired, "corr-1");
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        let Body::Text(text) = response.body() else {
+            panic!("JSON is text")
+        };
+        let json: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(json["error"]["code"], "TOKEN_EXPIRED");
+        assert_eq!(json["error"]["correlation_id"], "corr-1");
+    }
+}

@@ -1,0 +1,296 @@
+//! Which files are accepted, and what they really are.
+//!
+//! The type of an upload is decided from its bytes wherever the format has a signature (via
+//! the `infer` crate), and from the file name's extension only for text formats that have none.
+//! What the client declares in the part's Content-Type is never trusted: a `.png` that is an
+//! executable, or an HTML page named `.txt`, is refused.
+
+use crate::error::ApiError;
+
+/// One entry of the allow-list of the original service.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MediaType {
+    /// The canonical MIME type stored in `event_media.file_type`.
+    pub mime: &'static str,
+    /// The extension used in S3 keys.
+    pub extension: &'static str,
+    /// Other extensions clients use for the same type.
+    pub other_extensions: &'static [&'static str],
+    /// Other names `infer` or clients use for the same type.
+    pub aliases: &'static [&'static str],
+    /// Whether the format starts with a recognisable signature.
+    pub has_signature: bool,
+}
+
+impl MediaType {
+    /// Types a browser would execute if served inline; always served as attachments.
+    pub fn is_active_content(&self) -> bool {
+        self.mime == "image/svg+xml"
+    }
+
+    pub fn by_mime(mime: &str) -> Option<&'static MediaType> {
+        let mime = mime.trim().to_ascii_lowercase();
+        ALLOWED
+            .iter()
+            .find(|t| t.mime == mime || t.aliases.contains(&mime.as_str()))
+    }
+
+    pub fn by_extension(extension: &str) -> Option<&'static MediaType> {
+        let ext = extension.to_ascii_lowercase();
+        ALLOWED
+            .iter()
+            .find(|t| t.extension == ext || t.other_extensions.contains(&ext.as_str()))
+    }
+}
+
+const fn signed(mime: &'static str, extension: &'static str) -> MediaType {
+    MediaType {
+        mime,
+        extension,
+        other_extensions: &[],
+        aliases: &[],
+        has_signature: true,
+    }
+}
+
+pub static ALLOWED: &[MediaType] = &[
+    MediaType {
+        other_extensions: &["jpeg", "jpe"],
+        aliases: &["image/jpg", "image/pjpeg"],
+        ..signed("image/jpeg", "jpg")
+    },
+    signed("image/png", "png"),
+    signed("image/gif", "gif"),
+    signed("image/webp", "webp"),
+    MediaType {
+        has_signature: false,
+        ..signed("image/svg+xml", "svg")
+    },
+    MediaType {
+        other_extensions: &["m4v"],
+        ..signed("video/mp4", "mp4")
+    },
+    MediaType {
+        aliases: &["video/avi", "video/msvideo"],
+        ..signed("video/x-msvideo", "avi")
+    },
+    signed("video/quicktime", "mov"),
+    signed("video/x-ms-wmv", "wmv"),
+    signed("video/x-flv", "flv"),
+    signed("video/webm", "webm"),
+    signed("video/x-matroska", "mkv"),
+    signed("application/pdf", "pdf"),
+    signed("application/msword", "doc"),
+    signed(
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "docx",
+    ),
+    signed("application/vnd.ms-excel", "xls"),
+    signed(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "xlsx",
+    ),
+    signed("application/vnd.ms-powerpoint", "ppt"),
+    signed(
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "pptx",
+    ),
+    MediaType {
+        other_extensions: &["text"],
+        has_signature: false,
+        ..signed("text/plain", "txt")
+    },
+    MediaType {
+        has_signature: false,
+        ..signed("text/csv", "csv")
+    },
+    MediaType {
+        aliases: &["audio/mp3", "audio/mpeg3", "audio/x-mpeg"],
+        ..signed("audio/mpeg", "mp3")
+    },
+    MediaType {
+        aliases: &["audio/x-wav", "audio/wave", "audio/vnd.wave"],
+        ..signed("audio/wav", "wav")
+    },
+    MediaType {
+        other_extensions: &["oga"],
+        ..signed("audio/ogg", "ogg")
+    },
+    signed("audio/aac", "aac"),
+];
+
+/// Decides what `bytes` (named `file_name` by the client) really are, or refuses them.
+pub fn detect(bytes: &[u8], file_name: &str) -> Result<&'static MediaType, ApiError> {
+    let extension = extension_of(file_name);
+    if let Some(kind) = infer::get(bytes) {
+        if let Some(found) = MediaType::by_mime(kind.mime_type()) {
+            return Ok(found);
+        }
+        // `infer` calls an SVG document XML; accept it only as an SVG.
+        if kind.mime_type() == "text/xml"
+            && extension.as_deref() == Some("svg")
+            && looks_like_svg(bytes)
+        {
+            return Ok(MediaType::by_mime("image/svg+xml").expect("svg is allowed"));
+        }
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "file content is {}, which is not an allowed type",
+            kind.mime_type()
+        )));
+    }
+    let declared = extension
+        .as_deref()
+        .and_then(MediaType::by_extension)
+        .ok_or_else(|| {
+            ApiError::UnsupportedMediaType(
+                "file type not recognised: use an image, video, audio or document type from the allow-list".into(),
+            )
+        })?;
+    if declared.has_signature {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "file content does not match its .{} extension",
+            declared.extension
+        )));
+    }
+    let text_ok = std::str::from_utf8(bytes).is_ok();
+    let shape_ok = declared.mime != "image/svg+xml" || looks_like_svg(bytes);
+    if text_ok && shape_ok {
+        Ok(declared)
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "file content is not valid {}",
+            declared.mime
+        )))
+    }
+}
+
+fn extension_of(file_name: &str) -> Option<String> {
+    let (stem, ext) = file_name.rsplit_once('.')?;
+    (!stem.is_empty() && !ext.is_empty()).then(|| ext.to_ascii_lowercase())
+}
+
+fn looks_like_svg(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(4096)];
+    String::from_utf8_lossy(head)
+        .to_ascii_lowercase()
+        .contains("<svg")
+}
+
+/// A file name safe to store and to put in a Content-Disposition header: the last path
+/// segment only, no control or bidi-override characters, no quotes, at most 255 characters.
+pub fn sanitize_file_name(raw: &str) -> String {
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or(raw);
+    let cleaned: String = last
+        .chars()
+        .filter(|c| !c.is_control() && !is_bidi_control(*c) && !matches!(c, '"' | ';'))
+        .collect();
+    let trimmed = cleaned.trim().trim_start_matches('.').trim();
+    let name = if trimmed.is_empty() { "file" } else { trimmed };
+    truncate_keeping_extension(name, 255)
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn truncate_keeping_extension(name: &str, max_chars: usize) -> String {
+    if name.chars().count() <= max_chars {
+        return name.to_owned();
+    }
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e)
+        .filter(|e| e.chars().count() <= 10)
+        .unwrap_or("");
+    let keep = max_chars - ext.chars().count() - usize::from(!ext.is_empty());
+    let stem: String = name.chars().take(keep).collect();
+    if ext.is_empty() {
+        stem
+    } else {
+        format!("{stem}.{ext}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0";
+    const JPEG: &[u8] = b"\xff\xd8\xff\xe0\0\x10JFIF\0\x01\x01\0\0\x01\0\x01\0\0";
+    const ELF: &[u8] = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0>\0";
+
+    #[test]
+    fn a_png_is_a_png_whatever_its_name() {
+        assert_eq!(detect(PNG, "photo.png").unwrap().mime, "image/png");
+        assert_eq!(detect(PNG, "photo.jpg").unwrap().mime, "image/png");
+        assert_eq!(detect(JPEG, "noext").unwrap().mime, "image/jpeg");
+    }
+
+    #[test]
+    fn an_executable_named_png_is_refused() {
+        assert_eq!(
+            detect(ELF, "photo.png").unwrap_err().code(),
+            "UNSUPPORTED_MEDIA_TYPE"
+        );
+        assert_eq!(
+            detect(ELF, "photo.jpg.exe").unwrap_err().code(),
+            "UNSUPPORTED_MEDIA_TYPE"
+        );
+    }
+
+    #[test]
+    fn text_without_a_signature_needs_a_text_extension() {
+        assert_eq!(
+            detect(b"hello, world\n", "notes.txt").unwrap().mime,
+            "text/plain"
+        );
+        assert_eq!(detect(b"a,b\n1,2\n", "data.CSV").unwrap().mime, "text/csv");
+        assert!(detect(b"hello", "notes").is_err());
+        assert!(detect(b"hello", "notes.exe").is_err());
+        assert!(detect(b"\xff\xfe\x00garbage", "notes.txt").is_err());
+    }
+
+    #[test]
+    fn a_signature_format_without_its_signature_is_refused() {
+        let err = detect(b"not really a png", "photo.png").unwrap_err();
+        assert!(err.public_message().contains(".png"));
+    }
+
+    #[test]
+    fn svg_is_recognised_and_html_is_not() {
+        let svg = b"<?xml version=\"1.0\"?><svg xmlns=\"http://www.w3.org/2000/svg\"></svg>";
+        assert_eq!(detect(svg, "logo.svg").unwrap().mime, "image/svg+xml");
+        assert_eq!(
+            detect(b"<svg></svg>", "logo.svg").unwrap().mime,
+            "image/svg+xml"
+        );
+        assert!(detect(b"<html><script>alert(1)</script></html>", "page.txt").is_err());
+        assert!(detect(b"<?xml version=\"1.0\"?><root/>", "data.svg").is_err());
+    }
+
+    #[test]
+    fn client_aliases_map_to_canonical_types() {
+        assert_eq!(MediaType::by_mime("audio/mp3").unwrap().mime, "audio/mpeg");
+        assert_eq!(MediaType::by_mime("IMAGE/JPG").unwrap().mime, "image/jpeg");
+        assert_eq!(MediaType::by_extension("JPEG").unwrap().mime, "image/jpeg");
+        assert!(MediaType::by_mime("text/html").is_none());
+    }
+
+    #[test]
+    fn file_names_lose_paths_controls_and_quotes() {
+        assert_eq!(sanitize_file_name("../../etc/passwd"), "passwd");
+        assert_eq!(sanitize_file_name("C:\\Users\\x\\photo.jpg"), "photo.jpg");
+        assert_eq!(
+            sanitize_file_name("a\r\nSet-Cookie: x.jpg"),
+            "aSet-Cookie: x.jpg"
+        );
+        assert_eq!(sanitize_file_name("evil\u{202e}gpj.exe"), "evilgpj.exe");
+        assert_eq!(sanitize_file_name("say \"hi\"; now.txt"), "say hi now.txt");
+        assert_eq!(sanitize_file_name("/"), "file");
+        assert_eq!(sanitize_file_name("...hidden"), "hidden");
+        let long = format!("{}.jpg", "a".repeat(1000));
+        let short = sanitize_file_name(&long);
+        assert_eq!(short.chars().count(), 255);
+        assert!(short.ends_with(".jpg"));
+    }
+}

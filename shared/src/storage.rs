@@ -1,0 +1,361 @@
+//! The bucket: the spec's "S3 service" operations on top of aws-sdk-s3, with every write
+//! encrypted (SSE AES256), never overwriting an existing object, and S3 failures mapped to
+//! the few cases the API distinguishes.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ServerSideEncryption;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+
+use crate::config::{Config, S3Credentials};
+
+/// What went wrong talking to S3, reduced to what callers act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("object not found")]
+    NotFound,
+    /// A conditional write found an object already under the key.
+    #[error("an object already exists under this key")]
+    AlreadyExists,
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+    #[error("invalid or missing credentials: {0}")]
+    Credentials(String),
+    #[error("bucket not found: {0}")]
+    BucketNotFound(String),
+    #[error("S3 unreachable: {0}")]
+    Connection(String),
+    #[error("S3 error: {0}")]
+    Other(String),
+}
+
+impl StorageError {
+    fn from_sdk<E>(err: SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let code = err.code().map(str::to_owned);
+        let detail = format!("{}", aws_sdk_s3::error::DisplayErrorContext(&err));
+        if matches!(
+            err,
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)
+        ) {
+            return Self::Connection(detail);
+        }
+        match (code.as_deref(), status) {
+            (Some("NoSuchKey" | "NotFound"), _) => Self::NotFound,
+            (Some("NoSuchBucket"), _) => Self::BucketNotFound(detail),
+            (Some("PreconditionFailed"), _) | (_, Some(412)) => Self::AlreadyExists,
+            (
+                Some(
+                    "InvalidAccessKeyId"
+                    | "SignatureDoesNotMatch"
+                    | "ExpiredToken"
+                    | "InvalidToken"
+                    | "TokenRefreshRequired",
+                ),
+                _,
+            ) => Self::Credentials(detail),
+            (Some("AccessDenied" | "AllAccessDisabled"), _) | (_, Some(403)) => {
+                Self::AccessDenied(detail)
+            }
+            (_, Some(404)) => Self::NotFound,
+            _ if matches!(err, SdkError::ConstructionFailure(_)) => Self::Credentials(detail),
+            _ => Self::Other(detail),
+        }
+    }
+}
+
+/// The object metadata the API writes with every file (the spec's "metadata tracking").
+#[derive(Debug, Clone, Default)]
+pub struct ObjectMetadata {
+    pub event_id: String,
+    pub user_id: String,
+    pub original_filename: String,
+}
+
+impl ObjectMetadata {
+    fn into_map(self) -> HashMap<String, String> {
+        HashMap::from([
+            ("event_id".to_owned(), self.event_id),
+            ("user_id".to_owned(), self.user_id),
+            // S3 metadata travels in headers: keep it printable ASCII.
+            (
+                "original_filename".to_owned(),
+                percent_encoding::utf8_percent_encode(
+                    &self.original_filename,
+                    percent_encoding::CONTROLS,
+                )
+                .to_string()
+                .chars()
+                .map(|c| if c.is_ascii() { c } else { '_' })
+                .collect(),
+            ),
+        ])
+    }
+}
+
+/// What HEAD tells about an object.
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    pub size: u64,
+    pub content_type: Option<String>,
+    pub last_modified: Option<DateTime<Utc>>,
+    pub server_side_encryption: Option<String>,
+    pub metadata: HashMap<String, String>,
+}
+
+/// One entry of a listing.
+#[derive(Debug, Clone)]
+pub struct ListedObject {
+    pub key: String,
+    pub size: u64,
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// A time-limited URL that grants one GET.
+#[derive(Debug, Clone)]
+pub struct PresignedUrl {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Response header overrides baked into a presigned GET.
+#[derive(Debug, Clone)]
+pub struct DownloadOverrides {
+    pub content_disposition: String,
+    pub content_type: String,
+}
+
+/// The bucket and the client that reaches it; built once per container.
+#[derive(Clone)]
+pub struct Storage {
+    client: Client,
+    bucket: String,
+}
+
+impl Storage {
+    pub async fn from_config(config: &Config) -> Self {
+        Self::new(build_client(config).await, config.bucket.clone())
+    }
+
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Writes a new object; fails with [`StorageError::AlreadyExists`] instead of replacing one.
+    #[tracing::instrument(skip(self, body, metadata), fields(bucket = %self.bucket, size = body.len()))]
+    pub async fn put_new(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        metadata: ObjectMetadata,
+    ) -> Result<(), StorageError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .content_type(content_type)
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .set_metadata(Some(metadata.into_map()))
+            .if_none_match("*")
+            .send()
+            .await
+            .map_err(StorageError::from_sdk)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip(self), fields(bucket = %self.bucket))]
+    pub async fn download(&self, key: &str) -> Result<Bytes, StorageError> {
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(StorageError::from_sdk)?;
+        let body = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| StorageError::Connection(e.to_string()))?;
+        Ok(body.into_bytes())
+    }
+
+    #[tracing::instrument(skip(self), fields(bucket = %self.bucket))]
+    pub async fn info(&self, key: &str) -> Result<ObjectInfo, StorageError> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(StorageError::from_sdk)?;
+        Ok(ObjectInfo {
+            size: head.content_length().unwrap_or(0).max(0) as u64,
+            content_type: head.content_type().map(str::to_owned),
+            last_modified: head.last_modified().and_then(to_chrono),
+            server_side_encryption: head.server_side_encryption().map(|s| s.as_str().to_owned()),
+            metadata: head.metadata().cloned().unwrap_or_default(),
+        })
+    }
+
+    /// Every object under `prefix`, following continuation tokens to the end.
+    #[tracing::instrument(skip(self), fields(bucket = %self.bucket))]
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ListedObject>, StorageError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut objects = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(StorageError::from_sdk)?;
+            objects.extend(page.contents().iter().map(|o| ListedObject {
+                key: o.key().unwrap_or_default().to_owned(),
+                size: o.size().unwrap_or(0).max(0) as u64,
+                last_modified: o.last_modified().and_then(to_chrono),
+            }));
+        }
+        Ok(objects)
+    }
+
+    /// Deletes an object; deleting one that is already gone succeeds (S3 semantics).
+    #[tracing::instrument(skip(self), fields(bucket = %self.bucket))]
+    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(StorageError::from_sdk)?;
+        Ok(())
+    }
+
+    /// Copies within the bucket, encrypting the copy and keeping the source's metadata; fails
+    /// with [`StorageError::AlreadyExists`] rather than replacing an object at `to`.
+    #[tracing::instrument(skip(self), fields(bucket = %self.bucket))]
+    pub async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        let source = format!(
+            "{}/{}",
+            self.bucket,
+            percent_encoding::utf8_percent_encode(from, COPY_SOURCE)
+        );
+        self.client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(source)
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .if_none_match("*")
+            .send()
+            .await
+            .map_err(StorageError::from_sdk)?;
+        Ok(())
+    }
+
+    /// A GET URL valid for `ttl`, with the response headers S3 must send.
+    #[tracing::instrument(skip(self, overrides), fields(bucket = %self.bucket))]
+    pub async fn presigned_get(
+        &self,
+        key: &str,
+        ttl: Duration,
+        overrides: DownloadOverrides,
+    ) -> Result<PresignedUrl, StorageError> {
+        let presigning =
+            PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Other(e.to_string()))?;
+        let expires_at = Utc::now() + ttl;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_disposition(overrides.content_disposition)
+            .response_content_type(overrides.content_type)
+            .presigned(presigning)
+            .await
+            .map_err(StorageError::from_sdk)?;
+        Ok(PresignedUrl {
+            url: request.uri().to_owned(),
+            expires_at,
+        })
+    }
+}
+
+/// Characters escaped in `x-amz-copy-source`: everything but the unreserved set and `/`.
+const COPY_SOURCE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+fn to_chrono(t: &aws_sdk_s3::primitives::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+/// The S3 client for `config`: region, endpoint, path style, credentials and timeouts that
+/// keep a Lambda from hanging until its own timeout when S3 is unreachable.
+pub async fn build_client(config: &Config) -> Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(Region::new(config.region.clone()))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .read_timeout(Duration::from_secs(10))
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .operation_timeout(Duration::from_secs(20))
+                .build(),
+        );
+    if let S3Credentials::Static {
+        access_key_id,
+        secret_access_key,
+        session_token,
+    } = &config.s3_credentials
+    {
+        loader = loader.credentials_provider(Credentials::new(
+            access_key_id,
+            secret_access_key.expose_secret(),
+            session_token.as_ref().map(|t| t.expose_secret().to_owned()),
+            None,
+            "plugs-media-static",
+        ));
+    }
+    if let Some(endpoint) = &config.s3_endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    let shared = loader.load().await;
+    let s3_config = aws_sdk_s3::config::Builder::from(&shared)
+        .force_path_style(config.s3_force_path_style)
+        .build();
+    Client::from_conf(s3_config)
+}
