@@ -146,7 +146,7 @@ EOF
   master=$(free_port); volume=$(free_port); filer=$(free_port)
   WEED_S3_SSE_KEK=$LOCAL_SSE_KEK setsid "$VENV/bin/weed" server -dir="$dir/data" \
     -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false \
-    -master.port="$master" -master.volumeSizeLimitMB=256 -volume.port="$volume" -volume.max=100 \
+    -master.port="$master" -master.volumeSizeLimitMB=64 -volume.port="$volume" -volume.max=1000 \
     -filer -filer.port="$filer" \
     -s3 -s3.port="$S3_PORT" -s3.port.iceberg=0 -s3.port.lance=0 -s3.config="$dir/s3.json" \
     >"$dir/weed.log" 2>&1 &

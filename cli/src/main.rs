@@ -1,1 +1,264 @@
-fn main() {}
+//! `plugs-media`: the operator's commands. Each subcommand is one small function; the work
+//! itself is done by the `shared` crate, the same code the Lambda functions run.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+use shared::auth::issue;
+use shared::config::Config;
+use shared::db;
+use shared::storage::{ObjectMetadata, Storage};
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(
+    name = "plugs-media",
+    version,
+    about = "Operator commands for the plugs-media API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply the SQL files of migrations/ that the database has not seen yet.
+    Migrate {
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: SecretString,
+    },
+    /// Check the configuration, the bucket, the database and the JWT secret, one line each.
+    Doctor {
+        /// Also write, read and delete a probe object (with SSE) to prove write access.
+        #[arg(long)]
+        write: bool,
+    },
+    /// Print an access token shaped like The Plugs' own, for local testing.
+    DevToken {
+        #[arg(long)]
+        user_id: Uuid,
+        #[arg(long, env = "SECRET_KEY", hide_env_values = true)]
+        secret_key: SecretString,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 24 * 3600)]
+        ttl: i64,
+    },
+    /// Create (or find) a demo user and an event it owns; prints USER_ID= and EVENT_ID=.
+    SeedDemo {
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: SecretString,
+        #[arg(long, default_value = "organiser@example.com")]
+        email: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Migrate { database_url } => migrate(&database_url).await,
+        Command::Doctor { write } => doctor(write).await,
+        Command::DevToken {
+            user_id,
+            secret_key,
+            ttl,
+        } => {
+            let claims = issue::access_claims(user_id, ttl);
+            println!(
+                "{}",
+                issue::sign(
+                    &claims,
+                    secret_key.expose_secret(),
+                    jsonwebtoken::Algorithm::HS256
+                )
+            );
+            Ok(true)
+        }
+        Command::SeedDemo {
+            database_url,
+            email,
+        } => seed_demo(&database_url, &email).await,
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn connect(database_url: &SecretString) -> anyhow::Result<db::Client> {
+    let pool = db::pool(database_url, 1)?;
+    pool.get().await.context("cannot connect to the database")
+}
+
+async fn migrate(database_url: &SecretString) -> anyhow::Result<bool> {
+    let mut client = connect(database_url).await?;
+    let applied = db::migrate::run(&mut client)
+        .await
+        .context("migration failed")?;
+    if applied.is_empty() {
+        println!(
+            "database is up to date ({} migrations)",
+            db::migrate::MIGRATIONS.len()
+        );
+    }
+    for name in applied {
+        println!("applied {name}");
+    }
+    Ok(true)
+}
+
+async fn seed_demo(database_url: &SecretString, email: &str) -> anyhow::Result<bool> {
+    let client = connect(database_url).await?;
+    let user_id: Uuid = client
+        .query_one(
+            "insert into users (id, email, full_name) values ($1, $2, 'Demo organiser')
+             on conflict (email) do update set email = excluded.email returning id",
+            &[&Uuid::new_v4(), &email],
+        )
+        .await?
+        .get(0);
+    let existing = client
+        .query_opt(
+            "select id from events where user_id = $1 and not is_deleted order by created_at limit 1",
+            &[&user_id],
+        )
+        .await?;
+    let event_id: Uuid = match existing {
+        Some(row) => row.get(0),
+        None => client
+            .query_one(
+                "insert into events (id, user_id, title) values ($1, $2, 'Demo event') returning id",
+                &[&Uuid::new_v4(), &user_id],
+            )
+            .await?
+            .get(0),
+    };
+    println!("USER_ID={user_id}");
+    println!("EVENT_ID={event_id}");
+    Ok(true)
+}
+
+/// One line per check; returns whether all passed.
+async fn doctor(write: bool) -> anyhow::Result<bool> {
+    let mut report = Report::default();
+    let config = match Config::from_env() {
+        Ok(config) => {
+            report.pass("configuration", "every variable is valid");
+            config
+        }
+        Err(err) => {
+            report.fail(
+                "configuration",
+                &err.to_string(),
+                "set the variables listed (see .env.example)",
+            );
+            return Ok(false);
+        }
+    };
+    report.pass("jwt secret", "SECRET_KEY is set");
+
+    let storage = Storage::from_config(&config).await;
+    check_bucket(&storage, &mut report).await;
+    if write {
+        check_write(&storage, &mut report).await;
+    }
+    check_database(&config, &mut report).await;
+    Ok(report.all_passed())
+}
+
+async fn check_bucket(storage: &Storage, report: &mut Report) {
+    match storage.probe().await {
+        Ok(_) => report.pass("bucket", &format!("{} is reachable", storage.bucket())),
+        Err(err) => report.fail("bucket", &err.to_string(), err.hint()),
+    }
+}
+
+async fn check_write(storage: &Storage, report: &mut Report) {
+    let key = format!("temp/doctor-probe-{}", Uuid::new_v4());
+    let result = async {
+        storage
+            .put_new(
+                &key,
+                bytes::Bytes::from_static(b"probe"),
+                "text/plain",
+                ObjectMetadata::default(),
+            )
+            .await?;
+        let info = storage.info(&key).await?;
+        storage.delete(&key).await?;
+        Ok::<_, shared::storage::StorageError>(info)
+    }
+    .await;
+    match result {
+        Ok(info) if info.server_side_encryption.as_deref() == Some("AES256") => report.pass(
+            "bucket write",
+            "put, head and delete of an AES256-encrypted probe succeeded",
+        ),
+        Ok(info) => report.fail(
+            "bucket write",
+            &format!(
+                "the probe was stored with encryption {:?}",
+                info.server_side_encryption
+            ),
+            "enable SSE-S3 (AES256) on the bucket",
+        ),
+        Err(err) => report.fail("bucket write", &err.to_string(), err.hint()),
+    }
+}
+
+async fn check_database(config: &Config, report: &mut Report) {
+    let client = match connect(&config.database_url).await {
+        Ok(client) => client,
+        Err(err) => {
+            return report.fail(
+                "database",
+                &format!("{err:#}"),
+                "check DATABASE_URL, the network path (VPC, security group) and sslmode",
+            );
+        }
+    };
+    match db::migrate::pending(&client).await {
+        Ok(pending) if pending.is_empty() => report.pass("database", "reachable and migrated"),
+        Ok(pending) => report.fail(
+            "database",
+            &format!(
+                "{} migrations not applied: {}",
+                pending.len(),
+                pending.join(", ")
+            ),
+            "run `plugs-media migrate`",
+        ),
+        Err(err) => report.fail(
+            "database",
+            &err.to_string(),
+            "check the database user's permissions",
+        ),
+    }
+}
+
+#[derive(Default)]
+struct Report {
+    failures: usize,
+}
+
+impl Report {
+    fn pass(&mut self, check: &str, detail: &str) {
+        println!("ok   {check:<14} {detail}");
+    }
+
+    fn fail(&mut self, check: &str, detail: &str, hint: &str) {
+        self.failures += 1;
+        println!("FAIL {check:<14} {detail}\n     {:<14} fix: {hint}", "");
+    }
+
+    fn all_passed(&self) -> bool {
+        self.failures == 0
+    }
+}

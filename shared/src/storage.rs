@@ -77,6 +77,27 @@ impl StorageError {
     }
 }
 
+impl StorageError {
+    /// What an operator should check, from the spec's troubleshooting list.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Self::Credentials(_) => {
+                "S3 credentials not configured: check the IAM role (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY with S3_USE_IAM_ROLE=false)"
+            }
+            Self::BucketNotFound(_) => {
+                "S3 bucket not found: check S3_BUCKET_NAME and that the bucket exists in S3_REGION"
+            }
+            Self::AccessDenied(_) => "access denied: check the IAM policy and the bucket policy",
+            Self::Connection(_) => {
+                "S3 unreachable: check S3_REGION, AWS_ENDPOINT_URL_S3 and the network path"
+            }
+            Self::NotFound | Self::AlreadyExists | Self::Other(_) => {
+                "check the S3 service and the logs"
+            }
+        }
+    }
+}
+
 /// The object metadata the API writes with every file (the spec's "metadata tracking").
 #[derive(Debug, Clone, Default)]
 pub struct ObjectMetadata {
@@ -163,6 +184,18 @@ impl Storage {
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Lists at most one key: proves the bucket exists and the credentials may read it.
+    pub async fn probe(&self) -> Result<(), StorageError> {
+        self.client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(StorageError::from_sdk)?;
+        Ok(())
     }
 
     /// Writes a new object; fails with [`StorageError::AlreadyExists`] instead of replacing one.

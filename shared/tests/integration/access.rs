@@ -1,0 +1,220 @@
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::support::*;
+
+fn signed(claims: &serde_json::Value, secret: &str) -> String {
+    shared::auth::issue::sign(claims, secret, jsonwebtoken::Algorithm::HS256)
+}
+
+/// Every endpoint, with every kind of bad token: 401 (403 for inactive users), with the
+/// Bearer challenge, and nothing changes.
+#[tokio::test]
+async fn bad_tokens_are_refused_on_every_endpoint() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    let media = app.upload_png(&who).await;
+    let media_id = Uuid::parse_str(media["id"].as_str().unwrap()).unwrap();
+    let claims = shared::auth::issue::access_claims(who.user_id, 600);
+    let with = |key: &str, value: serde_json::Value| {
+        let mut c = claims.clone();
+        c[key] = value;
+        c
+    };
+    let mut no_exp = claims.clone();
+    no_exp.as_object_mut().unwrap().remove("exp");
+    let cases: Vec<(&str, Option<String>, u16, &str)> = vec![
+        ("missing", None, 401, "AUTHENTICATION_REQUIRED"),
+        (
+            "refresh",
+            Some(signed(&with("type", json!("refresh")), SECRET)),
+            401,
+            "INVALID_TOKEN",
+        ),
+        (
+            "expired",
+            Some(signed(&with("exp", json!(1_000_000)), SECRET)),
+            401,
+            "TOKEN_EXPIRED",
+        ),
+        (
+            "wrong secret",
+            Some(signed(&claims, "not-the-secret")),
+            401,
+            "INVALID_TOKEN",
+        ),
+        (
+            "no exp",
+            Some(signed(&no_exp, SECRET)),
+            401,
+            "INVALID_TOKEN",
+        ),
+        (
+            "alg none",
+            Some({
+                use base64::Engine as _;
+                let b64 = |v: &serde_json::Value| {
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+                };
+                format!(
+                    "{}.{}.",
+                    b64(&json!({"alg": "none", "typ": "JWT"})),
+                    b64(&claims)
+                )
+            }),
+            401,
+            "INVALID_TOKEN",
+        ),
+        ("garbage", Some("not.a.jwt".into()), 401, "INVALID_TOKEN"),
+        (
+            "inactive",
+            Some(signed(&with("is_active", json!(false)), SECRET)),
+            403,
+            "USER_INACTIVE",
+        ),
+    ];
+    for endpoint in Endpoint::ALL {
+        for (name, token, status, code) in &cases {
+            let base = request(endpoint, &who, media_id);
+            let request = match token {
+                None => without_header(base, "authorization"),
+                Some(token) => with_header(base, "authorization", &format!("Bearer {token}")),
+            };
+            let reply = app.call(endpoint, request).await;
+            assert_eq!(
+                (reply.status, reply.code()),
+                (*status, code.to_string()),
+                "{endpoint:?} {name}"
+            );
+            if *status == 401 {
+                assert_eq!(reply.header("www-authenticate"), "Bearer");
+            }
+        }
+    }
+    assert_eq!(app.object_keys().await.len(), 1);
+    assert_eq!(app.media_count().await, 1);
+}
+
+/// Another user's event looks exactly like a missing one, on every endpoint.
+#[tokio::test]
+async fn another_users_event_is_not_found_on_every_endpoint() {
+    let app = TestApp::new().await;
+    let owner = app.organiser().await;
+    let media = app.upload_png(&owner).await;
+    let media_id = Uuid::parse_str(media["id"].as_str().unwrap()).unwrap();
+    let intruder = app.organiser().await;
+    let as_intruder = Organiser {
+        user_id: intruder.user_id,
+        event_id: owner.event_id,
+        token: intruder.token.clone(),
+    };
+    let missing_event = Organiser {
+        user_id: intruder.user_id,
+        event_id: Uuid::new_v4(),
+        token: intruder.token.clone(),
+    };
+    for endpoint in Endpoint::ALL {
+        let foreign = app
+            .call(endpoint, request(endpoint, &as_intruder, media_id))
+            .await;
+        foreign.assert_error(404, "EVENT_NOT_FOUND");
+        let missing = app
+            .call(endpoint, request(endpoint, &missing_event, media_id))
+            .await;
+        missing.assert_error(404, "EVENT_NOT_FOUND");
+        assert_eq!(
+            foreign.json()["error"]["message"],
+            missing.json()["error"]["message"],
+            "{endpoint:?} leaks existence"
+        );
+    }
+    assert_eq!(app.object_keys().await.len(), 1);
+    assert_eq!(app.media_count().await, 1);
+}
+
+#[tokio::test]
+async fn media_of_another_event_of_the_same_user_is_not_found() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    let media = app.upload_png(&who).await;
+    let media_id = Uuid::parse_str(media["id"].as_str().unwrap()).unwrap();
+    let other = Organiser {
+        user_id: who.user_id,
+        event_id: app.second_event(&who).await,
+        token: who.token.clone(),
+    };
+    for endpoint in [
+        Endpoint::Get,
+        Endpoint::Download,
+        Endpoint::Stream,
+        Endpoint::Delete,
+    ] {
+        app.call(endpoint, request(endpoint, &other, media_id))
+            .await
+            .assert_error(404, "MEDIA_NOT_FOUND");
+    }
+    assert_eq!(app.media_count().await, 1);
+}
+
+#[tokio::test]
+async fn a_deleted_event_is_not_found() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    app.db()
+        .await
+        .execute(
+            "update events set is_deleted = true where id = $1",
+            &[&who.event_id],
+        )
+        .await
+        .unwrap();
+    app.call(Endpoint::List, request(Endpoint::List, &who, Uuid::nil()))
+        .await
+        .assert_error(404, "EVENT_NOT_FOUND");
+    app.upload(&who, "a.png", &png(), &[])
+        .await
+        .assert_error(404, "EVENT_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn path_ids_must_be_uuids() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    for endpoint in Endpoint::ALL {
+        let (function, case) = endpoint.fixture();
+        let path = format!(
+            "{}/../events/{function}/{case}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(path)
+            .unwrap()
+            .replace(FIXTURE_EVENT_ID, "not-a-uuid")
+            .replace(FIXTURE_TOKEN, &who.token);
+        let reply = app
+            .call(endpoint, lambda_http::request::from_str(&text).unwrap())
+            .await;
+        reply.assert_error(422, "VALIDATION_ERROR");
+        assert_eq!(
+            reply.json()["error"]["details"][0]["loc"],
+            json!(["path", "event_id"])
+        );
+    }
+    let braced = format!("{{{}}}", Uuid::new_v4());
+    let (function, case) = Endpoint::Get.fixture();
+    let path = format!(
+        "{}/../events/{function}/{case}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace(FIXTURE_EVENT_ID, &who.event_id.to_string())
+        .replace(FIXTURE_MEDIA_ID, &braced)
+        .replace(FIXTURE_TOKEN, &who.token);
+    let reply = app
+        .call(
+            Endpoint::Get,
+            lambda_http::request::from_str(&text).unwrap(),
+        )
+        .await;
+    reply.assert_error(422, "VALIDATION_ERROR");
+}

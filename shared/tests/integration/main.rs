@@ -1,0 +1,11 @@
+//! Integration tests: the endpoints called in-process with API Gateway fixtures, against a
+//! real PostgreSQL and a real S3-compatible server (SeaweedFS, SigV4 verified). Start them
+//! with `./scripts/test.sh`.
+
+mod access;
+mod delete;
+mod migrations;
+mod read;
+mod storage;
+mod support;
+mod upload;

@@ -1,0 +1,507 @@
+//! Test harness: each test gets its own database and its own bucket on the real PostgreSQL
+//! and SeaweedFS that `scripts/test.sh` starts, so tests run in parallel and never see each
+//! other's rows or objects.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use lambda_http::{Body, Request, Response};
+use secrecy::SecretString;
+use serde_json::Value;
+use shared::AppState;
+use shared::config::Config;
+use shared::db;
+use shared::storage::Storage;
+use uuid::Uuid;
+
+pub const FIXTURE_EVENT_ID: &str = "0b6c4f2e-5f1a-4c3e-9a57-3d2f1e8b7a01";
+pub const FIXTURE_MEDIA_ID: &str = "7d3e9a10-2c4b-4f8e-8b1a-5e6f7a8b9c02";
+pub const FIXTURE_TOKEN: &str = "REPLACE_WITH_DEV_TOKEN";
+pub const SECRET: &str = "integration-test-secret";
+
+fn stack_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the integration tests through ./scripts/test.sh, which starts PostgreSQL and SeaweedFS")
+    })
+}
+
+/// The URL of `database` on the test cluster.
+pub fn database_url(database: &str) -> String {
+    let admin = stack_var("PLUGS_TEST_ADMIN_DATABASE_URL");
+    let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
+    let server = base.rsplit_once('/').map(|(s, _)| s).unwrap_or(base);
+    if query.is_empty() {
+        format!("{server}/{database}")
+    } else {
+        format!("{server}/{database}?{query}")
+    }
+}
+
+/// A fresh, empty database; returns its URL.
+pub async fn create_database() -> String {
+    let name = format!("t_{}", Uuid::new_v4().simple());
+    let admin = db::pool(
+        &SecretString::from(stack_var("PLUGS_TEST_ADMIN_DATABASE_URL")),
+        1,
+    )
+    .unwrap();
+    let client = admin.get().await.expect("the test PostgreSQL is reachable");
+    client
+        .batch_execute(&format!("create database {name}"))
+        .await
+        .unwrap();
+    database_url(&name)
+}
+
+/// Configuration for one test: the stack's S3 settings, `database_url`, `bucket`, and
+/// any `overrides`.
+pub fn config(database_url: &str, bucket: &str, overrides: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = [
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "S3_FORCE_PATH_STYLE",
+        "S3_REGION",
+    ]
+    .iter()
+    .map(|name| ((*name).to_owned(), stack_var(name)))
+    .collect();
+    vars.insert("S3_USE_IAM_ROLE".into(), "false".into());
+    vars.insert("DATABASE_URL".into(), database_url.into());
+    vars.insert("S3_BUCKET_NAME".into(), bucket.into());
+    vars.insert("SECRET_KEY".into(), SECRET.into());
+    for (k, v) in overrides {
+        vars.insert((*k).into(), (*v).into());
+    }
+    Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration is valid")
+}
+
+/// One test's world: a migrated database, a bucket, and the state the handlers run with.
+pub struct TestApp {
+    pub state: AppState,
+    pub database_url: String,
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with(&[]).await
+    }
+
+    /// With configuration overrides, e.g. `("MAX_FILE_SIZE", "1024")`.
+    pub async fn with(overrides: &[(&str, &str)]) -> Self {
+        let database_url = create_database().await;
+        let bucket = format!("t-{}", Uuid::new_v4().simple());
+        let config = config(&database_url, &bucket, overrides);
+        let storage = Storage::from_config(&config).await;
+        storage
+            .client()
+            .create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("the test SeaweedFS accepts a new bucket");
+        let state = AppState::new(config, storage).unwrap();
+        let mut client = state.pool.get().await.unwrap();
+        db::migrate::run(&mut client).await.unwrap();
+        Self {
+            state,
+            database_url,
+        }
+    }
+
+    pub async fn db(&self) -> db::Client {
+        self.state.pool.get().await.unwrap()
+    }
+
+    /// A user with one event; returns (user id, event id, token).
+    pub async fn organiser(&self) -> Organiser {
+        let client = self.db().await;
+        let user_id = Uuid::new_v4();
+        let event_id = Uuid::new_v4();
+        client
+            .execute(
+                "insert into users (id, email) values ($1, $2)",
+                &[&user_id, &format!("{user_id}@example.com")],
+            )
+            .await
+            .unwrap();
+        client
+            .execute(
+                "insert into events (id, user_id, title) values ($1, $2, 'Launch party')",
+                &[&event_id, &user_id],
+            )
+            .await
+            .unwrap();
+        Organiser {
+            user_id,
+            event_id,
+            token: token_for(user_id),
+        }
+    }
+
+    /// Another event of the same organiser.
+    pub async fn second_event(&self, organiser: &Organiser) -> Uuid {
+        let event_id = Uuid::new_v4();
+        self.db()
+            .await
+            .execute(
+                "insert into events (id, user_id, title) values ($1, $2, 'After party')",
+                &[&event_id, &organiser.user_id],
+            )
+            .await
+            .unwrap();
+        event_id
+    }
+
+    /// Keys of every object in the bucket.
+    pub async fn object_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .state
+            .storage
+            .list("")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    pub async fn media_count(&self) -> i64 {
+        self.db()
+            .await
+            .query_one("select count(*) from event_media", &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// Calls one endpoint in-process, through the same adapter the Lambda binary uses.
+    pub async fn call(&self, endpoint: Endpoint, request: Request) -> Reply {
+        let state = &self.state;
+        let response = shared::http::serve(request, |request| async move {
+            match endpoint {
+                Endpoint::Upload => shared::api::upload::handle(state, request).await,
+                Endpoint::List => shared::api::list::handle(state, request).await,
+                Endpoint::Get => shared::api::get::handle(state, request).await,
+                Endpoint::Download => shared::api::download::handle(state, request).await,
+                Endpoint::Stream => shared::api::stream::handle(state, request).await,
+                Endpoint::Delete => shared::api::delete::handle(state, request).await,
+            }
+        })
+        .await
+        .expect("the adapter never returns Err");
+        Reply::from(response)
+    }
+
+    /// Uploads `bytes` named `file_name` to the organiser's event; returns the reply.
+    pub async fn upload(
+        &self,
+        who: &Organiser,
+        file_name: &str,
+        bytes: &[u8],
+        fields: &[(&str, &str)],
+    ) -> Reply {
+        let request = fixture(
+            "upload-media",
+            "upload-photo",
+            who.event_id,
+            Uuid::nil(),
+            &who.token,
+        );
+        let request = with_multipart(request, &[Part::file("file", file_name, bytes)], fields);
+        self.call(Endpoint::Upload, request).await
+    }
+
+    /// Uploads a small PNG and returns its media JSON.
+    pub async fn upload_png(&self, who: &Organiser) -> Value {
+        let reply = self
+            .upload(who, "photo.png", &png(), &[("title", "Photo")])
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text());
+        reply.json()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Endpoint {
+    Upload,
+    List,
+    Get,
+    Download,
+    Stream,
+    Delete,
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 6] = [
+        Endpoint::Upload,
+        Endpoint::List,
+        Endpoint::Get,
+        Endpoint::Download,
+        Endpoint::Stream,
+        Endpoint::Delete,
+    ];
+
+    /// The fixture that calls this endpoint.
+    pub fn fixture(self) -> (&'static str, &'static str) {
+        match self {
+            Endpoint::Upload => ("upload-media", "upload-photo"),
+            Endpoint::List => ("list-media", "list-all"),
+            Endpoint::Get => ("get-media", "get-one"),
+            Endpoint::Download => ("download-media", "download"),
+            Endpoint::Stream => ("stream-media", "stream"),
+            Endpoint::Delete => ("delete-media", "delete"),
+        }
+    }
+}
+
+pub struct Organiser {
+    pub user_id: Uuid,
+    pub event_id: Uuid,
+    pub token: String,
+}
+
+pub fn token_for(user_id: Uuid) -> String {
+    shared::auth::issue::sign(
+        &shared::auth::issue::access_claims(user_id, 600),
+        SECRET,
+        jsonwebtoken::Algorithm::HS256,
+    )
+}
+
+/// Loads `events/<function>/<case>.json` with the placeholders replaced.
+pub fn fixture(function: &str, case: &str, event_id: Uuid, media_id: Uuid, token: &str) -> Request {
+    let path = format!(
+        "{}/../events/{function}/{case}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let text = text
+        .replace(FIXTURE_EVENT_ID, &event_id.to_string())
+        .replace(FIXTURE_MEDIA_ID, &media_id.to_string())
+        .replace(FIXTURE_TOKEN, token);
+    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The fixture of `endpoint` for this organiser and media.
+pub fn request(endpoint: Endpoint, who: &Organiser, media_id: Uuid) -> Request {
+    let (function, case) = endpoint.fixture();
+    fixture(function, case, who.event_id, media_id, &who.token)
+}
+
+pub fn with_header(mut request: Request, name: &'static str, value: &str) -> Request {
+    request.headers_mut().insert(name, value.parse().unwrap());
+    request
+}
+
+pub fn without_header(mut request: Request, name: &'static str) -> Request {
+    request.headers_mut().remove(name);
+    request
+}
+
+pub fn with_query(request: Request, pairs: &[(&str, &str)]) -> Request {
+    use lambda_http::RequestExt;
+    let mut map: HashMap<String, Vec<String>> = HashMap::new();
+    for (k, v) in pairs {
+        map.entry((*k).to_owned())
+            .or_default()
+            .push((*v).to_owned());
+    }
+    request.with_query_string_parameters(map)
+}
+
+pub struct Part<'a> {
+    pub name: &'a str,
+    pub file_name: Option<&'a str>,
+    pub bytes: &'a [u8],
+}
+
+impl<'a> Part<'a> {
+    pub fn file(name: &'a str, file_name: &'a str, bytes: &'a [u8]) -> Self {
+        Self {
+            name,
+            file_name: Some(file_name),
+            bytes,
+        }
+    }
+}
+
+pub const BOUNDARY: &str = "testboundary7MA4YWxkTrZu0gW";
+
+/// Replaces the body with a multipart form of `parts` followed by text `fields`.
+pub fn with_multipart(request: Request, parts: &[Part<'_>], fields: &[(&str, &str)]) -> Request {
+    let mut body = Vec::new();
+    for part in parts {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+        match part.file_name {
+            Some(file_name) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{}\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+                    part.name
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{}\"\r\n\r\n", part.name).as_bytes(),
+            ),
+        }
+        body.extend_from_slice(part.bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    with_body(
+        with_header(
+            request,
+            "content-type",
+            &format!("multipart/form-data; boundary={BOUNDARY}"),
+        ),
+        body,
+    )
+}
+
+pub fn with_body(request: Request, body: Vec<u8>) -> Request {
+    let (parts, _) = request.into_parts();
+    Request::from_parts(parts, Body::Binary(body))
+}
+
+/// A response, read once.
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl From<Response<Body>> for Reply {
+    fn from(response: Response<Body>) -> Self {
+        let (parts, body) = response.into_parts();
+        let body = match body {
+            Body::Empty => Bytes::new(),
+            Body::Text(t) => Bytes::from(t),
+            Body::Binary(b) => Bytes::from(b),
+            _ => Bytes::new(),
+        };
+        Self {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        }
+    }
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    /// The error code of an error reply.
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or_else(|| panic!("no {name} header"))
+    }
+
+    /// Asserts an error status and code, and the envelope's shape.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status, self.code().as_str()),
+            (status, code),
+            "{}",
+            self.text()
+        );
+        let error = &self.json()["error"];
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(error["timestamp"].as_str().is_some());
+        assert_eq!(
+            error["correlation_id"].as_str(),
+            Some(self.header("x-correlation-id"))
+        );
+    }
+}
+
+/// A plain HTTP GET (for presigned URLs), with optional extra headers.
+pub async fn http_get(
+    url: &str,
+    headers: &[(&str, &str)],
+) -> (u16, HashMap<String, String>, Vec<u8>) {
+    let url = url.to_owned();
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut request = agent.get(&url);
+        for (k, v) in &headers {
+            request = request.header(k, v);
+        }
+        let mut response = request.call().expect("the S3 server answers");
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    v.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let body = response.body_mut().read_to_vec().unwrap();
+        (status, headers, body)
+    })
+    .await
+    .unwrap()
+}
+
+/// A valid 1×1 PNG.
+pub fn png() -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    let chunk = |bytes: &mut Vec<u8>, kind: &[u8], data: &[u8]| {
+        bytes.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(kind);
+        bytes.extend_from_slice(data);
+        bytes.extend_from_slice(&[0, 0, 0, 0]); // CRC: not checked by signature sniffing
+    };
+    chunk(
+        &mut bytes,
+        b"IHDR",
+        &[0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0],
+    );
+    chunk(&mut bytes, b"IEND", &[]);
+    bytes
+}
+
+/// A JPEG header followed by `size` bytes in total.
+pub fn jpeg(size: usize) -> Vec<u8> {
+    let mut bytes =
+        b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00".to_vec();
+    bytes.extend((0..size.saturating_sub(bytes.len())).map(|i| (i % 251) as u8));
+    bytes.truncate(size);
+    bytes
+}
