@@ -222,6 +222,58 @@ EOF
 
 stack_stop() {
   [ -n "${STACK_DIR:-}" ] || return 0
+  stop_api
   stop_seaweedfs
   stop_postgres
+}
+
+# Creates the `plugs_media` database on the stack, migrates it and seeds a demo organiser;
+# exports DATABASE_URL, DEMO_EVENT_ID, DEMO_TOKEN, OTHER_EVENT_ID and OTHER_TOKEN.
+prepare_demo_database() {
+  local admin=$PLUGS_TEST_ADMIN_DATABASE_URL cli="$REPO_ROOT/target/debug/plugs-media" seeded
+  "$(pg_bindir)/psql" -q "$admin" -c 'create database plugs_media' 2>/dev/null || true
+  DATABASE_URL="${admin%/*}/plugs_media"
+  case "$admin" in *\?*) DATABASE_URL="${admin%/*}/plugs_media?${admin#*\?}" ;; esac
+  export DATABASE_URL
+  "$cli" migrate
+  seeded=$("$cli" seed-demo --email organiser@example.com)
+  DEMO_USER_ID=$(printf '%s\n' "$seeded" | sed -n 's/^USER_ID=//p')
+  DEMO_EVENT_ID=$(printf '%s\n' "$seeded" | sed -n 's/^EVENT_ID=//p')
+  DEMO_TOKEN=$("$cli" dev-token --user-id "$DEMO_USER_ID")
+  # A second organiser, so cross-account access can be tried.
+  seeded=$("$cli" seed-demo --email someone-else@example.com)
+  OTHER_EVENT_ID=$(printf '%s\n' "$seeded" | sed -n 's/^EVENT_ID=//p')
+  OTHER_TOKEN=$("$cli" dev-token --user-id "$(printf '%s\n' "$seeded" | sed -n 's/^USER_ID=//p')")
+  export DEMO_USER_ID DEMO_EVENT_ID DEMO_TOKEN OTHER_EVENT_ID OTHER_TOKEN
+}
+
+# Serves the API with `cargo lambda watch` on ADDRESS:PORT in the background (its own
+# process group, so stopping it stops the functions it started too).
+start_api() { # start_api PORT LOGFILE
+  local port=$1 logfile=$2 envfile="$STACK_DIR/functions.env"
+  # The functions' environment, in the KEY=VALUE form --env-file reads.
+  env | grep -E '^(DATABASE_URL|SECRET_KEY|S3_[A-Z_]+|AWS_[A-Z0-9_]+|MAX_FILE_SIZE|PRESIGNED_URL_TTL_SECONDS|INLINE_DOWNLOAD_MAX_BYTES|PUBLIC_BASE_URL|RUST_LOG)=' \
+    | sed 's/^\([A-Z0-9_]*\)=\(.*\)$/\1="\2"/' >"$envfile"
+  echo "S3_BUCKET_NAME=\"${S3_BUCKET_NAME:-plugs-bucket}\"" >>"$envfile"
+  PATH="$VENV/bin:$PATH" setsid cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$port" \
+    --env-file "$envfile" >"$logfile" 2>&1 &
+  echo $! >"$STACK_DIR/api.pid"
+  disown
+  local pid deadline=$((SECONDS + 300))
+  pid=$(cat "$STACK_DIR/api.pid")
+  until curl -s -o /dev/null "http://127.0.0.1:$port/"; do
+    if ! kill -0 "$pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
+      tail -n 40 "$logfile" >&2
+      die "cargo lambda watch did not start"
+    fi
+    sleep 0.3
+  done
+}
+
+stop_api() {
+  [ -f "$STACK_DIR/api.pid" ] || return 0
+  kill -TERM -- "-$(cat "$STACK_DIR/api.pid")" 2>/dev/null || true
+  sleep 0.5
+  kill -KILL -- "-$(cat "$STACK_DIR/api.pid")" 2>/dev/null || true
+  rm -f "$STACK_DIR/api.pid"
 }

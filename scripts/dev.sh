@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Brings up the whole local stack — PostgreSQL, SeaweedFS (S3), the migrated database with a
+# demo organiser and event — and serves the API on http://localhost:8000 with
+# `cargo lambda watch`, so the spec's curl examples work as written. Ctrl-C stops everything.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+PORT=${PORT:-8000}
+
+ensure_tools
+log "building the workspace"
+cargo build --workspace --locked
+
+trap stack_stop EXIT
+trap 'exit 130' INT TERM
+stack_start "$REPO_ROOT/.local/dev-stack"
+source "$STACK_DIR/env"
+create_bucket "${S3_BUCKET_NAME:-plugs-bucket}"
+prepare_demo_database
+log "starting the API on http://localhost:$PORT"
+start_api "$PORT" "$STACK_DIR/api.log"
+
+cat <<INFO
+
+plugs-media is serving on http://localhost:$PORT
+
+  event id:  $DEMO_EVENT_ID
+  token:     $DEMO_TOKEN
+
+  export EVENT_ID=$DEMO_EVENT_ID TOKEN=$DEMO_TOKEN
+  curl -X POST "http://localhost:$PORT/api/v1/events/\$EVENT_ID/media" \\
+    -H "Authorization: Bearer \$TOKEN" -F "file=@/path/to/your/file.jpg" -F "title=Event Photo"
+
+S3 (SeaweedFS): $AWS_ENDPOINT_URL_S3  bucket ${S3_BUCKET_NAME:-plugs-bucket}
+Database:       $DATABASE_URL
+Function logs:  $STACK_DIR/api.log
+Press Ctrl-C to stop everything.
+INFO
+tail -n +1 -f "$STACK_DIR/api.log" &
+wait

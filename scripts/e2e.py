@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""End-to-end run of the spec's flow against the real function binaries served by
+`cargo lambda watch`, with curl, as a client would call them.
+
+Reads API_URL, DEMO_EVENT_ID, DEMO_TOKEN, OTHER_EVENT_ID and OTHER_TOKEN from the
+environment (scripts/test.sh sets them). Prints one line per check and a closing
+'N passed, N failed' line; exits non-zero on any failure.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+API = os.environ["API_URL"].rstrip("/")
+EVENT = os.environ["DEMO_EVENT_ID"]
+TOKEN = os.environ["DEMO_TOKEN"]
+OTHER_EVENT = os.environ["OTHER_EVENT_ID"]
+OTHER_TOKEN = os.environ["OTHER_TOKEN"]
+WORK = tempfile.mkdtemp(prefix="plugs-media-e2e-")
+
+results = {"passed": 0, "failed": 0}
+
+
+def check(name, condition, detail=""):
+    if condition:
+        results["passed"] += 1
+        print(f"ok    {name}")
+    else:
+        results["failed"] += 1
+        print(f"FAIL  {name} {detail}")
+
+
+class Reply:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self):
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return {}
+
+    def code(self):
+        return self.json().get("error", {}).get("code") if isinstance(self.json(), dict) else None
+
+
+def curl(*args, token=TOKEN, output=None):
+    """Runs curl like the spec's examples; returns status, headers and body."""
+    header_file = os.path.join(WORK, "headers")
+    body_file = output or os.path.join(WORK, "body")
+    command = ["curl", "-sS", "-D", header_file, "-o", body_file, "--max-time", "60"]
+    if token is not None:
+        command += ["-H", f"Authorization: Bearer {token}"]
+    command += list(args)
+    subprocess.run(command, check=True)
+    headers, status = {}, 0
+    with open(header_file, encoding="latin-1") as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("HTTP/"):
+                status, headers = int(line.split()[1]), {}
+            elif ":" in line:
+                key, value = line.split(":", 1)
+                headers[key.strip().lower()] = value.strip()
+    with open(body_file, "rb") as f:
+        body = f.read()
+    return Reply(status, headers, body)
+
+
+def write(name, data):
+    path = os.path.join(WORK, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(range(256)) * 40
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
+       b"\x00\x00\x00\x00\x00\x00\x00\x00IEND\xaeB`\x82")
+media_url = f"{API}/api/v1/events/{EVENT}/media"
+
+# --- the spec's upload example, as written ---------------------------------------------
+photo = write("file.jpg", JPEG)
+up = curl("-X", "POST", media_url, "-F", f"file=@{photo}", "-F", "title=Event Photo",
+          "-F", "description=A great photo from the event", "-F", "tags=photo,event,memories")
+media = up.json()
+check("upload answers 201 with the spec's JSON", up.status == 201, up.body[:300])
+check("upload JSON has every field of the spec",
+      set(media) >= {"id", "event_id", "title", "description", "file_url", "s3_key", "file_type",
+                     "file_size", "tags", "created_at", "updated_at"}, media)
+check("upload records type, size and tags",
+      (media.get("file_type"), media.get("file_size"), media.get("tags"))
+      == ("image/jpeg", len(JPEG), ["photo", "event", "memories"]), media)
+check("the key follows the spec's layout",
+      str(media.get("s3_key", "")).startswith(f"events/{EVENT}/media/") and media["s3_key"].endswith(".jpg"))
+check("every response carries a correlation id", "x-correlation-id" in up.headers, up.headers)
+media_id = media.get("id", "missing")
+item_url = f"{media_url}/{media_id}"
+
+png = curl("-X", "POST", media_url, "-F", f"file=@{write('logo.png', PNG)}")
+check("a second upload answers 201", png.status == 201, png.body[:300])
+
+# --- list ---------------------------------------------------------------------------------
+listing = curl("-X", "GET", media_url)
+check("list answers 200 with both items, newest first",
+      listing.status == 200 and [m["id"] for m in listing.json()] == [png.json().get("id"), media_id],
+      listing.body[:300])
+check("list sends X-Total-Count", listing.headers.get("x-total-count") == "2", listing.headers)
+filtered = curl("-X", "GET", f"{media_url}?file_type=image/jpeg&limit=10")
+check("the spec's filtered list returns only the JPEG",
+      filtered.status == 200 and [m["id"] for m in filtered.json()] == [media_id], filtered.body[:300])
+bad_limit = curl("-X", "GET", f"{media_url}?limit=5000")
+check("limit above 1000 is a 422 VALIDATION_ERROR",
+      (bad_limit.status, bad_limit.code()) == (422, "VALIDATION_ERROR"), bad_limit.body)
+
+# --- get, download, stream -------------------------------------------------------------
+got = curl("-X", "GET", item_url)
+check("get answers the same JSON", got.status == 200 and got.json() == media, got.body[:300])
+downloaded = os.path.join(WORK, "downloaded_file.jpg")
+dl = curl("-X", "GET", f"{item_url}/download", output=downloaded)
+check("the spec's download writes the original bytes", dl.status == 200 and dl.body == JPEG, dl.status)
+check("download is an attachment named after the upload",
+      dl.headers.get("content-disposition", "").startswith('attachment; filename="file.jpg"'), dl.headers)
+link = curl("-X", "GET", f"{item_url}/download?redirect=false")
+url = link.json().get("url", "")
+check("?redirect=false answers a presigned URL", link.status == 200 and "X-Amz-Signature=" in url, link.body)
+fetched = curl(url, token=None)
+check("the presigned URL serves the bytes", fetched.status == 200 and fetched.body == JPEG, fetched.status)
+tampered = curl(url.replace("X-Amz-Expires=", "X-Amz-Expires=9"), token=None)
+check("a tampered presigned URL is refused by S3", tampered.status == 403, tampered.status)
+stream = curl("-X", "GET", f"{item_url}/stream")
+check("stream answers 302 to a presigned URL",
+      stream.status == 302 and "X-Amz-Signature=" in stream.headers.get("location", ""), stream.headers)
+ranged = curl("-L", "-H", "Range: bytes=0-99", f"{item_url}/stream", output=os.path.join(WORK, "streamed_file.mp4"))
+check("following the stream with a Range gets 206 and those bytes",
+      ranged.status == 206 and ranged.body == JPEG[:100], ranged.status)
+
+# --- refusals ------------------------------------------------------------------------------
+no_token = curl("-X", "GET", media_url, token=None)
+check("no token is a 401 with a Bearer challenge",
+      no_token.status == 401 and no_token.headers.get("www-authenticate") == "Bearer", no_token.headers)
+check("... and the error envelope", no_token.code() == "AUTHENTICATION_REQUIRED", no_token.body)
+foreign = curl("-X", "GET", f"{API}/api/v1/events/{OTHER_EVENT}/media")
+check("another user's event is 404 EVENT_NOT_FOUND", (foreign.status, foreign.code()) == (404, "EVENT_NOT_FOUND"), foreign.body)
+intruder = curl("-X", "GET", f"{item_url}/download", token=OTHER_TOKEN)
+check("another user cannot download the media", (intruder.status, intruder.code()) == (404, "EVENT_NOT_FOUND"), intruder.body)
+bad_id = curl("-X", "GET", f"{API}/api/v1/events/not-a-uuid/media")
+check("a non-UUID event id is 422", (bad_id.status, bad_id.code()) == (422, "VALIDATION_ERROR"), bad_id.body)
+empty = curl("-X", "POST", media_url, "-F", f"file=@{write('empty.png', b'')}")
+check("an empty file is 422 EMPTY_FILE", (empty.status, empty.code()) == (422, "EMPTY_FILE"), empty.body)
+exe = curl("-X", "POST", media_url, "-F", f"file=@{write('photo.png', b'MZ' + bytes(200))}")
+check("an executable named .png is 415", (exe.status, exe.code()) == (415, "UNSUPPORTED_MEDIA_TYPE"), exe.body)
+big = curl("-X", "POST", media_url, "-F", f"file=@{write('big.jpg', JPEG[:20] + bytes(3 * 1024 * 1024))}")
+limit = int(os.environ.get("MAX_FILE_SIZE", "10485760"))
+check("a file over MAX_FILE_SIZE is 413" if limit < 3 * 1024 * 1024 else "a 3 MiB upload is accepted",
+      (big.status, big.code()) == (413, "FILE_TOO_LARGE") if limit < 3 * 1024 * 1024 else big.status == 201,
+      big.body[:300])
+
+# --- delete ------------------------------------------------------------------------------
+deleted = curl("-X", "DELETE", item_url)
+check("the spec's delete answers 204", deleted.status == 204, deleted.body)
+gone = curl("-X", "GET", item_url)
+check("the deleted media is gone", (gone.status, gone.code()) == (404, "MEDIA_NOT_FOUND"), gone.body)
+object_gone = curl(url, token=None)
+check("its object is gone from the bucket", object_gone.status == 404, object_gone.status)
+
+print(f"e2e: {results['passed']} passed, {results['failed']} failed")
+sys.exit(1 if results["failed"] else 0)
