@@ -46,6 +46,16 @@ enum Command {
         #[arg(long, default_value_t = 24 * 3600)]
         ttl: i64,
     },
+    /// Remove expired direct uploads and stray temp objects; report orphan objects (and with
+    /// --delete-orphans delete them) and rows whose object is missing.
+    Sweep {
+        /// Delete objects under events/ that no row points to (default: report only).
+        #[arg(long)]
+        delete_orphans: bool,
+        /// Leave objects younger than this alone (default SWEEP_GRACE_SECONDS or 3600).
+        #[arg(long)]
+        grace_seconds: Option<u64>,
+    },
     /// Create (or find) a demo user and an event it owns; prints USER_ID= and EVENT_ID=.
     SeedDemo {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -60,6 +70,10 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Migrate { database_url } => migrate(&database_url).await,
+        Command::Sweep {
+            delete_orphans,
+            grace_seconds,
+        } => sweep(delete_orphans, grace_seconds).await,
         Command::Doctor { write } => doctor(write).await,
         Command::DevToken {
             user_id,
@@ -110,6 +124,48 @@ async fn migrate(database_url: &SecretString) -> anyhow::Result<bool> {
     }
     for name in applied {
         println!("applied {name}");
+    }
+    Ok(true)
+}
+
+async fn sweep(delete_orphans: bool, grace_seconds: Option<u64>) -> anyhow::Result<bool> {
+    let state = shared::AppState::from_env().await?;
+    let mut options = shared::sweep::SweepOptions::from_state(&state);
+    options.delete_orphans |= delete_orphans;
+    if let Some(seconds) = grace_seconds {
+        options.grace = std::time::Duration::from_secs(seconds);
+    }
+    let report = shared::sweep::run(&state, &options).await.map_err(|err| {
+        anyhow::anyhow!(
+            "sweep failed: {err}: {}",
+            std::error::Error::source(&err)
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        )
+    })?;
+    println!(
+        "expired uploads removed:     {}",
+        report.expired_uploads_removed
+    );
+    println!(
+        "stray temp objects removed:  {}",
+        report.stray_temp_objects_removed
+    );
+    println!("objects under events/:       {}", report.objects_checked);
+    println!(
+        "orphan objects:              {} ({} deleted)",
+        report.orphan_objects.len(),
+        report.orphan_objects_deleted
+    );
+    for key in &report.orphan_objects {
+        println!("  orphan  {key}");
+    }
+    println!(
+        "rows missing their object:   {}",
+        report.rows_missing_their_object.len()
+    );
+    for key in &report.rows_missing_their_object {
+        println!("  missing {key}");
     }
     Ok(true)
 }

@@ -41,6 +41,15 @@ pub struct Config {
     /// `PUBLIC_BASE_URL`: optional base for `file_url` (a CDN); without it `file_url` is the
     /// virtual-hosted S3 URL of the object.
     pub public_base_url: Option<String>,
+    /// `UPLOAD_URL_TTL_SECONDS`: lifetime of a direct-upload URL (default 900, ≤ 3600); S3
+    /// checks it when the PUT starts, so a slow upload that started in time completes.
+    pub upload_url_ttl: Duration,
+    /// `SWEEP_GRACE_SECONDS`: objects younger than this are never called orphans, so an
+    /// upload between its S3 write and its row insert is left alone (default 3600).
+    pub sweep_grace: Duration,
+    /// `SWEEP_DELETE_ORPHANS`: whether the sweep deletes objects under `events/` that no row
+    /// points to, or only reports them (default false).
+    pub sweep_delete_orphans: bool,
 }
 
 /// How the S3 client finds its credentials.
@@ -121,6 +130,9 @@ impl Config {
         let public_base_url = env
             .optional_url("PUBLIC_BASE_URL")
             .map(|url| url.trim_end_matches('/').to_owned());
+        let upload_ttl = env.number_or("UPLOAD_URL_TTL_SECONDS", 900, 1..=3600);
+        let sweep_grace = env.number_or("SWEEP_GRACE_SECONDS", 3600, 60..=30 * 86_400);
+        let sweep_delete_orphans = env.bool_or("SWEEP_DELETE_ORPHANS", false);
 
         if !env.problems.is_empty() {
             return Err(ConfigError {
@@ -140,6 +152,9 @@ impl Config {
             presigned_url_ttl: Duration::from_secs(ttl),
             inline_download_max_bytes,
             public_base_url,
+            upload_url_ttl: Duration::from_secs(upload_ttl),
+            sweep_grace: Duration::from_secs(sweep_grace),
+            sweep_delete_orphans,
         })
     }
 }

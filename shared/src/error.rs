@@ -46,6 +46,15 @@ pub enum ApiError {
     /// 404: the media row exists but its object is missing from the bucket.
     #[error("file not found in storage")]
     FileNotFound,
+    /// 404: no such pending direct upload in this event (or it was swept after expiring).
+    #[error("upload not found")]
+    UploadNotFound,
+    /// 409: complete was called before the file reached S3.
+    #[error("{0}")]
+    UploadIncomplete(String),
+    /// 422: the file that reached S3 is not the one declared (its size differs).
+    #[error("{0}")]
+    UploadMismatch(String),
     /// 400: the request body cannot be read (not multipart, broken multipart, bad encoding).
     #[error("{0}")]
     MalformedRequest(String),
@@ -97,7 +106,12 @@ impl ApiError {
         match self {
             Self::AuthenticationRequired | Self::InvalidToken(_) | Self::TokenExpired => 401,
             Self::UserInactive | Self::S3PermissionDenied(_) => 403,
-            Self::EventNotFound | Self::MediaNotFound | Self::FileNotFound => 404,
+            Self::EventNotFound
+            | Self::MediaNotFound
+            | Self::FileNotFound
+            | Self::UploadNotFound => 404,
+            Self::UploadIncomplete(_) => 409,
+            Self::UploadMismatch(_) => 422,
             Self::MalformedRequest(_) => 400,
             Self::Validation { .. } | Self::EmptyFile => 422,
             Self::FileTooLarge { .. } => 413,
@@ -116,6 +130,9 @@ impl ApiError {
             Self::EventNotFound => "EVENT_NOT_FOUND",
             Self::MediaNotFound => "MEDIA_NOT_FOUND",
             Self::FileNotFound => "FILE_NOT_FOUND",
+            Self::UploadNotFound => "UPLOAD_NOT_FOUND",
+            Self::UploadIncomplete(_) => "UPLOAD_INCOMPLETE",
+            Self::UploadMismatch(_) => "UPLOAD_MISMATCH",
             Self::MalformedRequest(_) => "MALFORMED_REQUEST",
             Self::Validation { .. } => "VALIDATION_ERROR",
             Self::EmptyFile => "EMPTY_FILE",

@@ -152,7 +152,7 @@ pub fn detect(bytes: &[u8], file_name: &str) -> Result<&'static MediaType, ApiEr
             declared.extension
         )));
     }
-    let text_ok = std::str::from_utf8(bytes).is_ok();
+    let text_ok = is_utf8_prefix(bytes);
     let shape_ok = declared.mime != "image/svg+xml" || looks_like_svg(bytes);
     if text_ok && shape_ok {
         Ok(declared)
@@ -161,6 +161,15 @@ pub fn detect(bytes: &[u8], file_name: &str) -> Result<&'static MediaType, ApiEr
             "file content is not valid {}",
             declared.mime
         )))
+    }
+}
+
+/// Valid UTF-8, allowing a character cut off at the end (the bytes may be the first part of
+/// a larger file).
+fn is_utf8_prefix(bytes: &[u8]) -> bool {
+    match std::str::from_utf8(bytes) {
+        Ok(_) => true,
+        Err(err) => err.error_len().is_none(),
     }
 }
 

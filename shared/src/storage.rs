@@ -152,6 +152,25 @@ pub struct PresignedUrl {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A time-limited URL that grants one PUT of exactly the declared file, and the headers the
+/// client must send with it (they are part of the signature).
+#[derive(Debug, Clone)]
+pub struct PresignedUpload {
+    pub url: String,
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a presigned PUT is bound to.
+#[derive(Debug, Clone)]
+pub struct DeclaredFile {
+    pub size: u64,
+    pub content_type: String,
+    /// Base64 of the MD5 digest (Content-MD5), when the client declared one.
+    pub md5_base64: Option<String>,
+    pub metadata: ObjectMetadata,
+}
+
 /// Response header overrides baked into a presigned GET.
 #[derive(Debug, Clone)]
 pub struct DownloadOverrides {
@@ -314,6 +333,70 @@ impl Storage {
             .await
             .map_err(StorageError::from_sdk)?;
         Ok(())
+    }
+
+    /// The first `len` bytes of an object (a ranged GET), to check its signature.
+    #[tracing::instrument(skip(self), fields(bucket = %self.bucket))]
+    pub async fn read_prefix(&self, key: &str, len: u64) -> Result<Bytes, StorageError> {
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes=0-{}", len.max(1) - 1))
+            .send()
+            .await
+            .map_err(StorageError::from_sdk)?;
+        let body = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| StorageError::Connection(e.to_string()))?;
+        Ok(body.into_bytes())
+    }
+
+    /// A PUT URL valid for `ttl` whose signature covers the size, the type, SSE AES256, the
+    /// metadata and (when declared) the MD5, so S3 itself refuses any other file.
+    #[tracing::instrument(skip(self, file), fields(bucket = %self.bucket, size = file.size))]
+    pub async fn presigned_put(
+        &self,
+        key: &str,
+        file: DeclaredFile,
+        ttl: Duration,
+    ) -> Result<PresignedUpload, StorageError> {
+        let presigning =
+            PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Other(e.to_string()))?;
+        let expires_at = Utc::now() + ttl;
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_length(i64::try_from(file.size).unwrap_or(i64::MAX))
+            .content_type(file.content_type)
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .set_metadata(Some(file.metadata.into_map()))
+            .set_content_md5(file.md5_base64)
+            .customize()
+            // The SDK would otherwise sign a CRC32 of the (empty) body it holds now, and S3
+            // would refuse the client's real bytes.
+            .config_override(
+                aws_sdk_s3::config::Builder::default().request_checksum_calculation(
+                    aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+                ),
+            )
+            .presigned(presigning)
+            .await
+            .map_err(StorageError::from_sdk)?;
+        let headers = request
+            .headers()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
+        Ok(PresignedUpload {
+            url: request.uri().to_owned(),
+            headers,
+            expires_at,
+        })
     }
 
     /// A GET URL valid for `ttl`, with the response headers S3 must send.

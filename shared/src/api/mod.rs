@@ -3,6 +3,8 @@
 //! answer whether it is missing or someone else's) → the media is in that event (404) → the
 //! rest.
 
+pub mod complete_upload;
+pub mod create_upload;
 pub mod delete;
 pub mod download;
 pub mod get;
@@ -22,6 +24,8 @@ use crate::AppState;
 use crate::db::media::{self, Lookup, MediaRow};
 use crate::error::ApiError;
 use crate::http::path_uuid;
+use crate::keys::{S3Key, event_media_key, next_instant};
+use crate::storage::StorageError;
 
 /// The routes, as API Gateway and the local router know them.
 pub mod routes {
@@ -29,6 +33,40 @@ pub mod routes {
     pub const MEDIA_ITEM: &str = "/api/v1/events/{event_id}/media/{media_id}";
     pub const DOWNLOAD: &str = "/api/v1/events/{event_id}/media/{media_id}/download";
     pub const STREAM: &str = "/api/v1/events/{event_id}/media/{media_id}/stream";
+    pub const UPLOADS: &str = "/api/v1/events/{event_id}/media/uploads";
+    pub const UPLOAD_COMPLETE: &str =
+        "/api/v1/events/{event_id}/media/uploads/{upload_id}/complete";
+}
+
+/// How many neighbouring keys to try when a key is taken (only writes to the same event in
+/// the same microsecond collide).
+const KEY_ATTEMPTS: usize = 5;
+
+/// Runs `write` with the event's key for `start`, then for the following microseconds, until
+/// a write finds its key free (`write` must refuse to overwrite); returns the key and the
+/// instant that named it.
+pub(crate) async fn write_at_free_key<F, Fut>(
+    event_id: Uuid,
+    start: DateTime<Utc>,
+    extension: &str,
+    mut write: F,
+) -> Result<(S3Key, DateTime<Utc>), ApiError>
+where
+    F: FnMut(S3Key) -> Fut,
+    Fut: std::future::Future<Output = Result<(), StorageError>>,
+{
+    let mut at = start;
+    for _ in 0..KEY_ATTEMPTS {
+        let key = event_media_key(event_id, at, extension);
+        match write(key.clone()).await {
+            Ok(()) => return Ok((key, at)),
+            Err(StorageError::AlreadyExists) => at = next_instant(at),
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(ApiError::from(StorageError::Other(format!(
+        "no free key after {KEY_ATTEMPTS} attempts"
+    ))))
 }
 
 /// The media JSON of the spec, the same on every endpoint.

@@ -4,22 +4,18 @@
 //! written under a new key that is never overwritten; if the row cannot be inserted the
 //! object is deleted again, so no object outlives a failed request.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use lambda_http::Request;
 use uuid::Uuid;
 
-use super::{MediaJson, routes, upload_form};
+use super::{MediaJson, routes, upload_form, write_at_free_key};
 use crate::AppState;
 use crate::db::{events, media};
 use crate::error::ApiError;
 use crate::http::{ApiResult, json_response, path_uuid};
-use crate::keys::{S3Key, event_media_key, next_instant};
+use crate::keys::S3Key;
 use crate::media_type::{self, sanitize_file_name};
-use crate::storage::{ObjectMetadata, StorageError};
-
-/// How many neighbouring keys to try when a key is taken (only concurrent uploads to the same
-/// event in the same microsecond collide).
-const KEY_ATTEMPTS: usize = 5;
+use crate::storage::ObjectMetadata;
 
 #[tracing::instrument(skip_all)]
 pub async fn handle(state: &AppState, request: Request) -> ApiResult {
@@ -40,14 +36,16 @@ pub async fn handle(state: &AppState, request: Request) -> ApiResult {
         user_id: user.id.to_string(),
         original_filename: original_filename.clone(),
     };
-    let (key, created_at) = put_under_fresh_key(
-        state,
-        event_id,
-        media_type.extension,
-        media_type.mime,
-        form.bytes,
-        metadata,
-    )
+    let (key, created_at) = write_at_free_key(event_id, Utc::now(), media_type.extension, |key| {
+        let bytes = form.bytes.clone();
+        let metadata = metadata.clone();
+        async move {
+            state
+                .storage
+                .put_new(key.as_str(), bytes, media_type.mime, metadata)
+                .await
+        }
+    })
     .await?;
 
     let file_url = state.file_url(key.as_str());
@@ -77,36 +75,8 @@ pub async fn handle(state: &AppState, request: Request) -> ApiResult {
     }
 }
 
-/// Writes the object under the first free key at or after now; returns the key and the
-/// instant that named it (the row's `created_at`).
-async fn put_under_fresh_key(
-    state: &AppState,
-    event_id: Uuid,
-    extension: &str,
-    content_type: &str,
-    bytes: bytes::Bytes,
-    metadata: ObjectMetadata,
-) -> Result<(S3Key, DateTime<Utc>), ApiError> {
-    let mut at = Utc::now();
-    for _ in 0..KEY_ATTEMPTS {
-        let key = event_media_key(event_id, at, extension);
-        match state
-            .storage
-            .put_new(key.as_str(), bytes.clone(), content_type, metadata.clone())
-            .await
-        {
-            Ok(()) => return Ok((key, at)),
-            Err(StorageError::AlreadyExists) => at = next_instant(at),
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Err(ApiError::from(StorageError::Other(format!(
-        "no free key after {KEY_ATTEMPTS} attempts"
-    ))))
-}
-
 /// Best effort: the request already failed; a leftover object is logged for the sweep.
-async fn remove_orphan(state: &AppState, key: &S3Key) {
+pub(crate) async fn remove_orphan(state: &AppState, key: &S3Key) {
     if let Err(err) = state.storage.delete(key.as_str()).await {
         tracing::error!(key = %key, error = %err, "could not remove the object of a failed upload");
     }

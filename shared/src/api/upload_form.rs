@@ -12,6 +12,10 @@ pub const MAX_TITLE_CHARS: usize = 256;
 pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
 pub const MAX_TAGS: usize = 50;
 pub const MAX_TAG_CHARS: usize = 64;
+/// The most a file can weigh on this path: API Gateway hands a Lambda function at most 6 MB
+/// of request, base64-encoded, so ~4.5 MB of raw bytes minus the form around the file.
+pub const LAMBDA_UPLOAD_MAX_BYTES: u64 = 4_400_000;
+
 /// Text fields are small; a larger one is not a form this endpoint understands.
 const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
 
@@ -69,6 +73,14 @@ pub async fn read(request: Request, max_file_size: u64) -> Result<UploadForm, Ap
     if bytes.len() as u64 > max_file_size {
         return Err(ApiError::file_too_large(max_file_size));
     }
+    if bytes.len() as u64 > LAMBDA_UPLOAD_MAX_BYTES {
+        return Err(ApiError::FileTooLarge {
+            message: format!(
+                "file too large for a form upload (over {LAMBDA_UPLOAD_MAX_BYTES} bytes): \
+                 send it directly to storage with POST /api/v1/events/{{event_id}}/media/uploads"
+            ),
+        });
+    }
     if bytes.is_empty() {
         return Err(ApiError::EmptyFile);
     }
@@ -106,7 +118,7 @@ async fn text(field: multer::Field<'_>, name: &str) -> Result<String, ApiError> 
 }
 
 /// Trimmed; empty means absent; refuses control characters other than newlines and tabs.
-fn optional_text(
+pub(crate) fn optional_text(
     value: Option<String>,
     name: &str,
     max_chars: usize,

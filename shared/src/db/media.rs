@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Client;
+use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -62,7 +63,7 @@ pub struct NewMedia<'a> {
 }
 
 pub async fn insert(
-    client: &Client,
+    client: &impl GenericClient,
     new: &NewMedia<'_>,
 ) -> Result<MediaRow, tokio_postgres::Error> {
     let sql = format!(
@@ -180,6 +181,33 @@ pub async fn find_owned(
         Some(row) if row.get::<_, Option<Uuid>>("id").is_none() => Lookup::NoMedia,
         Some(row) => Lookup::Found(MediaRow::from_row(&row)),
     })
+}
+
+/// A live media row of this event by id (whoever owns the event).
+pub async fn find_in_event(
+    client: &impl GenericClient,
+    event_id: Uuid,
+    media_id: Uuid,
+) -> Result<Option<MediaRow>, tokio_postgres::Error> {
+    let sql = format!(
+        "select {COLUMNS} from event_media m where m.id = $1 and m.event_id = $2 and not m.is_deleted"
+    );
+    let statement = client.prepare_cached(&sql).await?;
+    let row = client
+        .query_opt(&statement, &[&media_id, &event_id])
+        .await?;
+    Ok(row.as_ref().map(MediaRow::from_row))
+}
+
+/// Every `s3_key` of a live row (for the sweep's consistency check).
+pub async fn live_keys(client: &Client) -> Result<Vec<String>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "select s3_key from event_media where not is_deleted and s3_key is not null",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
 /// Removes the row; returns whether there was one.

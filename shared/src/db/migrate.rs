@@ -24,6 +24,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_event_media_listing_index",
         include_str!("../../../migrations/0005_event_media_listing_index.sql"),
     ),
+    (
+        "0006_media_pending_uploads",
+        include_str!("../../../migrations/0006_media_pending_uploads.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names this project's advisory lock.

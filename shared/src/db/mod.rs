@@ -3,6 +3,7 @@
 pub mod events;
 pub mod media;
 pub mod migrate;
+pub mod pending_uploads;
 mod tls;
 
 use std::str::FromStr;

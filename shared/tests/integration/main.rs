@@ -4,6 +4,7 @@
 
 mod access;
 mod delete;
+mod direct;
 mod migrations;
 mod read;
 mod storage;

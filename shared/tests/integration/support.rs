@@ -188,6 +188,10 @@ impl TestApp {
                 Endpoint::Download => shared::api::download::handle(state, request).await,
                 Endpoint::Stream => shared::api::stream::handle(state, request).await,
                 Endpoint::Delete => shared::api::delete::handle(state, request).await,
+                Endpoint::CreateUpload => shared::api::create_upload::handle(state, request).await,
+                Endpoint::CompleteUpload => {
+                    shared::api::complete_upload::handle(state, request).await
+                }
             }
         })
         .await
@@ -232,16 +236,20 @@ pub enum Endpoint {
     Download,
     Stream,
     Delete,
+    CreateUpload,
+    CompleteUpload,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 6] = [
+    pub const ALL: [Endpoint; 8] = [
         Endpoint::Upload,
         Endpoint::List,
         Endpoint::Get,
         Endpoint::Download,
         Endpoint::Stream,
         Endpoint::Delete,
+        Endpoint::CreateUpload,
+        Endpoint::CompleteUpload,
     ];
 
     /// The fixture that calls this endpoint.
@@ -253,6 +261,8 @@ impl Endpoint {
             Endpoint::Download => ("download-media", "download"),
             Endpoint::Stream => ("stream-media", "stream"),
             Endpoint::Delete => ("delete-media", "delete"),
+            Endpoint::CreateUpload => ("create-upload", "create-video-upload"),
+            Endpoint::CompleteUpload => ("complete-upload", "complete"),
         }
     }
 }
@@ -474,6 +484,33 @@ pub async fn http_get(
             .collect();
         let body = response.body_mut().read_to_vec().unwrap();
         (status, headers, body)
+    })
+    .await
+    .unwrap()
+}
+
+/// A plain HTTP PUT (for presigned upload URLs); `content-length` comes from the body.
+pub async fn http_put(url: &str, headers: &[(String, String)], body: Vec<u8>) -> (u16, String) {
+    let url = url.to_owned();
+    let headers = headers.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut request = agent.put(&url);
+        for (k, v) in headers
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("content-length"))
+        {
+            request = request.header(k, v);
+        }
+        let mut response = request.send(&body[..]).expect("the S3 server answers");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.body_mut().read_to_string().unwrap_or_default(),
+        )
     })
     .await
     .unwrap()

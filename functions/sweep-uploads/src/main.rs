@@ -1,0 +1,23 @@
+//! `sweep-uploads`: the scheduled clean-up (an EventBridge schedule in the template). Removes
+//! expired direct uploads and stray temp objects, reports (and, when configured, deletes)
+//! orphan objects and rows whose object is missing. The logic lives in `shared::sweep`.
+
+use lambda_http::lambda_runtime::{self, Error, LambdaEvent, service_fn};
+use serde_json::Value;
+use shared::sweep::{self, SweepOptions};
+use shared::{AppState, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let state: &'static AppState = Box::leak(Box::new(AppState::from_env().await?));
+    lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| async move {
+        // A failed sweep is retried by the next schedule; the error goes to the log and the
+        // invocation is marked failed so alarms can see it.
+        let report = sweep::run(state, &SweepOptions::from_state(state))
+            .await
+            .inspect_err(|err| tracing::error!(error = %err, "sweep failed"))?;
+        Ok::<_, Error>(serde_json::to_value(report)?)
+    }))
+    .await
+}

@@ -1,0 +1,142 @@
+//! `POST /api/v1/events/{event_id}/media/uploads/{upload_id}/complete`: the last step of a
+//! direct upload. Checks what arrived under the temp key against the declaration, moves it to
+//! its `events/` key and records the media row — under a row lock, so concurrent completes of
+//! one upload create one row, and a repeated complete answers the media it already created.
+
+use chrono::Utc;
+use lambda_http::Request;
+
+use super::upload::remove_orphan;
+use super::{MediaJson, routes, write_at_free_key};
+use crate::AppState;
+use crate::db::events;
+use crate::db::media::{self, NewMedia};
+use crate::db::pending_uploads::{self, PendingUpload};
+use crate::error::ApiError;
+use crate::http::{ApiResult, json_response, path_uuid};
+use crate::media_type::{MediaType, detect};
+use crate::storage::StorageError;
+
+/// Enough of a file to recognise every allowed signature (ZIP-based Office formats need the
+/// first entries' names).
+const SNIFF_BYTES: u64 = 8192;
+
+#[tracing::instrument(skip_all)]
+pub async fn handle(state: &AppState, request: Request) -> ApiResult {
+    let user = state.auth.authenticate(request.headers())?;
+    let event_id = path_uuid(&request, routes::UPLOAD_COMPLETE, "event_id")?;
+    let upload_id = path_uuid(&request, routes::UPLOAD_COMPLETE, "upload_id")?;
+    let mut client = state.pool.get().await?;
+    if !events::is_owned_by(&client, event_id, user.id).await? {
+        return Err(ApiError::EventNotFound);
+    }
+    let tx = client.transaction().await?;
+    let Some(pending) = pending_uploads::lock(&tx, event_id, upload_id).await? else {
+        // Completed before (the media row carries the upload's id), or never created.
+        return match media::find_in_event(&tx, event_id, upload_id).await? {
+            Some(row) => Ok(json_response(200, &MediaJson::from(row))),
+            None => Err(ApiError::UploadNotFound),
+        };
+    };
+    let media_type = check_arrival(state, &pending).await?;
+
+    // The copy keeps the metadata the presigned PUT bound to the object.
+    let temp_key = pending.temp_key.as_str();
+    let copy_to =
+        |key: crate::keys::S3Key| async move { state.storage.copy(temp_key, key.as_str()).await };
+    let (key, _) =
+        write_at_free_key(event_id, pending.created_at, media_type.extension, copy_to).await?;
+    let file_url = state.file_url(key.as_str());
+    let new = NewMedia {
+        id: pending.id,
+        event_id,
+        title: pending.title.as_deref(),
+        description: pending.description.as_deref(),
+        file_url: &file_url,
+        s3_key: key.as_str(),
+        file_type: media_type.mime,
+        file_size: i32::try_from(pending.file_size)
+            .map_err(|_| ApiError::file_too_large(i32::MAX as u64))?,
+        tags: &pending.tags,
+        original_filename: &pending.file_name,
+        created_at: Utc::now(),
+    };
+    let recorded = async {
+        let row = media::insert(&tx, &new).await?;
+        pending_uploads::delete(&tx, pending.id).await?;
+        tx.commit().await?;
+        Ok::<_, tokio_postgres::Error>(row)
+    }
+    .await;
+    let row = match recorded {
+        Ok(row) => row,
+        Err(err) => {
+            remove_orphan(state, &key).await;
+            return Err(ApiError::database(err));
+        }
+    };
+    // The row no longer points at the temp object; if this delete fails, the sweep (and the
+    // bucket's temp/ lifecycle rule) removes it.
+    if let Err(err) = state.storage.delete(&pending.temp_key).await {
+        tracing::warn!(key = %pending.temp_key, error = %err, "could not delete a completed upload's temp object");
+    }
+    tracing::info!(media_id = %row.id, %event_id, key = %key, "direct upload completed");
+    Ok(json_response(201, &MediaJson::from(row)))
+}
+
+/// The object under the temp key must exist, have the declared size and start like the
+/// declared type; a wrong one is deleted so nothing unchecked stays in the bucket.
+async fn check_arrival(
+    state: &AppState,
+    pending: &PendingUpload,
+) -> Result<&'static MediaType, ApiError> {
+    let info = match state.storage.info(&pending.temp_key).await {
+        Ok(info) => info,
+        Err(StorageError::NotFound) => {
+            let hint = if pending.expires_at < Utc::now() {
+                "the upload URL has expired: create a new upload"
+            } else {
+                "PUT the file to the upload URL first"
+            };
+            return Err(ApiError::UploadIncomplete(format!(
+                "no file has arrived for this upload: {hint}"
+            )));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    if info.size != pending.file_size as u64 {
+        discard(state, pending).await?;
+        return Err(ApiError::UploadMismatch(format!(
+            "the uploaded file has {} bytes, {} were declared; it was discarded",
+            info.size, pending.file_size
+        )));
+    }
+    let head = state
+        .storage
+        .read_prefix(&pending.temp_key, SNIFF_BYTES)
+        .await
+        .map_err(ApiError::from)?;
+    let declared = MediaType::by_mime(&pending.content_type);
+    match detect(&head, &pending.file_name) {
+        Ok(found) if Some(found) == declared => Ok(found),
+        Ok(found) => {
+            discard(state, pending).await?;
+            Err(ApiError::UnsupportedMediaType(format!(
+                "the uploaded file is {}, but {} was declared; it was discarded",
+                found.mime, pending.content_type
+            )))
+        }
+        Err(err) => {
+            discard(state, pending).await?;
+            Err(err)
+        }
+    }
+}
+
+async fn discard(state: &AppState, pending: &PendingUpload) -> Result<(), ApiError> {
+    state
+        .storage
+        .delete(&pending.temp_key)
+        .await
+        .map_err(ApiError::from)
+}

@@ -1,0 +1,162 @@
+//! The sweep: leaves nothing behind that no row accounts for.
+//!
+//! 1. Pending direct uploads past their expiry are deleted with their temp objects.
+//! 2. Objects under `temp/` that no pending upload owns (a completed upload whose temp delete
+//!    failed) are deleted once older than the grace period.
+//! 3. Objects under `events/` that no live row points to are reported once older than the
+//!    grace period, and deleted when configured to.
+//! 4. Live rows whose object is missing are reported (never changed: a human decides).
+//!
+//! The grace period keeps the sweep away from uploads in flight, between their S3 write and
+//! their row insert.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::AppState;
+use crate::db::{media, pending_uploads};
+use crate::error::ApiError;
+
+/// How many expired uploads one query fetches.
+const BATCH: i64 = 500;
+
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    pub grace: Duration,
+    pub delete_orphans: bool,
+    pub now: DateTime<Utc>,
+}
+
+impl SweepOptions {
+    pub fn from_state(state: &AppState) -> Self {
+        Self {
+            grace: state.config.sweep_grace,
+            delete_orphans: state.config.sweep_delete_orphans,
+            now: Utc::now(),
+        }
+    }
+}
+
+/// What one sweep found and did.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct SweepReport {
+    pub expired_uploads_removed: usize,
+    pub stray_temp_objects_removed: usize,
+    pub objects_checked: usize,
+    pub orphan_objects: Vec<String>,
+    pub orphan_objects_deleted: usize,
+    pub rows_missing_their_object: Vec<String>,
+}
+
+pub async fn run(state: &AppState, options: &SweepOptions) -> Result<SweepReport, ApiError> {
+    let mut report = SweepReport {
+        expired_uploads_removed: remove_expired_uploads(state, options.now).await?,
+        ..SweepReport::default()
+    };
+    let cutoff = options.now - options.grace;
+    report.stray_temp_objects_removed = remove_stray_temp_objects(state, cutoff).await?;
+    check_event_objects(state, options, cutoff, &mut report).await?;
+    tracing::info!(
+        expired_uploads_removed = report.expired_uploads_removed,
+        stray_temp_objects_removed = report.stray_temp_objects_removed,
+        objects_checked = report.objects_checked,
+        orphan_objects = report.orphan_objects.len(),
+        orphan_objects_deleted = report.orphan_objects_deleted,
+        rows_missing_their_object = report.rows_missing_their_object.len(),
+        "sweep finished"
+    );
+    Ok(report)
+}
+
+async fn remove_expired_uploads(state: &AppState, now: DateTime<Utc>) -> Result<usize, ApiError> {
+    let client = state.pool.get().await?;
+    let mut removed = 0;
+    loop {
+        let batch = pending_uploads::expired(&client, now, BATCH).await?;
+        if batch.is_empty() {
+            return Ok(removed);
+        }
+        for upload in batch {
+            // Object first: a failure leaves the row, so the next sweep tries again.
+            state
+                .storage
+                .delete(&upload.temp_key)
+                .await
+                .map_err(ApiError::from)?;
+            pending_uploads::delete(&client, upload.id).await?;
+            removed += 1;
+        }
+    }
+}
+
+async fn remove_stray_temp_objects(
+    state: &AppState,
+    cutoff: DateTime<Utc>,
+) -> Result<usize, ApiError> {
+    let owned: HashSet<String> = {
+        let client = state.pool.get().await?;
+        pending_uploads::temp_keys(&client)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    let mut removed = 0;
+    for object in state.storage.list("temp/").await.map_err(ApiError::from)? {
+        if !owned.contains(&object.key) && is_older(object.last_modified, cutoff) {
+            state
+                .storage
+                .delete(&object.key)
+                .await
+                .map_err(ApiError::from)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+async fn check_event_objects(
+    state: &AppState,
+    options: &SweepOptions,
+    cutoff: DateTime<Utc>,
+    report: &mut SweepReport,
+) -> Result<(), ApiError> {
+    let objects = state
+        .storage
+        .list("events/")
+        .await
+        .map_err(ApiError::from)?;
+    // Rows are read after the listing: a row inserted in between points at an object listed
+    // already, never the other way round.
+    let live: HashSet<String> = {
+        let client = state.pool.get().await?;
+        media::live_keys(&client).await?.into_iter().collect()
+    };
+    report.objects_checked = objects.len();
+    let listed: HashSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+    for object in &objects {
+        if !live.contains(&object.key) && is_older(object.last_modified, cutoff) {
+            report.orphan_objects.push(object.key.clone());
+        }
+    }
+    if options.delete_orphans {
+        for key in &report.orphan_objects {
+            state.storage.delete(key).await.map_err(ApiError::from)?;
+            report.orphan_objects_deleted += 1;
+        }
+    }
+    let mut missing: Vec<String> = live
+        .into_iter()
+        .filter(|k| !listed.contains(k.as_str()))
+        .collect();
+    missing.sort();
+    report.rows_missing_their_object = missing;
+    Ok(())
+}
+
+/// Objects without a date are treated as old: they cannot be in flight.
+fn is_older(modified: Option<DateTime<Utc>>, cutoff: DateTime<Utc>) -> bool {
+    modified.is_none_or(|m| m < cutoff)
+}
