@@ -11,14 +11,16 @@ ensure_tools
 log "building the workspace"
 cargo build --workspace --locked
 
-trap stack_stop EXIT
+trap 'stack_stop; kill $(jobs -p) 2>/dev/null' EXIT
 trap 'exit 130' INT TERM
 stack_start "$REPO_ROOT/.local/dev-stack"
 source "$STACK_DIR/env"
-create_bucket "${S3_BUCKET_NAME:-plugs-bucket}"
 prepare_demo_database
+EXAMPLES_PORT=${EXAMPLES_PORT:-8001}
+prepare_local_bucket "${S3_BUCKET_NAME:-plugs-bucket}" "$EXAMPLES_PORT"
 log "starting the API on http://localhost:$PORT"
 start_api "$PORT" "$STACK_DIR/api.log"
+python3 -m http.server "$EXAMPLES_PORT" --bind 127.0.0.1 --directory "$REPO_ROOT/examples" >/dev/null 2>&1 &
 
 cat <<INFO
 
@@ -30,6 +32,9 @@ plugs-media is serving on http://localhost:$PORT
   export EVENT_ID=$DEMO_EVENT_ID TOKEN=$DEMO_TOKEN
   curl -X POST "http://localhost:$PORT/api/v1/events/\$EVENT_ID/media" \\
     -H "Authorization: Bearer \$TOKEN" -F "file=@/path/to/your/file.jpg" -F "title=Event Photo"
+
+Direct upload page (create → PUT → complete, with progress):
+  http://localhost:$EXAMPLES_PORT/direct-upload.html?api=http://localhost:$PORT&event=$DEMO_EVENT_ID&token=$DEMO_TOKEN
 
 S3 (SeaweedFS): $AWS_ENDPOINT_URL_S3  bucket ${S3_BUCKET_NAME:-plugs-bucket}
 Database:       $DATABASE_URL

@@ -36,6 +36,19 @@ ensure_system_packages() {
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
   command -v curl >/dev/null || missing+=(curl)
   command -v runuser >/dev/null || missing+=(util-linux)
+  apt_install "${missing[@]}"
+}
+
+# Debian's Chromium and its driver, for the browser test of examples/direct-upload.html.
+ensure_browser() {
+  local missing=()
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v chromedriver >/dev/null || missing+=(chromium-driver)
+  apt_install "${missing[@]}"
+}
+
+apt_install() {
+  local missing=("$@")
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]} with apt-get"
     as_root apt-get update -qq
@@ -168,21 +181,12 @@ stop_seaweedfs() {
   rm -f "$STACK_DIR/weed.pid"
 }
 
-# A signed S3 request with curl's built-in SigV4 (no AWS CLI needed).
-s3_curl() { # s3_curl METHOD PATH [curl args...]
-  local method=$1 path=$2; shift 2
-  curl -sS --aws-sigv4 "aws:amz:us-east-1:s3" --user "$LOCAL_ACCESS_KEY:$LOCAL_SECRET_KEY" \
-    -X "$method" "http://127.0.0.1:$S3_PORT$path" "$@"
-}
-
-create_bucket() {
-  local bucket=$1 code
-  for _ in $(seq 1 50); do
-    code=$(s3_curl PUT "/$bucket" -o /dev/null -w '%{http_code}') || true
-    case "$code" in 200|409) return 0 ;; esac
-    sleep 0.2
-  done
-  die "could not create bucket $bucket (last status $code)"
+# Creates the bucket and lets pages on localhost PUT straight to it (direct uploads from a
+# browser), with the project's own CLI (the AWS SDK), so no AWS CLI is needed.
+# (SeaweedFS matches origins exactly: no `http://localhost:*` patterns.)
+prepare_local_bucket() { # prepare_local_bucket BUCKET PAGE_PORT
+  S3_BUCKET_NAME=$1 "$REPO_ROOT/target/debug/plugs-media" dev-bucket \
+    --cors-origin "http://localhost:$2" --cors-origin "http://127.0.0.1:$2" >/dev/null
 }
 
 # Starts PostgreSQL (unless DATABASE_URL is given) and SeaweedFS (unless AWS_ENDPOINT_URL_S3

@@ -9,6 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
 ensure_tools
+ensure_browser
 log "building the workspace"
 cargo build --workspace --locked
 
@@ -21,10 +22,17 @@ log "unit and integration tests"
 cargo test --workspace --locked
 
 log "end-to-end: the spec's curl flow against cargo lambda watch"
-export MAX_FILE_SIZE=2097152   # small, so the 413 path is exercised through API Gateway's shape
-create_bucket plugs-bucket
+export MAX_FILE_SIZE=16777216   # room for the 12 MiB direct upload
 prepare_demo_database
+# The browser test serves examples/ from this port; the bucket must accept its origin.
+export EXAMPLES_PORT=$(free_port)
+prepare_local_bucket plugs-bucket "$EXAMPLES_PORT"
 port=$(free_port)
 start_api "$port" "$STACK_DIR/api.log"
-API_URL="http://127.0.0.1:$port" python3 "$REPO_ROOT/scripts/e2e.py" \
+export API_URL="http://127.0.0.1:$port"
+python3 "$REPO_ROOT/scripts/e2e.py" \
+  || { log "cargo lambda watch log:"; tail -n 60 "$STACK_DIR/api.log" >&2; exit 1; }
+
+log "browser: examples/direct-upload.html in headless Chromium"
+"$VENV/bin/python" "$REPO_ROOT/scripts/browser_test.py" \
   || { log "cargo lambda watch log:"; tail -n 60 "$STACK_DIR/api.log" >&2; exit 1; }

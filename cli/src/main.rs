@@ -56,6 +56,13 @@ enum Command {
         #[arg(long)]
         grace_seconds: Option<u64>,
     },
+    /// Create the bucket if it is missing (local stacks), optionally letting pages from the
+    /// given origins PUT to it directly (CORS for direct uploads from a browser).
+    DevBucket {
+        /// An origin allowed to PUT and GET, e.g. http://localhost:* (repeatable).
+        #[arg(long = "cors-origin")]
+        cors_origins: Vec<String>,
+    },
     /// Create (or find) a demo user and an event it owns; prints USER_ID= and EVENT_ID=.
     SeedDemo {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -70,6 +77,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Migrate { database_url } => migrate(&database_url).await,
+        Command::DevBucket { cors_origins } => dev_bucket(&cors_origins).await,
         Command::Sweep {
             delete_orphans,
             grace_seconds,
@@ -124,6 +132,45 @@ async fn migrate(database_url: &SecretString) -> anyhow::Result<bool> {
     }
     for name in applied {
         println!("applied {name}");
+    }
+    Ok(true)
+}
+
+async fn dev_bucket(cors_origins: &[String]) -> anyhow::Result<bool> {
+    use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+    let config = Config::from_env()?;
+    let storage = Storage::from_config(&config).await;
+    let client = storage.client();
+    if storage.probe().await.is_err() {
+        client
+            .create_bucket()
+            .bucket(storage.bucket())
+            .send()
+            .await
+            .with_context(|| format!("cannot create bucket {}", storage.bucket()))?;
+        println!("created bucket {}", storage.bucket());
+    }
+    if !cors_origins.is_empty() {
+        let rule = CorsRule::builder()
+            .set_allowed_origins(Some(cors_origins.to_vec()))
+            .allowed_methods("PUT")
+            .allowed_methods("GET")
+            .allowed_headers("*")
+            .expose_headers("ETag")
+            .max_age_seconds(3000)
+            .build()?;
+        client
+            .put_bucket_cors()
+            .bucket(storage.bucket())
+            .cors_configuration(CorsConfiguration::builder().cors_rules(rule).build()?)
+            .send()
+            .await
+            .context("cannot set the bucket's CORS rules")?;
+        println!(
+            "bucket {} accepts browser uploads from {}",
+            storage.bucket(),
+            cors_origins.join(", ")
+        );
     }
     Ok(true)
 }
