@@ -6,7 +6,9 @@
 use std::future::Future;
 
 use http::header::{CONTENT_TYPE, HeaderValue};
-use lambda_http::request::RequestContext;
+use lambda_http::LambdaEvent;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use lambda_http::request::{LambdaRequest, RequestContext};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use uuid::Uuid;
@@ -14,6 +16,76 @@ use uuid::Uuid;
 use crate::error::ApiError;
 
 pub type ApiResult = Result<Response<Body>, ApiError>;
+
+/// The stage variable that marks a request whose body or path API Gateway sent in a form
+/// lambda_http cannot convert. Clients cannot set stage variables, so they cannot fake it.
+const UNREADABLE_MARK: &str = "plugs_media_unreadable_request";
+
+/// Runs a function's handler on the Lambda runtime, like `lambda_http::run`, but answers a
+/// request lambda_http would panic on (a body flagged base64 that is not, a path that is not
+/// a URI) with a 400 instead of a crash reported as API Gateway's bare 502.
+pub async fn run<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Request) -> Fut + Send + Sync,
+    Fut: Future<Output = ApiResult> + Send,
+{
+    let handler = &handler;
+    let service = lambda_http::service_fn(move |request: Request| serve(request, handler));
+    lambda_http::lambda_runtime::run(GuardUnreadable(lambda_http::Adapter::from(service))).await
+}
+
+/// Marks unreadable requests before lambda_http converts them (see [`run`]).
+pub struct GuardUnreadable<S>(pub S);
+
+impl<S> lambda_http::Service<LambdaEvent<LambdaRequest>> for GuardUnreadable<S>
+where
+    S: lambda_http::Service<LambdaEvent<LambdaRequest>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut event: LambdaEvent<LambdaRequest>) -> Self::Future {
+        if let LambdaRequest::ApiGatewayV2(request) = &mut event.payload
+            && is_unreadable(request)
+        {
+            request.body = None;
+            request.is_base64_encoded = false;
+            request.raw_path = Some("/".to_owned());
+            request.raw_query_string = None;
+            request
+                .stage_variables
+                .insert(UNREADABLE_MARK.to_owned(), "true".to_owned());
+        }
+        self.0.call(event)
+    }
+}
+
+fn is_unreadable(request: &ApiGatewayV2httpRequest) -> bool {
+    use base64::Engine as _;
+    let bad_body = request.is_base64_encoded
+        && request
+            .body
+            .as_deref()
+            .is_some_and(|b| base64::engine::general_purpose::STANDARD.decode(b).is_err());
+    let path = request.raw_path.as_deref().unwrap_or("/");
+    let query = request.raw_query_string.as_deref().unwrap_or("");
+    let bad_uri = http::Uri::try_from(format!("{path}?{query}")).is_err();
+    bad_body || bad_uri
+}
+
+fn was_unreadable(request: &Request) -> bool {
+    request
+        .stage_variables_ref()
+        .is_some_and(|vars| vars.first(UNREADABLE_MARK).is_some())
+}
 
 /// Runs `handler` and converts its outcome; the one place errors are logged.
 pub async fn serve<F, Fut>(
@@ -31,7 +103,13 @@ where
         method = %request.method(),
         path = %request.uri().path()
     );
-    let result = tracing::Instrument::instrument(handler(request), span.clone()).await;
+    let result = if was_unreadable(&request) {
+        Err(ApiError::MalformedRequest(
+            "the request could not be decoded (invalid base64 body or path)".into(),
+        ))
+    } else {
+        tracing::Instrument::instrument(handler(request), span.clone()).await
+    };
     let mut response = span.in_scope(|| match result {
         Ok(response) => response,
         Err(err) => error_response(&err, &correlation_id),
@@ -196,6 +274,58 @@ mod tests {
         assert!(parse_uuid("{6f1c2d3e-0000-4000-8000-000000000001}").is_none());
         assert!(parse_uuid("6f1c2d3e000040008000000000000001").is_none());
         assert!(parse_uuid("not-a-uuid").is_none());
+    }
+
+    /// Sends one API Gateway event through the same stack as `run`, with a handler that
+    /// answers 200, and returns the Lambda response as JSON.
+    async fn through_the_runtime_adapter(event: serde_json::Value) -> serde_json::Value {
+        use lambda_http::tower::ServiceExt;
+        let handler = |_request: Request| async { Ok(empty_response(200)) };
+        let service = lambda_http::service_fn(move |request: Request| serve(request, handler));
+        let payload: LambdaRequest = serde_json::from_value(event).unwrap();
+        let event = LambdaEvent::new(payload, lambda_http::Context::default());
+        let response = GuardUnreadable(lambda_http::Adapter::from(service))
+            .oneshot(event)
+            .await
+            .unwrap();
+        serde_json::to_value(response).unwrap()
+    }
+
+    fn event_with_body(body: &str, base64: bool) -> serde_json::Value {
+        serde_json::json!({
+            "version": "2.0", "routeKey": "POST /x", "rawPath": "/api/v1/events/x/media", "rawQueryString": "",
+            "headers": {"content-type": "multipart/form-data; boundary=b"},
+            "requestContext": {"accountId": "1", "apiId": "a", "domainName": "d", "domainPrefix": "d",
+                "http": {"method": "POST", "path": "/api/v1/events/x/media", "protocol": "HTTP/1.1", "sourceIp": "1.2.3.4", "userAgent": "t"},
+                "requestId": "r", "routeKey": "POST /x", "stage": "$default", "time": "t", "timeEpoch": 0},
+            "body": body, "isBase64Encoded": base64
+        })
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_base64_is_a_400_not_a_panic() {
+        let response =
+            through_the_runtime_adapter(event_with_body("%%% not base64 %%%", true)).await;
+        assert_eq!(response["statusCode"], 400, "{response}");
+        assert!(
+            response["body"]
+                .as_str()
+                .unwrap()
+                .contains("MALFORMED_REQUEST")
+        );
+        let fine = through_the_runtime_adapter(event_with_body("aGVsbG8=", true)).await;
+        assert_eq!(fine["statusCode"], 200, "{fine}");
+        let text = through_the_runtime_adapter(event_with_body("plain", false)).await;
+        assert_eq!(text["statusCode"], 200, "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_client_cannot_fake_the_unreadable_mark() {
+        let mut event = event_with_body("aGVsbG8=", true);
+        event["headers"][UNREADABLE_MARK] = serde_json::json!("true");
+        event["rawQueryString"] = serde_json::json!(format!("{UNREADABLE_MARK}=true"));
+        let response = through_the_runtime_adapter(event).await;
+        assert_eq!(response["statusCode"], 200, "{response}");
     }
 
     #[test]

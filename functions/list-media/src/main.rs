@@ -1,7 +1,7 @@
 //! `list-media`: Lists an event's media. The logic lives in `shared::api::list`; this binary
 //! only wires it to the Lambda runtime.
 
-use lambda_http::{Error, Request, run, service_fn};
+use lambda_http::Error;
 use shared::{AppState, api, http, telemetry};
 
 #[tokio::main]
@@ -9,8 +9,5 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     // Built once per container, shared by every request it serves.
     let state: &'static AppState = Box::leak(Box::new(AppState::from_env().await?));
-    run(service_fn(move |request: Request| {
-        http::serve(request, move |request| api::list::handle(state, request))
-    }))
-    .await
+    http::run(move |request| api::list::handle(state, request)).await
 }
