@@ -494,18 +494,32 @@ async fn doctor(write: bool) -> anyhow::Result<bool> {
     report.pass("jwt secret", "SECRET_KEY is set");
 
     let storage = Storage::from_config(&config).await;
-    check_bucket(&storage, &mut report).await;
-    if write {
+    let bucket_ok = check_bucket(&storage, &mut report).await;
+    if write && bucket_ok {
         check_write(&storage, &mut report).await;
+    } else if write {
+        // Some S3 servers create a missing bucket on the first PUT: never let the probe do it.
+        report.skip("bucket write", "not tried: the bucket check failed");
     }
     check_database(&config, &mut report).await;
     Ok(report.all_passed())
 }
 
-async fn check_bucket(storage: &Storage, report: &mut Report) {
+/// Returns whether the bucket is there and readable.
+async fn check_bucket(storage: &Storage, report: &mut Report) -> bool {
     match storage.probe().await {
-        Ok(_) => report.pass("bucket", &format!("{} is reachable", storage.bucket())),
-        Err(err) => report.fail("bucket", &err.to_string(), err.hint()),
+        Ok(_) => {
+            report.pass("bucket", &format!("{} is reachable", storage.bucket()));
+            true
+        }
+        Err(err) => {
+            report.fail(
+                "bucket",
+                &format!("{}: {err}", storage.bucket()),
+                err.hint(),
+            );
+            false
+        }
     }
 }
 
@@ -572,6 +586,19 @@ async fn check_database(config: &Config, report: &mut Report) {
     }
 }
 
+/// The gist of an error on one line: the AWS SDK appends a multi-kilobyte debug dump of the
+/// response in parentheses, which belongs in logs, not in a checklist.
+fn one_line(detail: &str) -> String {
+    const MAX: usize = 200;
+    let gist = detail.split(" (").next().unwrap_or(detail);
+    let gist = gist.split_whitespace().collect::<Vec<_>>().join(" ");
+    if gist.chars().count() > MAX {
+        format!("{}…", gist.chars().take(MAX).collect::<String>())
+    } else {
+        gist
+    }
+}
+
 #[derive(Default)]
 struct Report {
     failures: usize,
@@ -582,9 +609,14 @@ impl Report {
         println!("ok   {check:<14} {detail}");
     }
 
+    /// One line: what failed, then what to do.
     fn fail(&mut self, check: &str, detail: &str, hint: &str) {
         self.failures += 1;
-        println!("FAIL {check:<14} {detail}\n     {:<14} fix: {hint}", "");
+        println!("FAIL {check:<14} {} | fix: {hint}", one_line(detail));
+    }
+
+    fn skip(&mut self, check: &str, detail: &str) {
+        println!("skip {check:<14} {detail}");
     }
 
     fn all_passed(&self) -> bool {
