@@ -1,14 +1,18 @@
 //! `plugs-media`: the operator's commands. Each subcommand is one small function; the work
 //! itself is done by the `shared` crate, the same code the Lambda functions run.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 use secrecy::{ExposeSecret, SecretString};
 use shared::auth::issue;
 use shared::config::Config;
 use shared::db;
+use shared::migrate_files::{self, Item, Migrator, Outcome, Progress, Summary};
 use shared::storage::{ObjectMetadata, Storage};
 use uuid::Uuid;
 
@@ -29,6 +33,32 @@ enum Command {
     Migrate {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: SecretString,
+    },
+    /// Move the files of rows still on local storage (`/uploads/...`) into the bucket.
+    ///
+    /// Resumable: run it again after any interruption. Exit code 0 when every row it looked
+    /// at is in the bucket; 3 when it ran to the end but some rows are still local (missing
+    /// file, conflict, rejected file, failure, or a --verify mismatch); 1 when it could not
+    /// run. Local files are never deleted.
+    MigrateFiles {
+        /// The folder that `/uploads/...` URLs point into (the old server's `uploads/`).
+        #[arg(long)]
+        uploads_dir: PathBuf,
+        /// Check every file and print the plan and totals; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Files in flight at once.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
+        /// Handle at most this many rows (the oldest first).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        limit: Option<u64>,
+        /// After the run, read every object written or adopted back and compare size and MD5.
+        #[arg(long)]
+        verify: bool,
+        /// Also write the summary and every row's outcome to this JSON file.
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// Check the configuration, the bucket, the database and the JWT secret, one line each.
     Doctor {
@@ -82,6 +112,30 @@ async fn main() -> ExitCode {
             delete_orphans,
             grace_seconds,
         } => sweep(delete_orphans, grace_seconds).await,
+        Command::MigrateFiles {
+            uploads_dir,
+            dry_run,
+            concurrency,
+            limit,
+            verify,
+            report,
+        } => {
+            let options = migrate_files::Options {
+                uploads_dir,
+                dry_run,
+                concurrency: usize::from(concurrency),
+                limit: limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+                verify,
+            };
+            return match run_migrate_files(&options, report.as_deref()).await {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(NOT_CLEAN),
+                Err(err) => {
+                    eprintln!("error: {err:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Doctor { write } => doctor(write).await,
         Command::DevToken {
             user_id,
@@ -248,6 +302,178 @@ async fn seed_demo(database_url: &SecretString, email: &str) -> anyhow::Result<b
     Ok(true)
 }
 
+/// `migrate-files` ran to the end but left rows on local storage.
+const NOT_CLEAN: u8 = 3;
+
+/// Runs the migration with a progress bar; returns whether it was clean.
+async fn run_migrate_files(
+    options: &migrate_files::Options,
+    report: Option<&std::path::Path>,
+) -> anyhow::Result<bool> {
+    let config = Config::from_env()?;
+    let storage = Storage::from_config(&config).await;
+    // One connection per file in flight, plus one for the planning queries.
+    let pool = db::pool(&config.database_url, options.concurrency + 1)?;
+    let migrator = Migrator {
+        pool: &pool,
+        storage: &storage,
+        config: &config,
+    };
+    let bar = Bar::new(options.dry_run);
+    let summary = migrator
+        .run(options, &bar)
+        .await
+        .context("migrate-files could not run")?;
+    bar.bar.finish_and_clear();
+    if options.dry_run {
+        for item in &summary.items {
+            println!("{}", plan_line(item, true));
+        }
+    }
+    print_summary(&summary, options);
+    if let Some(path) = report {
+        let json = serde_json::to_vec_pretty(&summary)?;
+        std::fs::write(path, json)
+            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+        println!("report written to {}", path.display());
+    }
+    Ok(summary.is_clean())
+}
+
+/// One row of the plan (dry run) or one problem (real run).
+fn plan_line(item: &Item, dry_run: bool) -> String {
+    let what = match (item.outcome, dry_run) {
+        (Outcome::Migrated, true) => "upload",
+        (Outcome::Adopted, true) => "adopt",
+        (Outcome::Migrated, false) => "migrated",
+        (Outcome::Adopted, false) => "adopted",
+        (Outcome::Missing, _) => "MISSING",
+        (Outcome::Conflict, _) => "CONFLICT",
+        (Outcome::Rejected, _) => "REJECTED",
+        (Outcome::Failed, _) => "FAILED",
+    };
+    let target = item.key.as_deref().unwrap_or("-");
+    let mut line = format!(
+        "{what:<9} {} {} -> {target} ({} bytes)",
+        item.media_id, item.file_url, item.bytes
+    );
+    if let Some(detail) = &item.detail {
+        line.push_str(": ");
+        line.push_str(detail);
+    }
+    line
+}
+
+fn print_summary(summary: &Summary, options: &migrate_files::Options) {
+    let mode = if summary.dry_run {
+        " (dry run: nothing was written)"
+    } else {
+        ""
+    };
+    let (migrated, adopted) = if summary.dry_run {
+        ("to upload", "to adopt")
+    } else {
+        ("migrated", "adopted")
+    };
+    println!(
+        "migrate-files: {} rows looked at in {:.1} s{mode}",
+        summary.considered, summary.seconds
+    );
+    println!("  {migrated:<16} {}", summary.migrated);
+    println!(
+        "  {adopted:<16} {} (the same bytes were already at the key)",
+        summary.adopted
+    );
+    println!(
+        "  {:<16} {} bytes",
+        if summary.dry_run {
+            "bytes"
+        } else {
+            "bytes moved"
+        },
+        summary.bytes
+    );
+    println!(
+        "  {:<16} {} (rows in the bucket before this run)",
+        "already done", summary.already_done
+    );
+    println!("  {:<16} {}", "missing on disk", summary.missing);
+    println!("  {:<16} {}", "conflicts", summary.conflicts);
+    println!("  {:<16} {}", "rejected", summary.rejected);
+    println!("  {:<16} {}", "failed", summary.failed);
+    if options.verify && !summary.dry_run {
+        println!(
+            "  {:<16} {} ({} mismatches)",
+            "verified", summary.verified, summary.verify_failures
+        );
+    }
+    if summary.is_clean() {
+        println!("result: clean");
+    } else {
+        println!(
+            "result: NOT clean: {} rows stay on local storage; fix what is listed above and run again",
+            summary.missing
+                + summary.conflicts
+                + summary.rejected
+                + summary.failed
+                + summary.verify_failures
+        );
+    }
+}
+
+/// The progress bar: bytes as the bar, files in the message. indicatif draws it on stderr
+/// only when stderr is a terminal, so logs and tests get the plain lines alone.
+struct Bar {
+    bar: ProgressBar,
+    dry_run: bool,
+    files: AtomicU64,
+    done: AtomicU64,
+}
+
+impl Bar {
+    fn new(dry_run: bool) -> Self {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} {msg} eta {eta}",
+            )
+            .expect("the template is valid"),
+        );
+        Self {
+            bar,
+            dry_run,
+            files: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn planned(&self, files: u64, bytes: u64) {
+        self.files.store(files, Ordering::Relaxed);
+        self.bar.set_length(bytes);
+        self.bar.set_message(format!("0/{files} files"));
+    }
+
+    fn finished(&self, item: &Item) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        self.bar.inc(item.bytes);
+        self.bar.set_message(format!(
+            "{done}/{} files",
+            self.files.load(Ordering::Relaxed)
+        ));
+        if !self.dry_run && !matches!(item.outcome, Outcome::Migrated | Outcome::Adopted) {
+            // suspend, not println: println is dropped when the bar is hidden.
+            self.bar.suspend(|| println!("{}", plan_line(item, false)));
+        }
+    }
+
+    fn verifying(&self, objects: u64) {
+        self.bar.finish_and_clear();
+        println!("verifying {objects} objects (size and MD5)");
+    }
+}
+
 /// One line per check; returns whether all passed.
 async fn doctor(write: bool) -> anyhow::Result<bool> {
     let mut report = Report::default();
@@ -268,18 +494,32 @@ async fn doctor(write: bool) -> anyhow::Result<bool> {
     report.pass("jwt secret", "SECRET_KEY is set");
 
     let storage = Storage::from_config(&config).await;
-    check_bucket(&storage, &mut report).await;
-    if write {
+    let bucket_ok = check_bucket(&storage, &mut report).await;
+    if write && bucket_ok {
         check_write(&storage, &mut report).await;
+    } else if write {
+        // Some S3 servers create a missing bucket on the first PUT: never let the probe do it.
+        report.skip("bucket write", "not tried: the bucket check failed");
     }
     check_database(&config, &mut report).await;
     Ok(report.all_passed())
 }
 
-async fn check_bucket(storage: &Storage, report: &mut Report) {
+/// Returns whether the bucket is there and readable.
+async fn check_bucket(storage: &Storage, report: &mut Report) -> bool {
     match storage.probe().await {
-        Ok(_) => report.pass("bucket", &format!("{} is reachable", storage.bucket())),
-        Err(err) => report.fail("bucket", &err.to_string(), err.hint()),
+        Ok(_) => {
+            report.pass("bucket", &format!("{} is reachable", storage.bucket()));
+            true
+        }
+        Err(err) => {
+            report.fail(
+                "bucket",
+                &format!("{}: {err}", storage.bucket()),
+                err.hint(),
+            );
+            false
+        }
     }
 }
 
@@ -346,6 +586,19 @@ async fn check_database(config: &Config, report: &mut Report) {
     }
 }
 
+/// The gist of an error on one line: the AWS SDK appends a multi-kilobyte debug dump of the
+/// response in parentheses, which belongs in logs, not in a checklist.
+fn one_line(detail: &str) -> String {
+    const MAX: usize = 200;
+    let gist = detail.split(" (").next().unwrap_or(detail);
+    let gist = gist.split_whitespace().collect::<Vec<_>>().join(" ");
+    if gist.chars().count() > MAX {
+        format!("{}…", gist.chars().take(MAX).collect::<String>())
+    } else {
+        gist
+    }
+}
+
 #[derive(Default)]
 struct Report {
     failures: usize,
@@ -356,9 +609,14 @@ impl Report {
         println!("ok   {check:<14} {detail}");
     }
 
+    /// One line: what failed, then what to do.
     fn fail(&mut self, check: &str, detail: &str, hint: &str) {
         self.failures += 1;
-        println!("FAIL {check:<14} {detail}\n     {:<14} fix: {hint}", "");
+        println!("FAIL {check:<14} {} | fix: {hint}", one_line(detail));
+    }
+
+    fn skip(&mut self, check: &str, detail: &str) {
+        println!("skip {check:<14} {detail}");
     }
 
     fn all_passed(&self) -> bool {

@@ -159,6 +159,21 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The public URL of an object, as stored in `event_media.file_url`: the CDN base when
+    /// configured, else the virtual-hosted S3 URL. The upload endpoint and `migrate-files`
+    /// both use it, so a migrated row looks like an uploaded one.
+    pub fn file_url(&self, key: &str) -> String {
+        match &self.public_base_url {
+            Some(base) => format!("{base}/{key}"),
+            None => format!(
+                "https://{}.s3.{}.amazonaws.com/{key}",
+                self.bucket, self.region
+            ),
+        }
+    }
+}
+
 /// Collects problems instead of stopping at the first one.
 struct Reader<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
@@ -329,6 +344,22 @@ mod tests {
         for secret in ["hunter2", "jwt-secret-value", "aws-secret-value"] {
             assert!(!text.contains(secret), "{secret} leaked: {text}");
         }
+    }
+
+    #[test]
+    fn file_urls_use_the_cdn_base_or_the_s3_url() {
+        let key = "events/e/media/2024/01/01/120000_000001.png";
+        let mut pairs = MINIMAL.to_vec();
+        pairs.extend([("S3_BUCKET_NAME", "b"), ("S3_REGION", "eu-west-1")]);
+        assert_eq!(
+            config_from(&pairs).unwrap().file_url(key),
+            format!("https://b.s3.eu-west-1.amazonaws.com/{key}")
+        );
+        pairs.push(("PUBLIC_BASE_URL", "https://cdn.example.com/"));
+        assert_eq!(
+            config_from(&pairs).unwrap().file_url(key),
+            format!("https://cdn.example.com/{key}")
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod media_type;
+pub mod migrate_files;
 pub mod storage;
 pub mod sweep;
 pub mod telemetry;
@@ -53,15 +54,9 @@ impl AppState {
         })
     }
 
-    /// The public URL of an object: the CDN base when configured, else the S3 URL.
+    /// The public URL of an object (see [`Config::file_url`]).
     pub fn file_url(&self, key: &str) -> String {
-        match &self.config.public_base_url {
-            Some(base) => format!("{base}/{key}"),
-            None => format!(
-                "https://{}.s3.{}.amazonaws.com/{key}",
-                self.config.bucket, self.config.region
-            ),
-        }
+        self.config.file_url(key)
     }
 }
 

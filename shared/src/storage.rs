@@ -135,6 +135,9 @@ pub struct ObjectInfo {
     pub last_modified: Option<DateTime<Utc>>,
     pub server_side_encryption: Option<String>,
     pub metadata: HashMap<String, String>,
+    /// Without its quotes. For a single-part upload with SSE-S3 it is the hex MD5 of the
+    /// bytes; other uploads have other shapes, so callers compare it only as a shortcut.
+    pub etag: Option<String>,
 }
 
 /// One entry of a listing.
@@ -275,6 +278,7 @@ impl Storage {
             last_modified: head.last_modified().and_then(to_chrono),
             server_side_encryption: head.server_side_encryption().map(|s| s.as_str().to_owned()),
             metadata: head.metadata().cloned().unwrap_or_default(),
+            etag: head.e_tag().map(|t| t.trim_matches('"').to_owned()),
         })
     }
 

@@ -5,6 +5,7 @@
 mod access;
 mod delete;
 mod direct;
+mod migrate_files;
 mod migrations;
 mod read;
 mod storage;

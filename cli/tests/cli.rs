@@ -1,0 +1,436 @@
+//! The real `plugs-media` binary, run with a crafted environment against the PostgreSQL and
+//! SeaweedFS that `scripts/test.sh` starts: `doctor` on a healthy and on broken stacks, and
+//! `migrate-files` killed mid-run and run again.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use shared::config::Config;
+use shared::db;
+use shared::storage::Storage;
+use uuid::Uuid;
+
+fn stack_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run these tests through ./scripts/test.sh, which starts PostgreSQL and SeaweedFS")
+    })
+}
+
+/// One test's database and bucket, and the environment that points the binary at them.
+struct World {
+    env: HashMap<String, String>,
+    database_url: String,
+    bucket: String,
+}
+
+impl World {
+    /// A fresh database (migrated with `plugs-media migrate` when `migrated`) and bucket.
+    async fn new(migrated: bool) -> Self {
+        let admin = stack_var("PLUGS_TEST_ADMIN_DATABASE_URL");
+        let name = format!("t_{}", Uuid::new_v4().simple());
+        let pool = db::pool(&SecretString::from(admin.clone()), 1).unwrap();
+        pool.get()
+            .await
+            .expect("the test PostgreSQL is reachable")
+            .batch_execute(&format!("create database {name}"))
+            .await
+            .unwrap();
+        let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
+        let server = base.rsplit_once('/').map(|(s, _)| s).unwrap_or(base);
+        let database_url = if query.is_empty() {
+            format!("{server}/{name}")
+        } else {
+            format!("{server}/{name}?{query}")
+        };
+        let bucket = format!("t-{}", Uuid::new_v4().simple());
+        let mut env: HashMap<String, String> = [
+            "AWS_ENDPOINT_URL_S3",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "S3_FORCE_PATH_STYLE",
+            "S3_REGION",
+        ]
+        .iter()
+        .map(|n| ((*n).to_owned(), stack_var(n)))
+        .collect();
+        env.extend(
+            [
+                ("S3_USE_IAM_ROLE", "false"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+                ("SECRET_KEY", "cli-test-secret"),
+                ("DATABASE_URL", database_url.as_str()),
+                ("S3_BUCKET_NAME", bucket.as_str()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        let world = Self {
+            env,
+            database_url,
+            bucket,
+        };
+        world
+            .storage()
+            .await
+            .client()
+            .create_bucket()
+            .bucket(&world.bucket)
+            .send()
+            .await
+            .expect("the test SeaweedFS accepts a new bucket");
+        if migrated {
+            let out = world.run(&["migrate"], &[]);
+            assert!(out.status.success(), "{}", text(&out));
+        }
+        world
+    }
+
+    fn config(&self) -> Config {
+        Config::from_lookup(|n| self.env.get(n).cloned()).unwrap()
+    }
+
+    async fn storage(&self) -> Storage {
+        Storage::from_config(&self.config()).await
+    }
+
+    async fn db(&self) -> db::Client {
+        let pool = db::pool(&SecretString::from(self.database_url.clone()), 1).unwrap();
+        pool.get().await.unwrap()
+    }
+
+    /// The binary with only this world's environment (plus `overrides`; an empty value
+    /// removes a variable).
+    fn command(&self, args: &[&str], overrides: &[(&str, &str)]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_plugs-media"));
+        command.args(args).env_clear();
+        if let Ok(path) = std::env::var("PATH") {
+            command.env("PATH", path);
+        }
+        let mut env = self.env.clone();
+        for (k, v) in overrides {
+            if v.is_empty() {
+                env.remove(*k);
+            } else {
+                env.insert((*k).to_owned(), (*v).to_owned());
+            }
+        }
+        command.envs(env);
+        command
+    }
+
+    fn run(&self, args: &[&str], overrides: &[(&str, &str)]) -> Output {
+        self.command(args, overrides)
+            .output()
+            .expect("the binary runs")
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The doctor's line for `check`, asserting there is exactly one.
+fn line_of(out: &Output, check: &str) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout
+        .lines()
+        // "FAIL " then the check's name padded to 14 columns.
+        .filter(|l| l.get(5..19).map(str::trim) == Some(check))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line for {check}: {}", text(out));
+    lines[0].to_owned()
+}
+
+#[tokio::test]
+async fn doctor_passes_on_a_healthy_stack() {
+    let world = World::new(true).await;
+    let out = world.run(&["doctor", "--write"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for check in [
+        "configuration",
+        "jwt secret",
+        "bucket",
+        "bucket write",
+        "database",
+    ] {
+        assert!(line_of(&out, check).starts_with("ok   "), "{}", text(&out));
+    }
+}
+
+#[tokio::test]
+async fn doctor_says_what_to_do_about_a_missing_bucket() {
+    let world = World::new(true).await;
+    let missing = format!("missing-{}", Uuid::new_v4().simple());
+    let out = world.run(&["doctor", "--write"], &[("S3_BUCKET_NAME", &missing)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let line = line_of(&out, "bucket");
+    assert!(line.starts_with("FAIL "), "{line}");
+    assert!(line.contains(&missing), "{line}");
+    assert!(
+        line.contains("fix: S3 bucket not found: check S3_BUCKET_NAME"),
+        "{line}"
+    );
+    // The write probe must not create the bucket (SeaweedFS would, on the first PUT).
+    assert!(line_of(&out, "bucket write").starts_with("skip "));
+    assert!(line_of(&out, "database").starts_with("ok   "));
+    let again = world.run(&["doctor"], &[("S3_BUCKET_NAME", &missing)]);
+    assert!(
+        line_of(&again, "bucket").starts_with("FAIL "),
+        "{}",
+        text(&again)
+    );
+}
+
+#[tokio::test]
+async fn doctor_says_what_to_do_about_wrong_credentials() {
+    let world = World::new(true).await;
+    for (name, value) in [
+        ("AWS_SECRET_ACCESS_KEY", "wrong-secret"),
+        ("AWS_ACCESS_KEY_ID", "nobody"),
+    ] {
+        let out = world.run(&["doctor"], &[(name, value)]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let line = line_of(&out, "bucket");
+        assert!(line.starts_with("FAIL "), "{line}");
+        assert!(
+            line.contains("fix: S3 credentials not configured"),
+            "{line}"
+        );
+        assert!(!line.contains(value), "a credential was printed: {line}");
+    }
+}
+
+#[tokio::test]
+async fn doctor_says_what_to_do_about_an_unreachable_or_unmigrated_database() {
+    let world = World::new(true).await;
+    let out = world.run(
+        &["doctor"],
+        &[(
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:9/plugs?sslmode=disable",
+        )],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let line = line_of(&out, "database");
+    assert!(line.starts_with("FAIL "), "{line}");
+    assert!(line.contains("fix: check DATABASE_URL"), "{line}");
+    assert!(line_of(&out, "bucket").starts_with("ok   "));
+
+    let fresh = World::new(false).await;
+    let out = fresh.run(&["doctor"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        line_of(&out, "database").contains("fix: run `plugs-media migrate`"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[tokio::test]
+async fn doctor_lists_every_configuration_problem_on_one_line() {
+    let world = World::new(true).await;
+    let out = world.run(&["doctor"], &[("SECRET_KEY", ""), ("DATABASE_URL", "")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let line = line_of(&out, "configuration");
+    assert!(line.starts_with("FAIL "), "{line}");
+    assert!(line.contains("DATABASE_URL is required"), "{line}");
+    assert!(line.contains("SECRET_KEY is required"), "{line}");
+    assert!(line.contains("fix: set the variables listed"), "{line}");
+}
+
+/// A temporary uploads folder, removed when dropped.
+struct Uploads(PathBuf);
+
+impl Drop for Uploads {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `count` legacy rows of one event with small text files under `uploads/`; returns the
+/// folder. With `missing`, one more row whose file is not on disk.
+async fn legacy(world: &World, count: usize, missing: bool) -> Uploads {
+    let dir = Uploads(std::env::temp_dir().join(format!("plugs-media-cli-{}", Uuid::new_v4())));
+    let client = world.db().await;
+    let (user, event) = (Uuid::new_v4(), Uuid::new_v4());
+    client
+        .execute(
+            "insert into users (id, email) values ($1, 'o@example.com')",
+            &[&user],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "insert into events (id, user_id, title) values ($1, $2, 'Gig')",
+            &[&event, &user],
+        )
+        .await
+        .unwrap();
+    let folder = dir.0.join(format!("events/{event}/general"));
+    std::fs::create_dir_all(&folder).unwrap();
+    let start = chrono::DateTime::parse_from_rfc3339("2023-06-01T18:00:00Z")
+        .unwrap()
+        .to_utc();
+    let total = count + usize::from(missing);
+    for i in 0..total {
+        let name = format!("note-{i:04}.txt");
+        let body = format!("note {i}\n").repeat(1 + i % 7);
+        if i < count {
+            std::fs::write(folder.join(&name), &body).unwrap();
+        }
+        client
+            .execute(
+                "insert into event_media (id, event_id, file_url, file_type, file_size, created_at) \
+                 values ($1, $2, $3, 'text/plain', $4, $5)",
+                &[
+                    &Uuid::new_v4(),
+                    &event,
+                    &format!("/uploads/events/{event}/general/{name}"),
+                    &(body.len() as i32),
+                    &(start + chrono::Duration::seconds(i as i64)),
+                ],
+            )
+            .await
+            .unwrap();
+    }
+    dir
+}
+
+async fn migrated_rows(world: &World) -> i64 {
+    world
+        .db()
+        .await
+        .query_one(
+            "select count(*) from event_media where s3_key is not null",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn migrate_files_killed_mid_run_finishes_on_the_next_run() {
+    const FILES: usize = 300;
+    let world = World::new(true).await;
+    let uploads = legacy(&world, FILES, false).await;
+    let dir = uploads.0.to_str().unwrap();
+
+    let mut child = world
+        .command(
+            &["migrate-files", "--uploads-dir", dir, "--concurrency", "1"],
+            &[],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while migrated_rows(&world).await < 5 {
+        assert!(Instant::now() < deadline, "no progress within 60 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done_before = migrated_rows(&world).await;
+    assert!(
+        (5..FILES as i64).contains(&done_before),
+        "the kill came too late to interrupt anything ({done_before} rows done)"
+    );
+
+    let report_path = uploads.0.join("report.json");
+    let out = world.run(
+        &[
+            "migrate-files",
+            "--uploads-dir",
+            dir,
+            "--verify",
+            "--report",
+            report_path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let json = report(&report_path);
+    let (migrated, adopted) = (
+        json["migrated"].as_u64().unwrap(),
+        json["adopted"].as_u64().unwrap(),
+    );
+    assert_eq!(json["already_done"].as_i64(), Some(done_before));
+    assert_eq!(migrated + adopted, FILES as u64 - done_before as u64);
+    assert!(adopted <= 1, "at most the one file in flight: {adopted}");
+    assert_eq!(json["verified"].as_u64(), Some(migrated + adopted));
+    assert_eq!(json["verify_failures"].as_u64(), Some(0));
+
+    assert_eq!(migrated_rows(&world).await, FILES as i64);
+    let keys = world.storage().await.list("").await.unwrap();
+    assert_eq!(keys.len(), FILES, "one object per row, no duplicates");
+    let distinct: std::collections::HashSet<String> = world
+        .db()
+        .await
+        .query("select s3_key from event_media", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(distinct.len(), FILES);
+    assert!(keys.iter().all(|o| distinct.contains(&o.key)));
+}
+
+#[tokio::test]
+async fn migrate_files_exit_codes_dry_run_and_bad_input() {
+    let world = World::new(true).await;
+    let uploads = legacy(&world, 3, true).await;
+    let dir = uploads.0.to_str().unwrap();
+
+    let plan = world.run(&["migrate-files", "--uploads-dir", dir, "--dry-run"], &[]);
+    let stdout = String::from_utf8_lossy(&plan.stdout);
+    assert_eq!(plan.status.code(), Some(3), "{}", text(&plan));
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("upload ")).count(),
+        3
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("MISSING ")).count(),
+        1
+    );
+    assert!(stdout.contains("dry run: nothing was written"));
+    assert_eq!(migrated_rows(&world).await, 0);
+    assert!(world.storage().await.list("").await.unwrap().is_empty());
+
+    let out = world.run(&["migrate-files", "--uploads-dir", dir], &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("result: NOT clean: 1 rows stay on local storage"),
+        "{stdout}"
+    );
+    assert_eq!(migrated_rows(&world).await, 3);
+
+    for args in [
+        vec!["migrate-files", "--uploads-dir", "/nonexistent/uploads"],
+        vec!["migrate-files"],
+        vec!["migrate-files", "--uploads-dir", dir, "--concurrency", "0"],
+        vec!["migrate-files", "--uploads-dir", dir, "--limit", "-1"],
+    ] {
+        let out = world.run(&args, &[]);
+        let code = out.status.code();
+        assert!(matches!(code, Some(1 | 2)), "{args:?}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(stderr.contains("error"), "{args:?}: {stderr}");
+    }
+}
