@@ -44,6 +44,9 @@ pub struct Config {
     /// `UPLOAD_URL_TTL_SECONDS`: lifetime of a direct-upload URL (default 900, ≤ 3600); S3
     /// checks it when the PUT starts, so a slow upload that started in time completes.
     pub upload_url_ttl: Duration,
+    /// `S3_TIMEOUT_SECONDS`: the most one S3 operation may take, retries included (default
+    /// 20), so a function answers S3_CONNECTION_ERROR before its own timeout when S3 hangs.
+    pub s3_timeout: Duration,
     /// `SWEEP_GRACE_SECONDS`: objects younger than this are never called orphans, so an
     /// upload between its S3 write and its row insert is left alone (default 3600).
     pub sweep_grace: Duration,
@@ -131,6 +134,7 @@ impl Config {
             .optional_url("PUBLIC_BASE_URL")
             .map(|url| url.trim_end_matches('/').to_owned());
         let upload_ttl = env.number_or("UPLOAD_URL_TTL_SECONDS", 900, 1..=3600);
+        let s3_timeout = env.number_or("S3_TIMEOUT_SECONDS", 20, 1..=60);
         let sweep_grace = env.number_or("SWEEP_GRACE_SECONDS", 3600, 60..=30 * 86_400);
         let sweep_delete_orphans = env.bool_or("SWEEP_DELETE_ORPHANS", false);
 
@@ -153,6 +157,7 @@ impl Config {
             inline_download_max_bytes,
             public_base_url,
             upload_url_ttl: Duration::from_secs(upload_ttl),
+            s3_timeout: Duration::from_secs(s3_timeout),
             sweep_grace: Duration::from_secs(sweep_grace),
             sweep_delete_orphans,
         })

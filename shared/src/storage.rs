@@ -450,10 +450,12 @@ pub async fn build_client(config: &Config) -> Client {
         .region(Region::new(config.region.clone()))
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .read_timeout(Duration::from_secs(10))
-                .operation_attempt_timeout(Duration::from_secs(10))
-                .operation_timeout(Duration::from_secs(20))
+                .connect_timeout(Duration::from_secs(3).min(config.s3_timeout))
+                .read_timeout(config.s3_timeout)
+                .operation_attempt_timeout(
+                    config.s3_timeout.mul_f32(0.5).max(Duration::from_secs(1)),
+                )
+                .operation_timeout(config.s3_timeout)
                 .build(),
         );
     if let S3Credentials::Static {

@@ -27,13 +27,30 @@ const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'|')
     .remove(b'~');
 
-/// The name a downloaded file gets: the uploader's, else the key's last segment.
+/// The name a downloaded file gets: the uploader's, else the key's last segment — ending in
+/// the extension of what the file really is, so `photo.jpg.exe` holding a PNG is saved as
+/// `photo.jpg.exe.png` and never opens as a program.
 pub(super) fn download_name(row: &MediaRow, key: &str) -> String {
     let raw = row
         .original_filename
         .as_deref()
         .unwrap_or_else(|| key.rsplit('/').next().unwrap_or("file"));
-    sanitize_file_name(raw)
+    with_true_extension(&sanitize_file_name(raw), &row.file_type)
+}
+
+fn with_true_extension(name: &str, file_type: &str) -> String {
+    let Some(media_type) = MediaType::by_mime(file_type) else {
+        return name.to_owned();
+    };
+    let current = name
+        .rsplit_once('.')
+        .map(|(_, ext)| ext)
+        .and_then(MediaType::by_extension);
+    if current == Some(media_type) {
+        name.to_owned()
+    } else {
+        format!("{name}.{}", media_type.extension)
+    }
 }
 
 /// `attachment; filename="..."; filename*=UTF-8''...` (RFC 6266): an ASCII fallback for old
@@ -109,6 +126,23 @@ mod tests {
             assert!(http::HeaderValue::from_str(&value).is_ok(), "{value:?}");
             assert!(!value.contains('\r') && !value.contains('\n'));
         }
+    }
+
+    #[test]
+    fn a_download_name_ends_in_the_true_extension() {
+        assert_eq!(
+            with_true_extension("photo.jpg.exe", "image/png"),
+            "photo.jpg.exe.png"
+        );
+        assert_eq!(
+            with_true_extension("photo.JPEG", "image/jpeg"),
+            "photo.JPEG"
+        );
+        assert_eq!(with_true_extension("notes", "text/plain"), "notes.txt");
+        assert_eq!(
+            with_true_extension("legacy.bin", "application/x-unknown"),
+            "legacy.bin"
+        );
     }
 
     #[test]

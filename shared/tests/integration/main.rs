@@ -3,8 +3,11 @@
 //! with `./scripts/test.sh`.
 
 mod access;
+mod corpus;
 mod delete;
 mod direct;
+mod faults;
+mod logs;
 mod migrate_files;
 mod migrations;
 mod read;

@@ -37,6 +37,16 @@ pub fn database_url(database: &str) -> String {
     }
 }
 
+/// A connection to the test cluster's admin database.
+pub async fn create_database_admin() -> db::Client {
+    let admin = db::pool(
+        &SecretString::from(stack_var("PLUGS_TEST_ADMIN_DATABASE_URL")),
+        1,
+    )
+    .unwrap();
+    admin.get().await.expect("the test PostgreSQL is reachable")
+}
+
 /// A fresh, empty database; returns its URL.
 pub async fn create_database() -> String {
     let name = format!("t_{}", Uuid::new_v4().simple());

@@ -1,0 +1,324 @@
+//! Sabotage: infrastructure failures mid-request. Each answers a clean error within a bounded
+//! time and leaves the bucket and the rows consistent with each other.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use shared::AppState;
+use shared::storage::Storage;
+use uuid::Uuid;
+
+use crate::support::*;
+
+/// Objects under `events/` are exactly the live rows' keys, every object is encrypted, and
+/// every object under `temp/` belongs to a pending upload.
+async fn assert_consistent(app: &TestApp) {
+    let client = app.db().await;
+    let keys: BTreeSet<String> = client
+        .query(
+            "select s3_key from event_media where not is_deleted and s3_key is not null",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let pending: BTreeSet<String> = client
+        .query("select temp_key from media_pending_uploads", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let objects = app.object_keys().await;
+    let events: BTreeSet<String> = objects
+        .iter()
+        .filter(|k| k.starts_with("events/"))
+        .cloned()
+        .collect();
+    let temp: BTreeSet<String> = objects
+        .iter()
+        .filter(|k| k.starts_with("temp/"))
+        .cloned()
+        .collect();
+    assert_eq!(events, keys, "objects under events/ and live rows disagree");
+    assert!(
+        temp.is_subset(&pending),
+        "temp objects without a pending upload: {temp:?}"
+    );
+    for key in &objects {
+        let sse = app
+            .state
+            .storage
+            .info(key)
+            .await
+            .unwrap()
+            .server_side_encryption;
+        assert_eq!(sse.as_deref(), Some("AES256"), "{key} is not encrypted");
+    }
+}
+
+/// The same database and bucket, but S3 reached at `endpoint` (something that is not S3).
+async fn with_s3_at(app: &TestApp, endpoint: &str) -> TestApp {
+    let config = config(
+        &app.database_url,
+        app.state.storage.bucket(),
+        &[
+            ("AWS_ENDPOINT_URL_S3", endpoint),
+            ("S3_TIMEOUT_SECONDS", "2"),
+        ],
+    );
+    let storage = Storage::from_config(&config).await;
+    TestApp {
+        state: AppState::new(config, storage).unwrap(),
+        database_url: app.database_url.clone(),
+    }
+}
+
+/// A port nothing listens on: a stopped S3 server.
+fn closed_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Accepts connections and never answers: a hung S3 server. Lives as long as the test.
+fn black_hole() -> (String, std::net::TcpListener) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (url, listener)
+}
+
+async fn timed(
+    app: &TestApp,
+    endpoint: Endpoint,
+    request: lambda_http::Request,
+) -> (Reply, Duration) {
+    let started = Instant::now();
+    let reply = app.call(endpoint, request).await;
+    (reply, started.elapsed())
+}
+
+#[tokio::test]
+async fn with_s3_stopped_or_hung_every_write_path_fails_cleanly_and_in_time() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    let media = app.upload_png(&who).await;
+    let media_id = Uuid::parse_str(media["id"].as_str().unwrap()).unwrap();
+    let ticket = app
+        .call(
+            Endpoint::CreateUpload,
+            with_body(
+                request(Endpoint::CreateUpload, &who, Uuid::nil()),
+                br#"{"filename":"a.jpg","content_type":"image/jpeg","file_size":100}"#.to_vec(),
+            ),
+        )
+        .await
+        .json();
+    let upload_id = Uuid::parse_str(ticket["upload_id"].as_str().unwrap()).unwrap();
+
+    let (hung_url, _hung) = black_hole();
+    for (what, url) in [("stopped", closed_port()), ("hung", hung_url)] {
+        let broken = with_s3_at(&app, &url).await;
+        let calls = [
+            (
+                Endpoint::Upload,
+                with_multipart(
+                    request(Endpoint::Upload, &who, Uuid::nil()),
+                    &[Part::file("file", "a.png", &png())],
+                    &[],
+                ),
+            ),
+            (
+                Endpoint::Download,
+                request(Endpoint::Download, &who, media_id),
+            ),
+            (Endpoint::Delete, request(Endpoint::Delete, &who, media_id)),
+            (
+                Endpoint::CompleteUpload,
+                request(Endpoint::CompleteUpload, &who, upload_id),
+            ),
+        ];
+        for (endpoint, request) in calls {
+            let (reply, elapsed) = timed(&broken, endpoint, request).await;
+            reply.assert_error(500, "S3_CONNECTION_ERROR");
+            // S3_TIMEOUT_SECONDS=2 bounds every S3 call; a Lambda must never reach its own timeout.
+            assert!(
+                elapsed < Duration::from_secs(10),
+                "{what} S3: {endpoint:?} took {elapsed:?}"
+            );
+            assert_consistent(&app).await;
+        }
+    }
+    assert_eq!(
+        app.media_count().await,
+        1,
+        "the delete must not remove the row while S3 is down"
+    );
+    // Presigning needs no S3 round trip: links keep working while S3 is down.
+    let broken = with_s3_at(&app, &closed_port()).await;
+    let stream = broken
+        .call(Endpoint::Stream, request(Endpoint::Stream, &who, media_id))
+        .await;
+    assert_eq!(stream.status, 302);
+
+    // With S3 back, the retries finish the job.
+    assert_eq!(
+        app.call(Endpoint::Delete, request(Endpoint::Delete, &who, media_id))
+            .await
+            .status,
+        204
+    );
+    assert_consistent(&app).await;
+}
+
+#[tokio::test]
+async fn with_the_database_down_requests_fail_cleanly_and_write_nothing() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    let unreachable = format!(
+        "postgres://postgres@127.0.0.1:{}/x?sslmode=disable",
+        closed_port().rsplit(':').next().unwrap()
+    );
+    let config = config(&unreachable, app.state.storage.bucket(), &[]);
+    let storage = Storage::from_config(&config).await;
+    let broken = TestApp {
+        state: AppState::new(config, storage).unwrap(),
+        database_url: app.database_url.clone(),
+    };
+    for endpoint in Endpoint::ALL {
+        let request = match endpoint {
+            Endpoint::Upload => with_multipart(
+                request(endpoint, &who, Uuid::nil()),
+                &[Part::file("file", "a.png", &png())],
+                &[],
+            ),
+            Endpoint::CreateUpload => with_body(
+                request(endpoint, &who, Uuid::nil()),
+                br#"{"filename":"a.jpg","content_type":"image/jpeg","file_size":100}"#.to_vec(),
+            ),
+            _ => request(endpoint, &who, Uuid::new_v4()),
+        };
+        let reply = broken.call(endpoint, request).await;
+        reply.assert_error(500, "DATABASE_ERROR");
+        assert!(
+            !reply.text().contains("127.0.0.1"),
+            "the cause leaked: {}",
+            reply.text()
+        );
+    }
+    assert!(app.object_keys().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_exhausted_pool_is_a_clean_database_error() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    let held: Vec<_> =
+        futures_util::future::join_all((0..shared::POOL_SIZE).map(|_| app.state.pool.get()))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+    let png = png();
+    let reply = app.upload(&who, "a.png", &png, &[]).await;
+    reply.assert_error(500, "DATABASE_ERROR");
+    drop(held);
+    assert!(app.object_keys().await.is_empty());
+    assert_eq!(app.upload(&who, "a.png", &png, &[]).await.status, 201);
+}
+
+#[tokio::test]
+async fn a_database_failure_after_the_copy_leaves_the_upload_completable() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    let bytes = jpeg(2048);
+    let ticket = app
+        .call(
+            Endpoint::CreateUpload,
+            with_body(
+                request(Endpoint::CreateUpload, &who, Uuid::nil()),
+                serde_json::to_vec(&json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": bytes.len()})).unwrap(),
+            ),
+        )
+        .await
+        .json();
+    let headers: Vec<(String, String)> = ticket["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        http_put(ticket["url"].as_str().unwrap(), &headers, bytes)
+            .await
+            .0,
+        200
+    );
+    let upload_id = Uuid::parse_str(ticket["upload_id"].as_str().unwrap()).unwrap();
+    app.db()
+        .await
+        .batch_execute(
+            "create function refuse_media() returns trigger language plpgsql as $$
+             begin raise exception 'sabotage'; end $$;
+             create trigger refuse_media before insert on event_media
+             for each row execute function refuse_media();",
+        )
+        .await
+        .unwrap();
+    app.call(
+        Endpoint::CompleteUpload,
+        request(Endpoint::CompleteUpload, &who, upload_id),
+    )
+    .await
+    .assert_error(500, "DATABASE_ERROR");
+    assert_consistent(&app).await;
+    assert_eq!(
+        app.object_keys().await.len(),
+        1,
+        "the uploaded temp object must stay for a retry"
+    );
+
+    app.db()
+        .await
+        .batch_execute("drop trigger refuse_media on event_media")
+        .await
+        .unwrap();
+    let retry = app
+        .call(
+            Endpoint::CompleteUpload,
+            request(Endpoint::CompleteUpload, &who, upload_id),
+        )
+        .await;
+    assert_eq!(retry.status, 201, "{}", retry.text());
+    assert_consistent(&app).await;
+}
+
+#[tokio::test]
+async fn a_pooled_connection_killed_by_a_database_restart_is_replaced() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    let list = || app.call(Endpoint::List, request(Endpoint::List, &who, Uuid::nil()));
+    assert_eq!(list().await.status, 200);
+    // What a restart does to a frozen container's sockets: the server ends every session.
+    let database: String = app
+        .db()
+        .await
+        .query_one("select current_database()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let admin = create_database_admin().await;
+    admin
+        .execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
+            &[&database],
+        )
+        .await
+        .unwrap();
+    let reply = list().await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}
