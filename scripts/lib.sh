@@ -259,7 +259,8 @@ start_api() { # start_api PORT LOGFILE
   env | grep -E '^(DATABASE_URL|SECRET_KEY|S3_[A-Z_]+|AWS_[A-Z0-9_]+|MAX_FILE_SIZE|PRESIGNED_URL_TTL_SECONDS|INLINE_DOWNLOAD_MAX_BYTES|PUBLIC_BASE_URL|RUST_LOG)=' \
     | sed 's/^\([A-Z0-9_]*\)=\(.*\)$/\1="\2"/' >"$envfile"
   echo "S3_BUCKET_NAME=\"${S3_BUCKET_NAME:-plugs-bucket}\"" >>"$envfile"
-  PATH="$VENV/bin:$PATH" setsid cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$port" \
+  # Several instances per function, as Lambda runs several containers under load.
+  PATH="$VENV/bin:$PATH" setsid cargo lambda watch --ignore-changes --concurrency 4 -A 127.0.0.1 -P "$port" \
     --env-file "$envfile" >"$logfile" 2>&1 &
   echo $! >"$STACK_DIR/api.pid"
   disown

@@ -33,6 +33,13 @@ export API_URL="http://127.0.0.1:$port"
 python3 "$REPO_ROOT/scripts/e2e.py" \
   || { log "cargo lambda watch log:"; tail -n 60 "$STACK_DIR/api.log" >&2; exit 1; }
 
+log "concurrency: 50 uploads with deletes and double completes, through the binaries"
+seeded=$("$REPO_ROOT/target/debug/plugs-media" seed-demo --email concurrency@example.com)
+export CONC_EVENT_ID=$(printf '%s\n' "$seeded" | sed -n 's/^EVENT_ID=//p')
+export CONC_TOKEN=$("$REPO_ROOT/target/debug/plugs-media" dev-token --user-id "$(printf '%s\n' "$seeded" | sed -n 's/^USER_ID=//p')")
+python3 "$REPO_ROOT/scripts/concurrency.py" \
+  || { log "cargo lambda watch log:"; tail -n 60 "$STACK_DIR/api.log" >&2; exit 1; }
+
 log "browser: examples/direct-upload.html in headless Chromium"
 "$VENV/bin/python" "$REPO_ROOT/scripts/browser_test.py" \
   || { log "cargo lambda watch log:"; tail -n 60 "$STACK_DIR/api.log" >&2; exit 1; }

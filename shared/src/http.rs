@@ -10,6 +10,7 @@ use lambda_http::LambdaEvent;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_http::request::{LambdaRequest, RequestContext};
 use lambda_http::{Body, Request, RequestExt, Response};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -221,6 +222,39 @@ fn match_route(route: &str, path: &str, name: &str) -> Option<String> {
         }
     }
     found
+}
+
+/// RFC 8187 `attr-char`: what may stay unescaped in `filename*`.
+const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// `attachment; filename="..."; filename*=UTF-8''...` (RFC 6266): an ASCII fallback for old
+/// clients and the exact UTF-8 name for the rest.
+pub fn content_disposition(kind: &str, file_name: &str) -> String {
+    let ascii: String = file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .filter(|c| !matches!(c, '"' | '\\'))
+        .collect();
+    let encoded = utf8_percent_encode(file_name, ATTR_CHAR);
+    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
 /// One query parameter, refused when given more than once.

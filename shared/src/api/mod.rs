@@ -12,7 +12,7 @@ pub mod list;
 mod presign;
 pub mod stream;
 pub mod upload;
-mod upload_form;
+pub mod upload_form;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Client;

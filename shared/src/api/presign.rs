@@ -2,30 +2,15 @@
 //! hands the client a presigned URL (a 302, or JSON with `?redirect=false`).
 
 use lambda_http::{Body, Response};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::json;
 
 use crate::AppState;
 use crate::db::media::MediaRow;
 use crate::error::ApiError;
+pub(super) use crate::http::content_disposition;
 use crate::http::{ApiResult, json_response};
 use crate::media_type::{MediaType, sanitize_file_name};
 use crate::storage::DownloadOverrides;
-
-/// RFC 8187 `attr-char`: what may stay unescaped in `filename*`.
-const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'!')
-    .remove(b'#')
-    .remove(b'$')
-    .remove(b'&')
-    .remove(b'+')
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'^')
-    .remove(b'_')
-    .remove(b'`')
-    .remove(b'|')
-    .remove(b'~');
 
 /// The name a downloaded file gets: the uploader's, else the key's last segment — ending in
 /// the extension of what the file really is, so `photo.jpg.exe` holding a PNG is saved as
@@ -51,24 +36,6 @@ fn with_true_extension(name: &str, file_type: &str) -> String {
     } else {
         format!("{name}.{}", media_type.extension)
     }
-}
-
-/// `attachment; filename="..."; filename*=UTF-8''...` (RFC 6266): an ASCII fallback for old
-/// clients and the exact UTF-8 name for the rest.
-pub(super) fn content_disposition(kind: &str, file_name: &str) -> String {
-    let ascii: String = file_name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .filter(|c| !matches!(c, '"' | '\\'))
-        .collect();
-    let encoded = utf8_percent_encode(file_name, ATTR_CHAR);
-    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
 /// Whether this type may be shown inline; SVG can carry script, so it never is.
