@@ -1157,6 +1157,7 @@ async fn every_hostile_request_gets_its_exact_answer_and_changes_nothing() {
         "the corpus has only {} cases",
         cases.len()
     );
+    println!("corpus: {} cases", cases.len());
 
     let mut failures = Vec::new();
     for case in cases {
