@@ -1,0 +1,286 @@
+//! Reading the three places the API's routes are written down (template.yaml, the
+//! `cargo lambda watch` router in Cargo.toml, openapi.yaml) and the function folders, plus
+//! helpers for CloudFormation's intrinsic functions in either spelling (`!Sub x` or
+//! `Fn::Sub: x`).
+
+#![allow(dead_code)] // each test file uses its own part of this module
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use serde_norway::Value;
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("deploy-checks sits in the workspace root")
+        .to_path_buf()
+}
+
+pub fn load_yaml(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_norway::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()))
+}
+
+pub fn template() -> Value {
+    load_yaml(&repo_root().join("template.yaml"))
+}
+
+pub fn openapi() -> Value {
+    load_yaml(&repo_root().join("openapi.yaml"))
+}
+
+pub fn cargo_manifest() -> toml::Table {
+    let path = repo_root().join("Cargo.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.parse()
+        .unwrap_or_else(|e| panic!("{} is not valid TOML: {e}", path.display()))
+}
+
+/// The folders under functions/ that are crates: one Lambda function each.
+pub fn function_folders() -> BTreeSet<String> {
+    let dir = repo_root().join("functions");
+    let folders: BTreeSet<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|entry| entry.expect("a readable directory entry").path())
+        .filter(|path| path.join("Cargo.toml").is_file())
+        .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !folders.is_empty(),
+        "no function crates under {}",
+        dir.display()
+    );
+    folders
+}
+
+/// `upload-media` -> `UploadMediaFunction`: the one name used everywhere.
+pub fn logical_id(folder: &str) -> String {
+    let mut id: String = folder.split('-').map(capitalized).collect();
+    id.push_str("Function");
+    id
+}
+
+/// `upload-media` -> `uploadMedia`, the function's operationId in openapi.yaml.
+pub fn operation_id(folder: &str) -> String {
+    let mut words = folder.split('-');
+    let mut id = words.next().unwrap_or_default().to_owned();
+    id.extend(words.map(capitalized));
+    id
+}
+
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The intrinsic function a value is, by its short name (`Ref`, `Sub`, `GetAtt`, `If`…),
+/// with its argument; `None` for a plain value.
+pub fn intrinsic(value: &Value) -> Option<(String, &Value)> {
+    match value {
+        Value::Tagged(tagged) => Some((
+            tagged.tag.to_string().trim_start_matches('!').to_owned(),
+            &tagged.value,
+        )),
+        Value::Mapping(map) if map.len() == 1 => {
+            let (key, arg) = map.iter().next()?;
+            let key = key.as_str()?;
+            if key == "Ref" {
+                Some(("Ref".to_owned(), arg))
+            } else {
+                key.strip_prefix("Fn::").map(|name| (name.to_owned(), arg))
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The text of a plain string or of a `!Sub` (its template string).
+pub fn string_or_sub(value: &Value) -> Option<&str> {
+    match intrinsic(value) {
+        Some((name, arg)) if name == "Sub" => match arg {
+            Value::Sequence(parts) => parts.first()?.as_str(),
+            other => other.as_str(),
+        },
+        Some(_) => None,
+        None => value.as_str(),
+    }
+}
+
+/// A scalar's text: YAML numbers and booleans as written.
+pub fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// One item or a list of them, as IAM and CloudFormation allow.
+pub fn one_or_many(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Sequence(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        other => vec![other],
+    }
+}
+
+/// The template's resources of one type, by logical id.
+pub fn resources_of_type<'a>(template: &'a Value, kind: &str) -> BTreeMap<String, &'a Value> {
+    template["Resources"]
+        .as_mapping()
+        .expect("the template has Resources")
+        .iter()
+        .filter(|(_, resource)| resource["Type"].as_str() == Some(kind))
+        .map(|(id, resource)| {
+            (
+                id.as_str().expect("string logical ids").to_owned(),
+                resource,
+            )
+        })
+        .collect()
+}
+
+pub fn functions(template: &Value) -> BTreeMap<String, &Value> {
+    resources_of_type(template, "AWS::Serverless::Function")
+}
+
+/// A function property as deployed: the function's own value, else the Globals one.
+pub fn effective_property<'a>(template: &'a Value, function: &'a Value, name: &str) -> &'a Value {
+    match &function["Properties"][name] {
+        Value::Null => &template["Globals"]["Function"][name],
+        own => own,
+    }
+}
+
+/// The function folder a template function is built from (its CodeUri, or the binary it
+/// names when the CodeUri is the workspace root).
+pub fn function_folder(function: &Value) -> Option<String> {
+    if let Some(binary) = function["Metadata"]["BuildProperties"]["Binary"].as_str() {
+        return Some(binary.to_owned());
+    }
+    let code_uri = function["Properties"]["CodeUri"].as_str()?;
+    code_uri
+        .trim_end_matches('/')
+        .strip_prefix("functions/")
+        .map(str::to_owned)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Route {
+    pub method: String,
+    pub path: String,
+    pub function: String,
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} -> {}", self.method, self.path, self.function)
+    }
+}
+
+/// Every HttpApi event of every function in template.yaml.
+pub fn template_routes(template: &Value) -> BTreeSet<Route> {
+    let mut routes = BTreeSet::new();
+    for (id, function) in functions(template) {
+        let folder = function_folder(function)
+            .unwrap_or_else(|| panic!("{id}: cannot tell which function folder it is built from"));
+        let Some(events) = function["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (name, event) in events {
+            if event["Type"].as_str() != Some("HttpApi") {
+                continue;
+            }
+            let props = &event["Properties"];
+            let (Some(method), Some(path)) = (props["Method"].as_str(), props["Path"].as_str())
+            else {
+                panic!("{id}.Events.{name:?}: an HttpApi event needs a literal Method and Path");
+            };
+            routes.insert(Route {
+                method: method.to_ascii_uppercase(),
+                path: path.to_owned(),
+                function: folder.clone(),
+            });
+        }
+    }
+    routes
+}
+
+/// `[workspace.metadata.lambda.watch.router]` in the root Cargo.toml.
+pub fn router_routes(manifest: &toml::Table) -> BTreeSet<Route> {
+    let router = manifest
+        .get("workspace")
+        .and_then(|w| w.get("metadata"))
+        .and_then(|m| m.get("lambda"))
+        .and_then(|l| l.get("watch"))
+        .and_then(|w| w.get("router"))
+        .and_then(toml::Value::as_table)
+        .expect("Cargo.toml has [workspace.metadata.lambda.watch.router]");
+    let mut routes = BTreeSet::new();
+    for (path, entries) in router {
+        let entries = entries
+            .as_array()
+            .unwrap_or_else(|| panic!("router {path}: expected an array of {{method, function}}"));
+        for entry in entries {
+            let field = |name: &str| {
+                entry
+                    .get(name)
+                    .and_then(toml::Value::as_str)
+                    .unwrap_or_else(|| panic!("router {path}: an entry without `{name}`"))
+                    .to_owned()
+            };
+            routes.insert(Route {
+                method: field("method").to_ascii_uppercase(),
+                path: path.clone(),
+                function: field("function"),
+            });
+        }
+    }
+    routes
+}
+
+const HTTP_METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// Every operation in openapi.yaml; the function is read back from the operationId.
+pub fn openapi_routes(openapi: &Value, folders: &BTreeSet<String>) -> BTreeSet<Route> {
+    let by_operation: BTreeMap<String, &String> =
+        folders.iter().map(|f| (operation_id(f), f)).collect();
+    let paths = openapi["paths"]
+        .as_mapping()
+        .expect("openapi.yaml has paths");
+    let mut routes = BTreeSet::new();
+    for (path, item) in paths {
+        let path = path.as_str().expect("string paths");
+        let item = item.as_mapping().expect("a path item is a mapping");
+        for (key, operation) in item {
+            let key = key.as_str().unwrap_or_default();
+            if !HTTP_METHODS.contains(&key) {
+                continue;
+            }
+            let operation_id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("openapi {key} {path}: no operationId"));
+            let function = by_operation
+                .get(operation_id)
+                .map(|f| (*f).clone())
+                .unwrap_or_else(|| format!("<no function folder for operationId {operation_id}>"));
+            routes.insert(Route {
+                method: key.to_ascii_uppercase(),
+                path: path.to_owned(),
+                function,
+            });
+        }
+    }
+    routes
+}

@@ -1,0 +1,352 @@
+//! What `sam validate --lint` and cfn-lint do not check in template.yaml: how the functions
+//! are built and run, that their S3 permissions are least-privilege, that secrets come from
+//! Secrets Manager, and that the bucket the stack creates is hardened.
+
+mod common;
+
+use common::{
+    Value, effective_property, functions, intrinsic, logical_id, one_or_many, resources_of_type,
+    scalar_text, string_or_sub,
+};
+
+/// API Gateway's HTTP API gives up on an integration after 30 s.
+const HTTP_API_TIMEOUT_SECONDS: u64 = 30;
+
+/// Functions that only read the database: no S3 permission at all.
+const DATABASE_ONLY: &[&str] = &["list-media", "get-media"];
+
+const OBJECT_ACTIONS_PREFIX: &str = "arn:${AWS::Partition}:s3:::${BucketName}/";
+
+#[test]
+fn every_function_is_built_with_cargo_lambda_for_arm64_on_al2023() {
+    let template = common::template();
+    let functions = functions(&template);
+    assert!(!functions.is_empty());
+    for (id, function) in functions {
+        assert_eq!(
+            function["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{id}: Metadata.BuildMethod"
+        );
+        let runtime = effective_property(&template, function, "Runtime");
+        assert_eq!(runtime.as_str(), Some("provided.al2023"), "{id}: Runtime");
+        let handler = effective_property(&template, function, "Handler");
+        assert_eq!(handler.as_str(), Some("bootstrap"), "{id}: Handler");
+        let architectures = effective_property(&template, function, "Architectures");
+        let architectures: Vec<_> = one_or_many(architectures)
+            .into_iter()
+            .map(|a| a.as_str())
+            .collect();
+        assert_eq!(architectures, [Some("arm64")], "{id}: Architectures");
+    }
+}
+
+#[test]
+fn every_function_answers_before_the_http_api_gives_up() {
+    let template = common::template();
+    for (id, function) in functions(&template) {
+        let timeout = effective_property(&template, function, "Timeout")
+            .as_u64()
+            .unwrap_or_else(|| panic!("{id}: Timeout must be a literal number of seconds"));
+        assert!(
+            timeout < HTTP_API_TIMEOUT_SECONDS,
+            "{id}: Timeout {timeout} s must be under the HTTP API's {HTTP_API_TIMEOUT_SECONDS} s"
+        );
+    }
+}
+
+#[test]
+fn every_function_logs_json() {
+    let template = common::template();
+    for (id, function) in functions(&template) {
+        let logging = effective_property(&template, function, "LoggingConfig");
+        assert_eq!(
+            logging["LogFormat"].as_str(),
+            Some("JSON"),
+            "{id}: LoggingConfig.LogFormat"
+        );
+    }
+}
+
+#[test]
+fn every_route_is_on_the_one_http_api() {
+    let template = common::template();
+    let apis = resources_of_type(&template, "AWS::Serverless::HttpApi");
+    assert_eq!(apis.len(), 1, "one AWS::Serverless::HttpApi");
+    let api = apis.keys().next().unwrap();
+    for (id, function) in functions(&template) {
+        let Some(events) = function["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (name, event) in events {
+            if event["Type"].as_str() != Some("HttpApi") {
+                continue;
+            }
+            let api_id = intrinsic(&event["Properties"]["ApiId"]);
+            assert!(
+                matches!(api_id, Some((ref f, arg)) if f == "Ref" && arg.as_str() == Some(api)),
+                "{id}.Events.{name:?}: ApiId must be !Ref {api}"
+            );
+        }
+    }
+}
+
+/// The IAM statements a function's `Policies` grant, and the other entries (managed policy
+/// names, SAM policy templates) as text.
+fn policy_entries(function: &Value) -> (Vec<&Value>, Vec<String>) {
+    let mut statements = Vec::new();
+    let mut others = Vec::new();
+    for policy in one_or_many(&function["Properties"]["Policies"]) {
+        match policy {
+            Value::Mapping(map) if map.contains_key("Statement") => {
+                statements.extend(one_or_many(&policy["Statement"]));
+            }
+            other => others.push(serde_norway::to_string(other).unwrap()),
+        }
+    }
+    (statements, others)
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    one_or_many(&statement["Action"])
+        .into_iter()
+        .map(|a| a.as_str().unwrap_or("<not a string>").to_owned())
+        .collect()
+}
+
+fn is_s3_action(action: &str) -> bool {
+    action == "*" || action.to_ascii_lowercase().starts_with("s3:")
+}
+
+#[test]
+fn s3_permissions_name_their_actions_and_are_scoped_to_a_prefix_of_the_bucket() {
+    let template = common::template();
+    for (id, function) in functions(&template) {
+        let (statements, others) = policy_entries(function);
+        for other in others {
+            assert!(
+                !other.to_ascii_lowercase().contains("s3"),
+                "{id}: S3 access only through explicit statements, not `{}`",
+                other.trim()
+            );
+        }
+        for statement in statements {
+            assert!(
+                statement.get("NotAction").is_none() && statement.get("NotResource").is_none(),
+                "{id}: NotAction/NotResource grant more than they say"
+            );
+            let actions = actions(statement);
+            if !actions.iter().any(|a| is_s3_action(a)) {
+                continue;
+            }
+            for action in &actions {
+                assert!(
+                    !action.contains('*'),
+                    "{id}: `{action}`: name each S3 action, no wildcards"
+                );
+            }
+            let resources = one_or_many(&statement["Resource"]);
+            assert!(
+                !resources.is_empty(),
+                "{id}: an S3 statement without Resource"
+            );
+            for resource in resources {
+                let arn = string_or_sub(resource).unwrap_or_else(|| {
+                    panic!("{id}: S3 resources must be literal or !Sub ARNs, got {resource:?}")
+                });
+                let key_pattern = arn.strip_prefix(OBJECT_ACTIONS_PREFIX).unwrap_or_else(|| {
+                    panic!("{id}: `{arn}` is not an object ARN of the media bucket ({OBJECT_ACTIONS_PREFIX}...)")
+                });
+                let prefix = key_pattern.split('*').next().unwrap_or_default();
+                assert!(
+                    prefix.ends_with('/') && prefix.len() > 1 && !prefix.contains(".."),
+                    "{id}: `{arn}` must be limited to a key prefix such as events/*"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn database_only_functions_have_no_s3_access() {
+    let template = common::template();
+    let functions = functions(&template);
+    for folder in DATABASE_ONLY {
+        let id = logical_id(folder);
+        let function = functions
+            .get(&id)
+            .unwrap_or_else(|| panic!("{id} is missing"));
+        let (statements, others) = policy_entries(function);
+        let s3: Vec<String> = statements
+            .iter()
+            .flat_map(|s| actions(s))
+            .filter(|a| is_s3_action(a))
+            .collect();
+        assert!(
+            s3.is_empty(),
+            "{id} reads only the database, yet gets {s3:?}"
+        );
+        assert!(
+            others
+                .iter()
+                .all(|o| !o.to_ascii_lowercase().contains("s3")),
+            "{id} reads only the database, yet gets {others:?}"
+        );
+    }
+}
+
+#[test]
+fn secrets_are_resolved_from_secrets_manager_at_deploy_time() {
+    let template = common::template();
+    for (id, function) in functions(&template) {
+        let environment = &effective_property(&template, function, "Environment")["Variables"];
+        for name in ["DATABASE_URL", "SECRET_KEY"] {
+            let own = &function["Properties"]["Environment"]["Variables"][name];
+            let value = if own.is_null() {
+                &environment[name]
+            } else {
+                own
+            };
+            let text = string_or_sub(value).unwrap_or_default();
+            assert!(
+                text.starts_with("{{resolve:secretsmanager:") && text.ends_with("}}"),
+                "{id}: {name} must be a Secrets Manager dynamic reference, got {value:?}"
+            );
+        }
+    }
+    // Nothing secret-looking may sit in a parameter default either.
+    let parameters = template["Parameters"].as_mapping().expect("Parameters");
+    for (name, parameter) in parameters {
+        let default = scalar_text(&parameter["Default"]).unwrap_or_default();
+        assert!(
+            !default.contains("://") || !default.contains('@'),
+            "parameter {name:?} has a credential-bearing default"
+        );
+    }
+}
+
+fn bucket(template: &Value) -> (&Value, &Value) {
+    let buckets = resources_of_type(template, "AWS::S3::Bucket");
+    assert_eq!(buckets.len(), 1, "one bucket");
+    let (bucket_id, bucket) = buckets.into_iter().next().unwrap();
+    let policies = resources_of_type(template, "AWS::S3::BucketPolicy");
+    let policy = policies
+        .values()
+        .find(|p| {
+            matches!(intrinsic(&p["Properties"]["Bucket"]),
+                     Some((ref f, arg)) if f == "Ref" && arg.as_str() == Some(bucket_id.as_str()))
+        })
+        .unwrap_or_else(|| panic!("no AWS::S3::BucketPolicy on {bucket_id}"));
+    (bucket, policy)
+}
+
+#[test]
+fn the_bucket_encrypts_with_sse_s3_by_default() {
+    let template = common::template();
+    let (bucket, _) = bucket(&template);
+    let rules =
+        one_or_many(&bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]);
+    assert!(
+        rules.iter().any(|rule| {
+            rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"].as_str() == Some("AES256")
+        }),
+        "the bucket must default to SSE-S3 (AES256)"
+    );
+}
+
+#[test]
+fn the_bucket_blocks_all_public_access() {
+    let template = common::template();
+    let (bucket, _) = bucket(&template);
+    let block = &bucket["Properties"]["PublicAccessBlockConfiguration"];
+    for setting in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(
+            scalar_text(&block[setting]).as_deref(),
+            Some("true"),
+            "PublicAccessBlockConfiguration.{setting}"
+        );
+    }
+}
+
+/// The bucket policy's Deny statements whose condition `operator: {key: value}` holds.
+fn denies<'a>(policy: &'a Value, operator: &str, key: &str, value: &str) -> Vec<&'a Value> {
+    one_or_many(&policy["Properties"]["PolicyDocument"]["Statement"])
+        .into_iter()
+        .filter(|s| s["Effect"].as_str() == Some("Deny") && s["Principal"].as_str() == Some("*"))
+        .filter(|s| scalar_text(&s["Condition"][operator][key]).as_deref() == Some(value))
+        .collect()
+}
+
+fn covers_objects(statement: &Value) -> bool {
+    one_or_many(&statement["Resource"])
+        .into_iter()
+        .filter_map(string_or_sub)
+        .any(|arn| arn.ends_with("/*"))
+}
+
+#[test]
+fn the_bucket_policy_refuses_plain_http() {
+    let template = common::template();
+    let (_, policy) = bucket(&template);
+    let tls = denies(policy, "Bool", "aws:SecureTransport", "false");
+    assert!(
+        tls.iter().any(|s| {
+            actions(s).iter().any(|a| a == "s3:*")
+                && covers_objects(s)
+                && one_or_many(&s["Resource"]).iter().any(|r| {
+                    matches!(intrinsic(r), Some((ref f, arg)) if f == "GetAtt"
+                        && string_or_sub(arg).is_some_and(|a| a.ends_with(".Arn")))
+                })
+        }),
+        "a Deny of s3:* on the bucket and its objects when aws:SecureTransport is false"
+    );
+}
+
+#[test]
+fn the_bucket_policy_refuses_puts_without_sse_s3() {
+    let template = common::template();
+    let (_, policy) = bucket(&template);
+    let sse = denies(
+        policy,
+        "StringNotEquals",
+        "s3:x-amz-server-side-encryption",
+        "AES256",
+    );
+    assert!(
+        sse.iter()
+            .any(|s| actions(s).iter().any(|a| a == "s3:PutObject") && covers_objects(s)),
+        "a Deny of s3:PutObject without x-amz-server-side-encryption: AES256"
+    );
+}
+
+#[test]
+fn the_bucket_expires_temp_objects_and_abandoned_multipart_uploads() {
+    let template = common::template();
+    let (bucket, _) = bucket(&template);
+    let rules: Vec<&Value> = one_or_many(&bucket["Properties"]["LifecycleConfiguration"]["Rules"])
+        .into_iter()
+        .filter(|rule| rule["Status"].as_str() == Some("Enabled"))
+        .collect();
+    assert!(
+        rules.iter().any(|rule| {
+            let prefix = rule["Prefix"]
+                .as_str()
+                .or_else(|| rule["Filter"]["Prefix"].as_str());
+            prefix == Some("temp/") && rule["ExpirationInDays"].as_u64() == Some(1)
+        }),
+        "an enabled rule expiring temp/ after 1 day"
+    );
+    assert!(
+        rules.iter().any(|rule| {
+            rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+                .as_u64()
+                .is_some()
+        }),
+        "an enabled rule aborting incomplete multipart uploads"
+    );
+}
