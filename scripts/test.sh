@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests, integration tests against a real PostgreSQL and a real
-# S3-compatible server (SeaweedFS), then the spec's flow with curl against the real function
-# binaries under `cargo lambda watch`. Installs what is missing; leaves no process behind.
+# Runs every test: the offline deployment checks (SAM template, OpenAPI, one route table),
+# unit tests, integration tests against a real PostgreSQL and a real S3-compatible server
+# (SeaweedFS), then the spec's flow with curl against the real function binaries under
+# `cargo lambda watch`. Installs what is missing; leaves no process behind.
 #
 # Uses DATABASE_URL / AWS_ENDPOINT_URL_S3 (+ AWS keys) when given instead of starting its own.
 set -euo pipefail
@@ -12,6 +13,9 @@ ensure_tools
 ensure_browser
 log "building the workspace"
 cargo build --workspace --locked
+
+log "deployment checks (offline)"
+"$REPO_ROOT/scripts/check-deploy.sh"
 
 trap stack_stop EXIT
 trap 'exit 130' INT TERM

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Offline checks of what `sam deploy` and client teams consume: the SAM template
+# (`sam validate --lint`, cfn-lint), the OpenAPI document, and the deploy-checks tests (one
+# route table across template.yaml, Cargo.toml's router and openapi.yaml; what the linters
+# do not check in the template). Part of scripts/test.sh; runs alone as well.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+
+ensure_python_tools
+
+# Neither tool needs AWS: a region on the command line, dummy credentials so SAM does not go
+# looking for real ones, no telemetry. Where a network namespace can be made (root, as in
+# CI), the tools run with no network at all, which proves it.
+export SAM_CLI_TELEMETRY=0
+export AWS_ACCESS_KEY_ID=offline-check AWS_SECRET_ACCESS_KEY=offline-check
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+export AWS_EC2_METADATA_DISABLED=true
+offline() {
+  if unshare -n true 2>/dev/null; then unshare -n "$@"; else "$@"; fi
+}
+
+log "sam validate --lint (template.yaml)"
+offline "$VENV/bin/sam" validate --lint --region us-east-1 --template-file template.yaml
+
+log "cfn-lint (template.yaml)"
+offline "$VENV/bin/cfn-lint" template.yaml
+
+log "OpenAPI 3.1 (openapi.yaml)"
+offline "$VENV/bin/openapi-spec-validator" openapi.yaml
+
+log "deploy-checks: route table and template rules"
+cargo test -p deploy-checks --locked
