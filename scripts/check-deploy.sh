@@ -30,4 +30,4 @@ log "OpenAPI 3.1 (openapi.yaml)"
 offline "$VENV/bin/openapi-spec-validator" openapi.yaml
 
 log "deploy-checks: route table and template rules"
-cargo test -p deploy-checks --locked
+cargo test -p deploy-checks --locked --no-fail-fast

@@ -161,6 +161,15 @@ pub fn effective_property<'a>(template: &'a Value, function: &'a Value, name: &s
     }
 }
 
+/// An environment variable as deployed: SAM merges the function's variables over the
+/// Globals ones.
+pub fn environment_variable<'a>(template: &'a Value, function: &'a Value, name: &str) -> &'a Value {
+    match &function["Properties"]["Environment"]["Variables"][name] {
+        Value::Null => &template["Globals"]["Function"]["Environment"]["Variables"][name],
+        own => own,
+    }
+}
+
 /// The function folder a template function is built from (its CodeUri, or the binary it
 /// names when the CodeUri is the workspace root).
 pub fn function_folder(function: &Value) -> Option<String> {
