@@ -26,6 +26,21 @@ offline "$VENV/bin/sam" validate --lint --region us-east-1 --template-file templ
 log "cfn-lint (template.yaml)"
 offline "$VENV/bin/cfn-lint" template.yaml
 
+log "samconfig.toml (its parameter overrides, read as sam deploy reads them)"
+offline "$VENV/bin/python" - <<'PY'
+import sys, tomllib
+from samcli.cli.types import CfnParameterOverridesType
+from samtranslator.yaml_helper import yaml_parse
+config = tomllib.load(open("samconfig.toml", "rb"))
+overrides = config["default"]["deploy"]["parameters"]["parameter_overrides"]
+values = CfnParameterOverridesType().convert(overrides, None, None)
+declared = yaml_parse(open("template.yaml").read())["Parameters"]
+unknown = sorted(set(values) - set(declared))
+if unknown:
+    sys.exit(f"samconfig.toml overrides parameters template.yaml does not declare: {unknown}")
+print(f"samconfig.toml: {len(values)} parameter overrides, all declared in template.yaml")
+PY
+
 log "OpenAPI 3.1 (openapi.yaml)"
 offline "$VENV/bin/openapi-spec-validator" openapi.yaml
 
