@@ -246,20 +246,7 @@ impl Storage {
 
     #[tracing::instrument(skip(self), fields(bucket = %self.bucket))]
     pub async fn download(&self, key: &str) -> Result<Bytes, StorageError> {
-        let output = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(StorageError::from_sdk)?;
-        let body = output
-            .body
-            .collect()
-            .await
-            .map_err(|e| StorageError::Connection(e.to_string()))?;
-        Ok(body.into_bytes())
+        self.get_bytes(key, None).await
     }
 
     #[tracing::instrument(skip(self), fields(bucket = %self.bucket))]
@@ -342,12 +329,17 @@ impl Storage {
     /// The first `len` bytes of an object (a ranged GET), to check its signature.
     #[tracing::instrument(skip(self), fields(bucket = %self.bucket))]
     pub async fn read_prefix(&self, key: &str, len: u64) -> Result<Bytes, StorageError> {
+        self.get_bytes(key, Some(format!("bytes=0-{}", len.max(1) - 1)))
+            .await
+    }
+
+    async fn get_bytes(&self, key: &str, range: Option<String>) -> Result<Bytes, StorageError> {
         let output = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
-            .range(format!("bytes=0-{}", len.max(1) - 1))
+            .set_range(range)
             .send()
             .await
             .map_err(StorageError::from_sdk)?;
@@ -368,9 +360,7 @@ impl Storage {
         file: DeclaredFile,
         ttl: Duration,
     ) -> Result<PresignedUpload, StorageError> {
-        let presigning =
-            PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Other(e.to_string()))?;
-        let expires_at = Utc::now() + ttl;
+        let (presigning, expires_at) = presigning(ttl)?;
         let request = self
             .client
             .put_object()
@@ -411,9 +401,7 @@ impl Storage {
         ttl: Duration,
         overrides: DownloadOverrides,
     ) -> Result<PresignedUrl, StorageError> {
-        let presigning =
-            PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Other(e.to_string()))?;
-        let expires_at = Utc::now() + ttl;
+        let (presigning, expires_at) = presigning(ttl)?;
         let request = self
             .client
             .get_object()
@@ -429,6 +417,13 @@ impl Storage {
             expires_at,
         })
     }
+}
+
+/// The signing settings for a URL valid for `ttl`, and when it expires.
+fn presigning(ttl: Duration) -> Result<(PresigningConfig, DateTime<Utc>), StorageError> {
+    let config =
+        PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Other(e.to_string()))?;
+    Ok((config, Utc::now() + ttl))
 }
 
 /// Characters escaped in `x-amz-copy-source`: everything but the unreserved set and `/`.

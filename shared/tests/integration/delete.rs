@@ -30,16 +30,7 @@ async fn when_s3_refuses_the_delete_the_row_stays_and_a_retry_finishes() {
     let media = app.upload_png(&who).await;
     let id = Uuid::parse_str(media["id"].as_str().unwrap()).unwrap();
 
-    let config = config(
-        &app.database_url,
-        app.state.storage.bucket(),
-        &[("AWS_SECRET_ACCESS_KEY", "wrong")],
-    );
-    let storage = shared::storage::Storage::from_config(&config).await;
-    let broken = TestApp {
-        state: shared::AppState::new(config, storage).unwrap(),
-        database_url: app.database_url.clone(),
-    };
+    let broken = app.sibling(&[("AWS_SECRET_ACCESS_KEY", "wrong")]).await;
     let reply = broken
         .call(Endpoint::Delete, request(Endpoint::Delete, &who, id))
         .await;

@@ -5,8 +5,6 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use shared::AppState;
-use shared::storage::Storage;
 use uuid::Uuid;
 
 use crate::support::*;
@@ -62,19 +60,11 @@ async fn assert_consistent(app: &TestApp) {
 
 /// The same database and bucket, but S3 reached at `endpoint` (something that is not S3).
 async fn with_s3_at(app: &TestApp, endpoint: &str) -> TestApp {
-    let config = config(
-        &app.database_url,
-        app.state.storage.bucket(),
-        &[
-            ("AWS_ENDPOINT_URL_S3", endpoint),
-            ("S3_TIMEOUT_SECONDS", "2"),
-        ],
-    );
-    let storage = Storage::from_config(&config).await;
-    TestApp {
-        state: AppState::new(config, storage).unwrap(),
-        database_url: app.database_url.clone(),
-    }
+    app.sibling(&[
+        ("AWS_ENDPOINT_URL_S3", endpoint),
+        ("S3_TIMEOUT_SECONDS", "2"),
+    ])
+    .await
 }
 
 /// A port nothing listens on: a stopped S3 server.
@@ -183,12 +173,7 @@ async fn with_the_database_down_requests_fail_cleanly_and_write_nothing() {
         "postgres://postgres@127.0.0.1:{}/x?sslmode=disable",
         closed_port().rsplit(':').next().unwrap()
     );
-    let config = config(&unreachable, app.state.storage.bucket(), &[]);
-    let storage = Storage::from_config(&config).await;
-    let broken = TestApp {
-        state: AppState::new(config, storage).unwrap(),
-        database_url: app.database_url.clone(),
-    };
+    let broken = app.sibling_on(&unreachable, &[]).await;
     for endpoint in Endpoint::ALL {
         let request = match endpoint {
             Endpoint::Upload => with_multipart(
@@ -259,16 +244,7 @@ async fn a_database_failure_after_the_copy_leaves_the_upload_completable() {
         200
     );
     let upload_id = Uuid::parse_str(ticket["upload_id"].as_str().unwrap()).unwrap();
-    app.db()
-        .await
-        .batch_execute(
-            "create function refuse_media() returns trigger language plpgsql as $$
-             begin raise exception 'sabotage'; end $$;
-             create trigger refuse_media before insert on event_media
-             for each row execute function refuse_media();",
-        )
-        .await
-        .unwrap();
+    app.refuse_media_inserts().await;
     app.call(
         Endpoint::CompleteUpload,
         request(Endpoint::CompleteUpload, &who, upload_id),

@@ -119,6 +119,37 @@ impl TestApp {
         }
     }
 
+    /// The same database and bucket seen through other settings (a wrong S3 secret, an S3
+    /// endpoint that is down): one of the sabotage tests' broken twins.
+    pub async fn sibling(&self, overrides: &[(&str, &str)]) -> TestApp {
+        self.sibling_on(&self.database_url, overrides).await
+    }
+
+    /// Like [`TestApp::sibling`], with another database URL (one that is unreachable).
+    pub async fn sibling_on(&self, database_url: &str, overrides: &[(&str, &str)]) -> TestApp {
+        let config = config(database_url, self.state.storage.bucket(), overrides);
+        let storage = Storage::from_config(&config).await;
+        TestApp {
+            state: AppState::new(config, storage).unwrap(),
+            database_url: self.database_url.clone(),
+        }
+    }
+
+    /// Makes every insert into event_media fail from now on, as a database failing between
+    /// the S3 write and the row would.
+    pub async fn refuse_media_inserts(&self) {
+        self.db()
+            .await
+            .batch_execute(
+                "create function refuse_media() returns trigger language plpgsql as $$
+                 begin raise exception 'sabotage: insert refused'; end $$;
+                 create trigger refuse_media before insert on event_media
+                 for each row execute function refuse_media();",
+            )
+            .await
+            .unwrap();
+    }
+
     pub async fn db(&self) -> db::Client {
         self.state.pool.get().await.unwrap()
     }

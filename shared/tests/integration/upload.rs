@@ -244,16 +244,7 @@ async fn malformed_forms_get_precise_errors() {
 async fn no_object_remains_when_the_row_insert_fails() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
-    app.db()
-        .await
-        .batch_execute(
-            "create function refuse_media() returns trigger language plpgsql as $$
-             begin raise exception 'sabotage: insert refused'; end $$;
-             create trigger refuse_media before insert on event_media
-             for each row execute function refuse_media();",
-        )
-        .await
-        .unwrap();
+    app.refuse_media_inserts().await;
     let reply = app.upload(&who, "photo.png", &png(), &[]).await;
     reply.assert_error(500, "DATABASE_ERROR");
     assert!(
@@ -274,16 +265,7 @@ async fn no_row_remains_when_the_s3_write_fails() {
     let who = app.organiser().await;
     // The same bucket, but credentials S3 refuses (SeaweedFS, unlike AWS, creates a missing
     // bucket on the first PUT, so a wrong bucket name would not make the write fail).
-    let config = config(
-        &app.database_url,
-        app.state.storage.bucket(),
-        &[("AWS_SECRET_ACCESS_KEY", "wrong")],
-    );
-    let storage = shared::storage::Storage::from_config(&config).await;
-    let broken = TestApp {
-        state: shared::AppState::new(config, storage).unwrap(),
-        database_url: app.database_url.clone(),
-    };
+    let broken = app.sibling(&[("AWS_SECRET_ACCESS_KEY", "wrong")]).await;
     let reply = broken.upload(&who, "photo.png", &png(), &[]).await;
     assert_eq!(reply.status, 500, "{}", reply.text());
     assert_eq!(reply.code(), "S3_CREDENTIALS_ERROR", "{}", reply.text());
