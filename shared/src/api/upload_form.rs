@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use lambda_http::{Body, Request};
 
 use crate::error::ApiError;
@@ -57,7 +57,7 @@ pub async fn read(request: Request, max_file_size: u64) -> Result<UploadForm, Ap
                     ));
                 }
                 let file_name = field.file_name().unwrap_or("").to_owned();
-                let bytes = field.bytes().await.map_err(malformed)?;
+                let bytes = file_bytes(field).await.map_err(malformed)?;
                 file = Some((file_name, bytes));
             }
             "title" => title = Some(text(field, "title").await?),
@@ -102,6 +102,26 @@ fn boundary(request: &Request) -> Result<String, ApiError> {
     multer::parse_boundary(content_type).map_err(|_| {
         ApiError::MalformedRequest("expected a multipart/form-data body with a boundary".into())
     })
+}
+
+/// The file part's bytes. The body reaches multer as one chunk, so the part comes back as one
+/// chunk too, a view into multer's buffer: taking it as it is spares a copy of the whole file
+/// (`Field::bytes` copies every chunk into a new buffer), which a 4 MiB upload feels in its
+/// peak memory and its latency.
+async fn file_bytes(mut field: multer::Field<'_>) -> Result<Bytes, multer::Error> {
+    let Some(first) = field.chunk().await? else {
+        return Ok(Bytes::new());
+    };
+    let Some(second) = field.chunk().await? else {
+        return Ok(first);
+    };
+    let mut all = BytesMut::with_capacity(first.len() + second.len());
+    all.extend_from_slice(&first);
+    all.extend_from_slice(&second);
+    while let Some(chunk) = field.chunk().await? {
+        all.extend_from_slice(&chunk);
+    }
+    Ok(all.freeze())
 }
 
 fn malformed(err: multer::Error) -> ApiError {
