@@ -2,7 +2,8 @@
 # Runs every test: the offline deployment checks (SAM template, OpenAPI, one route table),
 # unit tests, integration tests against a real PostgreSQL and a real S3-compatible server
 # (SeaweedFS), then the spec's flow with curl against the real function binaries under
-# `cargo lambda watch`. Installs what is missing; leaves no process behind.
+# `cargo lambda watch`, and the benchmark harness in smoke mode. Installs what is missing;
+# leaves no process behind.
 #
 # Uses DATABASE_URL / AWS_ENDPOINT_URL_S3 (+ AWS keys) when given instead of starting its own.
 set -euo pipefail
@@ -47,3 +48,7 @@ python3 "$REPO_ROOT/scripts/concurrency.py" \
 log "browser: examples/direct-upload.html in headless Chromium"
 "$VENV/bin/python" "$REPO_ROOT/scripts/browser_test.py" \
   || { log "cargo lambda watch log:"; tail -n 60 "$STACK_DIR/api.log" >&2; exit 1; }
+
+log "benchmark harness, smoke mode: every measurement path, a few iterations (numbers not judged)"
+cargo test --locked -p plugs-media-bench --benches
+"$REPO_ROOT/target/debug/plugs-media-bench" --smoke --bin-dir "$REPO_ROOT/target/debug"
