@@ -38,7 +38,8 @@ EOF
 done
 
 log "micro-benchmarks (criterion)"
-cargo bench --locked -p plugs-media-bench --bench hot -- --warm-up-time 1 --measurement-time 3
+# With the release profile, so the dependencies built above are reused.
+cargo bench --locked --profile release -p plugs-media-bench --bench hot -- --warm-up-time 1 --measurement-time 3
 
 # The stack's data (thousands of uploaded objects) is of no use once the run is over.
 trap 'stack_stop; rm -rf "$work" "$REPO_ROOT/.local/bench-stack"' EXIT

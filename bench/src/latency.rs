@@ -230,14 +230,19 @@ async fn insert_row(
     Ok(())
 }
 
-pub async fn run(world: &World, it: &Iterations) -> Result<Vec<Measured>> {
+/// Every endpoint whose name contains `only` (all of them for "").
+pub async fn run(world: &World, it: &Iterations, only: &str) -> Result<Vec<Measured>> {
     let mut out = Vec::new();
     let w = world;
+    let wanted = |name: &str| name.contains(only);
 
     for (name, event_id, target) in [
         ("list (10 rows)", w.event_10, None),
         ("list (100 rows)", w.event_100, Some(1.3)),
     ] {
+        if !wanted(name) {
+            continue;
+        }
         let text = w.request_text(("list-media", "list-all"), event_id, Uuid::nil());
         let mut ops = [
             endpoint_op(w, Endpoint::List, 200, name, move || text.parse_request()),
@@ -259,46 +264,50 @@ pub async fn run(world: &World, it: &Iterations) -> Result<Vec<Measured>> {
         });
     }
 
-    let text = w.request_text(("get-media", "get-one"), w.event, w.inline_media);
-    let mut ops = [
-        endpoint_op(w, Endpoint::Get, 200, "get", move || text.parse_request()),
-        floor_op(move || async move {
-            let _found = owned_item(w, w.event, w.inline_media).await?;
-            Ok(())
-        }),
-    ];
-    let [endpoint, floor] = take2(measure(it, &mut ops).await.context("get")?);
-    out.push(Measured {
-        name: "get",
-        endpoint,
-        floor,
-        floor_is: "pool checkout + ownership/item query",
-        target: Some(1.3),
-        also: vec![],
-    });
+    if wanted("get") {
+        let text = w.request_text(("get-media", "get-one"), w.event, w.inline_media);
+        let mut ops = [
+            endpoint_op(w, Endpoint::Get, 200, "get", move || text.parse_request()),
+            floor_op(move || async move {
+                let _found = owned_item(w, w.event, w.inline_media).await?;
+                Ok(())
+            }),
+        ];
+        let [endpoint, floor] = take2(measure(it, &mut ops).await.context("get")?);
+        out.push(Measured {
+            name: "get",
+            endpoint,
+            floor,
+            floor_is: "pool checkout + ownership/item query",
+            target: Some(1.3),
+            also: vec![],
+        });
+    }
 
-    let text = w.request_text(("download-media", "download"), w.event, w.inline_media);
-    let mut ops = [
-        endpoint_op(w, Endpoint::Download, 200, "download inline", move || {
-            text.parse_request()
-        }),
-        floor_op(move || async move {
-            let (row, client) = owned_item(w, w.event, w.inline_media).await?;
-            drop(client);
-            let bytes = bare_get(w, row.s3_key.as_deref().unwrap_or_default()).await?;
-            anyhow::ensure!(bytes.len() == MIB);
-            Ok(())
-        }),
-    ];
-    let [endpoint, floor] = take2(measure(it, &mut ops).await.context("download inline")?);
-    out.push(Measured {
-        name: "download inline (1 MiB)",
-        endpoint,
-        floor,
-        floor_is: "pool checkout + ownership/item query + GetObject 1 MiB",
-        target: None,
-        also: vec![],
-    });
+    if wanted("download inline") {
+        let text = w.request_text(("download-media", "download"), w.event, w.inline_media);
+        let mut ops = [
+            endpoint_op(w, Endpoint::Download, 200, "download inline", move || {
+                text.parse_request()
+            }),
+            floor_op(move || async move {
+                let (row, client) = owned_item(w, w.event, w.inline_media).await?;
+                drop(client);
+                let bytes = bare_get(w, row.s3_key.as_deref().unwrap_or_default()).await?;
+                anyhow::ensure!(bytes.len() == MIB);
+                Ok(())
+            }),
+        ];
+        let [endpoint, floor] = take2(measure(it, &mut ops).await.context("download inline")?);
+        out.push(Measured {
+            name: "download inline (1 MiB)",
+            endpoint,
+            floor,
+            floor_is: "pool checkout + ownership/item query + GetObject 1 MiB",
+            target: None,
+            also: vec![],
+        });
+    }
 
     for (name, fixture, endpoint) in [
         (
@@ -312,6 +321,9 @@ pub async fn run(world: &World, it: &Iterations) -> Result<Vec<Measured>> {
             Endpoint::Stream,
         ),
     ] {
+        if !wanted(name) {
+            continue;
+        }
         let text = w.request_text(fixture, w.event, w.large_media);
         let mut ops = [
             endpoint_op(w, endpoint, 302, name, move || text.parse_request()),
@@ -333,51 +345,56 @@ pub async fn run(world: &World, it: &Iterations) -> Result<Vec<Measured>> {
         });
     }
 
-    // Each delete needs an item of its own: made before the clock starts.
-    let mut ops = [
-        Box::new(move || -> Timed<'_> {
-            Box::pin(async move {
-                let (id, _) = w.put_media(w.event, 1024).await?;
-                let request = w.request(("delete-media", "delete"), w.event, id);
-                let start = Instant::now();
-                let response = call(w, Endpoint::Delete, request).await;
-                let took = start.elapsed();
-                world::expect_status(&response, 204, "delete")?;
-                Ok(took)
-            })
-        }) as Op<'_>,
-        Box::new(move || -> Timed<'_> {
-            Box::pin(async move {
-                let (id, _) = w.put_media(w.event, 1024).await?;
-                let start = Instant::now();
-                let (row, client) = owned_item(w, w.event, id).await?;
-                w.state
-                    .storage
-                    .client()
-                    .delete_object()
-                    .bucket(w.state.storage.bucket())
-                    .key(row.s3_key.as_deref().unwrap_or_default())
-                    .send()
-                    .await?;
-                anyhow::ensure!(media::delete(&client, row.id).await?);
-                Ok(start.elapsed())
-            })
-        }),
-    ];
-    let [endpoint, floor] = take2(measure(it, &mut ops).await.context("delete")?);
-    out.push(Measured {
-        name: "delete",
-        endpoint,
-        floor,
-        floor_is: "pool checkout + ownership/item query + DeleteObject + delete statement",
-        target: None,
-        also: vec![],
-    });
+    if wanted("delete") {
+        // Each delete needs an item of its own: made before the clock starts.
+        let mut ops = [
+            Box::new(move || -> Timed<'_> {
+                Box::pin(async move {
+                    let (id, _) = w.put_media(w.event, 1024).await?;
+                    let request = w.request(("delete-media", "delete"), w.event, id);
+                    let start = Instant::now();
+                    let response = call(w, Endpoint::Delete, request).await;
+                    let took = start.elapsed();
+                    world::expect_status(&response, 204, "delete")?;
+                    Ok(took)
+                })
+            }) as Op<'_>,
+            Box::new(move || -> Timed<'_> {
+                Box::pin(async move {
+                    let (id, _) = w.put_media(w.event, 1024).await?;
+                    let start = Instant::now();
+                    let (row, client) = owned_item(w, w.event, id).await?;
+                    w.state
+                        .storage
+                        .client()
+                        .delete_object()
+                        .bucket(w.state.storage.bucket())
+                        .key(row.s3_key.as_deref().unwrap_or_default())
+                        .send()
+                        .await?;
+                    anyhow::ensure!(media::delete(&client, row.id).await?);
+                    Ok(start.elapsed())
+                })
+            }),
+        ];
+        let [endpoint, floor] = take2(measure(it, &mut ops).await.context("delete")?);
+        out.push(Measured {
+            name: "delete",
+            endpoint,
+            floor,
+            floor_is: "pool checkout + ownership/item query + DeleteObject + delete statement",
+            target: None,
+            also: vec![],
+        });
+    }
 
     for (name, size, target) in [
         ("upload (1 MiB)", MIB, None),
         ("upload (4 MiB)", 4 * MIB, Some(1.15)),
     ] {
+        if !wanted(name) {
+            continue;
+        }
         let file = world::jpeg(size);
         let form = world::multipart(&file);
         let file = Bytes::from(file);
@@ -419,65 +436,68 @@ pub async fn run(world: &World, it: &Iterations) -> Result<Vec<Measured>> {
         });
     }
 
-    let text = w.request_text(
-        ("create-upload", "create-video-upload"),
-        w.event,
-        Uuid::nil(),
-    );
-    let mut ops = [
-        endpoint_op(w, Endpoint::CreateUpload, 201, "create-upload", move || {
-            text.parse_request()
-        }),
-        floor_op(move || async move {
-            let client = owned_event(w, w.event).await?;
-            let pending = pending(w, 12 * MIB as i64, "video/mp4", "mp4");
-            w.state
-                .storage
-                .presigned_put(
-                    &pending.temp_key,
-                    declared(w, &pending),
-                    w.state.config.upload_url_ttl,
-                )
-                .await?;
-            pending_uploads::insert(&client, &pending).await?;
-            Ok(())
-        }),
-    ];
-    let [endpoint, floor] = take2(measure(it, &mut ops).await.context("create-upload")?);
-    out.push(Measured {
-        name: "create-upload",
-        endpoint,
-        floor,
-        floor_is: "pool checkout + ownership query + presign PUT + insert",
-        target: None,
-        also: vec![],
-    });
+    if wanted("create-upload") {
+        let text = w.request_text(
+            ("create-upload", "create-video-upload"),
+            w.event,
+            Uuid::nil(),
+        );
+        let mut ops = [
+            endpoint_op(w, Endpoint::CreateUpload, 201, "create-upload", move || {
+                text.parse_request()
+            }),
+            floor_op(move || async move {
+                let client = owned_event(w, w.event).await?;
+                let pending = pending(w, 12 * MIB as i64, "video/mp4", "mp4");
+                w.state
+                    .storage
+                    .presigned_put(
+                        &pending.temp_key,
+                        declared(w, &pending),
+                        w.state.config.upload_url_ttl,
+                    )
+                    .await?;
+                pending_uploads::insert(&client, &pending).await?;
+                Ok(())
+            }),
+        ];
+        let [endpoint, floor] = take2(measure(it, &mut ops).await.context("create-upload")?);
+        out.push(Measured {
+            name: "create-upload",
+            endpoint,
+            floor,
+            floor_is: "pool checkout + ownership query + presign PUT + insert",
+            target: None,
+            also: vec![],
+        });
+    }
 
-    // Each complete needs a pending upload whose file has arrived: made before the clock starts.
-    const ARRIVED: usize = 64 * 1024;
-    let mut ops = [
-        Box::new(move || -> Timed<'_> {
-            Box::pin(async move {
-                let pending = arrived_upload(w, ARRIVED).await?;
-                let request = w.request(("complete-upload", "complete"), w.event, pending.id);
-                let start = Instant::now();
-                let response = call(w, Endpoint::CompleteUpload, request).await;
-                let took = start.elapsed();
-                world::expect_status(&response, 201, "complete-upload")?;
-                Ok(took)
-            })
-        }) as Op<'_>,
-        Box::new(move || -> Timed<'_> {
-            Box::pin(async move {
-                let pending = arrived_upload(w, ARRIVED).await?;
-                let start = Instant::now();
-                bare_complete(w, &pending).await?;
-                Ok(start.elapsed())
-            })
-        }),
-    ];
-    let [endpoint, floor] = take2(measure(it, &mut ops).await.context("complete-upload")?);
-    out.push(Measured {
+    if wanted("complete-upload") {
+        // Each complete needs a pending upload whose file has arrived: made before the clock starts.
+        const ARRIVED: usize = 64 * 1024;
+        let mut ops = [
+            Box::new(move || -> Timed<'_> {
+                Box::pin(async move {
+                    let pending = arrived_upload(w, ARRIVED).await?;
+                    let request = w.request(("complete-upload", "complete"), w.event, pending.id);
+                    let start = Instant::now();
+                    let response = call(w, Endpoint::CompleteUpload, request).await;
+                    let took = start.elapsed();
+                    world::expect_status(&response, 201, "complete-upload")?;
+                    Ok(took)
+                })
+            }) as Op<'_>,
+            Box::new(move || -> Timed<'_> {
+                Box::pin(async move {
+                    let pending = arrived_upload(w, ARRIVED).await?;
+                    let start = Instant::now();
+                    bare_complete(w, &pending).await?;
+                    Ok(start.elapsed())
+                })
+            }),
+        ];
+        let [endpoint, floor] = take2(measure(it, &mut ops).await.context("complete-upload")?);
+        out.push(Measured {
         name: "complete-upload (64 KiB)",
         endpoint,
         floor,
@@ -485,6 +505,7 @@ pub async fn run(world: &World, it: &Iterations) -> Result<Vec<Measured>> {
         target: None,
         also: vec![],
     });
+    }
 
     Ok(out)
 }

@@ -34,6 +34,12 @@ struct Args {
     /// Write the report (Markdown) here too.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Measure only the warm latency of the endpoints whose name contains this (for profiling).
+    #[arg(long)]
+    only: Option<String>,
+    /// No log subscriber, to see what the request logs cost (with --only).
+    #[arg(long)]
+    without_logs: bool,
     /// The command that produced the report, for the record.
     #[arg(long, default_value = "plugs-media-bench")]
     command: String,
@@ -64,15 +70,17 @@ const MICRO: [(&str, &str); 4] = [
 async fn main() -> Result<()> {
     let args = Args::parse();
     // The functions log every request; the same subscriber, writing nowhere, keeps that cost in.
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "info,aws_config=warn,aws_smithy_runtime=warn,tokio_postgres=warn",
-        ))
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_writer(std::io::sink)
-        .init();
+    if !args.without_logs {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "info,aws_config=warn,aws_smithy_runtime=warn,tokio_postgres=warn",
+            ))
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_writer(std::io::sink)
+            .init();
+    }
 
     let (cold_runs, iterations) = if args.smoke {
         (
@@ -97,6 +105,19 @@ async fn main() -> Result<()> {
 
     eprintln!("setting up the benchmark database and bucket");
     let world: &'static world::World = Box::leak(Box::new(world::World::create().await?));
+    if let Some(only) = &args.only {
+        for m in latency::run(world, &iterations, only).await? {
+            println!(
+                "{}: p50 {} ms, p99 {} ms; floor p50 {} ms, p99 {} ms",
+                m.name,
+                ms(m.endpoint.p50()),
+                ms(m.endpoint.p99()),
+                ms(m.floor.p50()),
+                ms(m.floor.p99())
+            );
+        }
+        return Ok(());
+    }
     let mut api = runtime_api::RuntimeApi::start().await?;
 
     let mut functions: Vec<String> = std::fs::read_dir(root.join("functions"))?
@@ -131,7 +152,7 @@ async fn main() -> Result<()> {
         "warm latency: {} warm-up + {} measured requests per endpoint and per floor",
         iterations.warm_up, iterations.measured
     );
-    let warm = latency::run(world, &iterations).await?;
+    let warm = latency::run(world, &iterations, "").await?;
     let checkout = latency::pool_checkout(world, &iterations).await?;
 
     let packages = match &args.packages {

@@ -39,9 +39,9 @@ impl Samples {
     }
 }
 
-/// Milliseconds with two decimals.
+/// Milliseconds with three decimals (the fastest endpoints answer in tens of microseconds).
 pub fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1000.0)
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
 }
 
 pub fn ratio(a: Duration, b: Duration) -> f64 {
