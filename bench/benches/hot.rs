@@ -63,7 +63,7 @@ fn multipart(c: &mut Criterion) {
             },
             |request| {
                 runtime
-                    .block_on(shared::api::read_upload_form(request, 10 * 1024 * 1024))
+                    .block_on(shared::api::upload_form::read(request, 10 * 1024 * 1024))
                     .expect("a valid form")
             },
             criterion::BatchSize::LargeInput,

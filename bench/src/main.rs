@@ -61,7 +61,7 @@ const MICRO: [(&str, &str); 4] = [
     ),
     (
         "multipart_4mib",
-        "multipart parsing, 4 MiB file (`api::read_upload_form`)",
+        "multipart parsing, 4 MiB file (`api::upload_form::read`)",
     ),
     ("presigned_get", "presign GET (`Storage::presigned_get`)"),
 ];

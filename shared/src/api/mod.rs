@@ -14,9 +14,6 @@ pub mod stream;
 pub mod upload;
 pub mod upload_form;
 
-/// The upload endpoint's form reader, on its own for the benchmarks of the hot path.
-pub use upload_form::{UploadForm, read as read_upload_form};
-
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Client;
 use lambda_http::Request;
