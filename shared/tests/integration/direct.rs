@@ -12,37 +12,12 @@ use crate::support::*;
 
 const MIB: usize = 1024 * 1024;
 
-fn create_request(who: &Organiser, body: Value) -> lambda_http::Request {
-    let request = request(Endpoint::CreateUpload, who, Uuid::nil());
-    with_body(request, serde_json::to_vec(&body).unwrap())
-}
-
 async fn create(app: &TestApp, who: &Organiser, body: Value) -> Reply {
-    app.call(Endpoint::CreateUpload, create_request(who, body))
-        .await
+    app.create_upload(who, body).await
 }
 
 async fn complete(app: &TestApp, who: &Organiser, upload_id: &str) -> Reply {
-    let upload_id = Uuid::parse_str(upload_id).unwrap();
-    app.call(
-        Endpoint::CompleteUpload,
-        request(Endpoint::CompleteUpload, who, upload_id),
-    )
-    .await
-}
-
-/// The ticket's headers, as a client sends them.
-fn headers_of(ticket: &Value) -> Vec<(String, String)> {
-    ticket["headers"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-        .collect()
-}
-
-async fn put(ticket: &Value, body: Vec<u8>) -> (u16, String) {
-    http_put(ticket["url"].as_str().unwrap(), &headers_of(ticket), body).await
+    app.complete_upload(who, upload_id).await
 }
 
 #[tokio::test]
@@ -358,14 +333,7 @@ async fn create_refuses_what_upload_refuses() {
 async fn another_users_event_is_not_found_for_direct_uploads() {
     let app = TestApp::new().await;
     let owner = app.organiser().await;
-    let ticket = create(
-        &app,
-        &owner,
-        json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 100}),
-    )
-    .await
-    .json();
-    assert_eq!(put(&ticket, jpeg(100)).await.0, 200);
+    let ticket = app.ready_upload(&owner, "a.jpg", jpeg(100)).await;
     let intruder = app.organiser().await;
     let as_intruder = Organiser {
         user_id: intruder.user_id,
@@ -414,22 +382,8 @@ fn sweep_now(delete_orphans: bool) -> SweepOptions {
 async fn the_sweep_removes_expired_uploads_with_their_objects() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
-    let expired = create(
-        &app,
-        &who,
-        json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 100}),
-    )
-    .await
-    .json();
-    assert_eq!(put(&expired, jpeg(100)).await.0, 200);
-    let live = create(
-        &app,
-        &who,
-        json!({"filename": "b.jpg", "content_type": "image/jpeg", "file_size": 100}),
-    )
-    .await
-    .json();
-    assert_eq!(put(&live, jpeg(100)).await.0, 200);
+    let expired = app.ready_upload(&who, "a.jpg", jpeg(100)).await;
+    let live = app.ready_upload(&who, "b.jpg", jpeg(100)).await;
     app.db()
         .await
         .execute(

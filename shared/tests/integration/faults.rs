@@ -99,12 +99,9 @@ async fn with_s3_stopped_or_hung_every_write_path_fails_cleanly_and_in_time() {
     let media = app.upload_png(&who).await;
     let media_id = Uuid::parse_str(media["id"].as_str().unwrap()).unwrap();
     let ticket = app
-        .call(
-            Endpoint::CreateUpload,
-            with_body(
-                request(Endpoint::CreateUpload, &who, Uuid::nil()),
-                br#"{"filename":"a.jpg","content_type":"image/jpeg","file_size":100}"#.to_vec(),
-            ),
+        .create_upload(
+            &who,
+            json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 100}),
         )
         .await
         .json();
@@ -220,29 +217,7 @@ async fn an_exhausted_pool_is_a_clean_database_error() {
 async fn a_database_failure_after_the_copy_leaves_the_upload_completable() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
-    let bytes = jpeg(2048);
-    let ticket = app
-        .call(
-            Endpoint::CreateUpload,
-            with_body(
-                request(Endpoint::CreateUpload, &who, Uuid::nil()),
-                serde_json::to_vec(&json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": bytes.len()})).unwrap(),
-            ),
-        )
-        .await
-        .json();
-    let headers: Vec<(String, String)> = ticket["headers"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-        .collect();
-    assert_eq!(
-        http_put(ticket["url"].as_str().unwrap(), &headers, bytes)
-            .await
-            .0,
-        200
-    );
+    let ticket = app.ready_upload(&who, "a.jpg", jpeg(2048)).await;
     let upload_id = Uuid::parse_str(ticket["upload_id"].as_str().unwrap()).unwrap();
     app.refuse_media_inserts().await;
     app.call(

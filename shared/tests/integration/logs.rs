@@ -54,15 +54,9 @@ async fn logs_hold_no_token_secret_or_signature() {
         );
     }
     let ticket = app
-        .call(
-            Endpoint::CreateUpload,
-            with_body(
-                request(Endpoint::CreateUpload, &who, Uuid::nil()),
-                serde_json::to_vec(
-                    &json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 10}),
-                )
-                .unwrap(),
-            ),
+        .create_upload(
+            &who,
+            json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 10}),
         )
         .await
         .json();

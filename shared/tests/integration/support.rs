@@ -259,6 +259,36 @@ impl TestApp {
         self.call(Endpoint::Upload, request).await
     }
 
+    /// Calls create-upload with `body` (JSON).
+    pub async fn create_upload(&self, who: &Organiser, body: Value) -> Reply {
+        let request = request(Endpoint::CreateUpload, who, Uuid::nil());
+        self.call(
+            Endpoint::CreateUpload,
+            with_body(request, serde_json::to_vec(&body).unwrap()),
+        )
+        .await
+    }
+
+    /// Calls complete-upload for `upload_id`.
+    pub async fn complete_upload(&self, who: &Organiser, upload_id: &str) -> Reply {
+        let upload_id = Uuid::parse_str(upload_id).unwrap();
+        self.call(
+            Endpoint::CompleteUpload,
+            request(Endpoint::CompleteUpload, who, upload_id),
+        )
+        .await
+    }
+
+    /// A direct upload of the JPEG `bytes` whose PUT reached S3, waiting for its complete;
+    /// returns the create-upload ticket.
+    pub async fn ready_upload(&self, who: &Organiser, file_name: &str, bytes: Vec<u8>) -> Value {
+        let body = serde_json::json!({"filename": file_name, "content_type": "image/jpeg", "file_size": bytes.len()});
+        let ticket = self.create_upload(who, body).await.json();
+        let (status, text) = put(&ticket, bytes).await;
+        assert_eq!(status, 200, "{text}");
+        ticket
+    }
+
     /// Uploads a small PNG and returns its media JSON.
     pub async fn upload_png(&self, who: &Organiser) -> Value {
         let reply = self
@@ -528,6 +558,21 @@ pub async fn http_get(
     })
     .await
     .unwrap()
+}
+
+/// The ticket's headers, as a client sends them.
+pub fn headers_of(ticket: &Value) -> Vec<(String, String)> {
+    ticket["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect()
+}
+
+/// The PUT a client makes with a create-upload ticket.
+pub async fn put(ticket: &Value, body: Vec<u8>) -> (u16, String) {
+    http_put(ticket["url"].as_str().unwrap(), &headers_of(ticket), body).await
 }
 
 /// A plain HTTP PUT (for presigned upload URLs); `content-length` comes from the body.
