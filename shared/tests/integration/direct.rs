@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::storage::ObjectMetadata;
 use shared::sweep::{self, SweepOptions};
 use uuid::Uuid;
@@ -12,23 +12,12 @@ use crate::support::*;
 
 const MIB: usize = 1024 * 1024;
 
-async fn create(app: &TestApp, who: &Organiser, body: Value) -> Reply {
-    app.create_upload(who, body).await
-}
-
-async fn complete(app: &TestApp, who: &Organiser, upload_id: &str) -> Reply {
-    app.complete_upload(who, upload_id).await
-}
-
 #[tokio::test]
 async fn a_12_mib_file_goes_create_put_complete() {
     let app = TestApp::with(&[("MAX_FILE_SIZE", "20971520")]).await;
     let who = app.organiser().await;
     let bytes = jpeg(12 * MIB);
-    let reply = create(
-        &app,
-        &who,
-        json!({"filename": "keynote photo.jpg", "content_type": "image/jpeg", "file_size": bytes.len(),
+    let reply = app.create_upload(&who, json!({"filename": "keynote photo.jpg", "content_type": "image/jpeg", "file_size": bytes.len(),
                "title": "Keynote", "tags": ["stage", "keynote"]}),
     )
     .await;
@@ -59,7 +48,9 @@ async fn a_12_mib_file_goes_create_put_complete() {
 
     let (status, body) = put(&ticket, bytes.clone()).await;
     assert_eq!(status, 200, "{body}");
-    let done = complete(&app, &who, ticket["upload_id"].as_str().unwrap()).await;
+    let done = app
+        .complete_upload(&who, ticket["upload_id"].as_str().unwrap())
+        .await;
     assert_eq!(done.status, 201, "{}", done.text());
     let media = done.json();
     assert_eq!(media["id"], ticket["upload_id"]);
@@ -95,7 +86,9 @@ async fn a_12_mib_file_goes_create_put_complete() {
         .get(0);
     assert_eq!(pending, 0);
 
-    let again = complete(&app, &who, ticket["upload_id"].as_str().unwrap()).await;
+    let again = app
+        .complete_upload(&who, ticket["upload_id"].as_str().unwrap())
+        .await;
     assert_eq!(again.status, 200, "{}", again.text());
     assert_eq!(again.json(), media);
     assert_eq!(app.media_count().await, 1);
@@ -107,13 +100,13 @@ async fn s3_refuses_a_put_that_differs_from_the_declaration() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
     let bytes = jpeg(4096);
-    let ticket = create(
-        &app,
-        &who,
-        json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 4096}),
-    )
-    .await
-    .json();
+    let ticket = app
+        .create_upload(
+            &who,
+            json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 4096}),
+        )
+        .await
+        .json();
 
     let (status, _) = put(&ticket, jpeg(4000)).await;
     assert!(
@@ -146,10 +139,7 @@ async fn a_declared_checksum_is_enforced_by_s3() {
     let who = app.organiser().await;
     let bytes = jpeg(2048);
     let wrong_md5 = "d41d8cd98f00b204e9800998ecf8427e"; // MD5 of the empty string
-    let ticket = create(
-        &app,
-        &who,
-        json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 2048, "checksum_md5": wrong_md5}),
+    let ticket = app.create_upload(&who, json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 2048, "checksum_md5": wrong_md5}),
     )
     .await
     .json();
@@ -170,17 +160,17 @@ async fn a_declared_checksum_is_enforced_by_s3() {
 async fn complete_before_the_put_is_a_conflict() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
-    let ticket = create(
-        &app,
-        &who,
-        json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 10}),
-    )
-    .await
-    .json();
-    complete(&app, &who, ticket["upload_id"].as_str().unwrap())
+    let ticket = app
+        .create_upload(
+            &who,
+            json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 10}),
+        )
+        .await
+        .json();
+    app.complete_upload(&who, ticket["upload_id"].as_str().unwrap())
         .await
         .assert_error(409, "UPLOAD_INCOMPLETE");
-    complete(&app, &who, &Uuid::new_v4().to_string())
+    app.complete_upload(&who, &Uuid::new_v4().to_string())
         .await
         .assert_error(404, "UPLOAD_NOT_FOUND");
     assert_eq!(app.media_count().await, 0);
@@ -191,16 +181,17 @@ async fn concurrent_completes_make_one_row() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
     let bytes = jpeg(50_000);
-    let ticket = create(
-        &app,
-        &who,
-        json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": bytes.len()}),
-    )
-    .await
-    .json();
+    let ticket = app
+        .create_upload(
+            &who,
+            json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": bytes.len()}),
+        )
+        .await
+        .json();
     assert_eq!(put(&ticket, bytes).await.0, 200);
     let id = ticket["upload_id"].as_str().unwrap();
-    let replies = futures_util::future::join_all((0..4).map(|_| complete(&app, &who, id))).await;
+    let replies =
+        futures_util::future::join_all((0..4).map(|_| app.complete_upload(&who, id))).await;
     let mut statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
     statuses.sort();
     assert_eq!(
@@ -223,15 +214,15 @@ async fn a_spoofed_type_is_refused_and_its_object_deleted() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
     let elf = [b"\x7fELF\x02\x01\x01\x00".as_slice(), &[0u8; 120]].concat();
-    let ticket = create(
-        &app,
-        &who,
-        json!({"filename": "photo.png", "content_type": "image/png", "file_size": elf.len()}),
-    )
-    .await
-    .json();
+    let ticket = app
+        .create_upload(
+            &who,
+            json!({"filename": "photo.png", "content_type": "image/png", "file_size": elf.len()}),
+        )
+        .await
+        .json();
     assert_eq!(put(&ticket, elf).await.0, 200);
-    complete(&app, &who, ticket["upload_id"].as_str().unwrap())
+    app.complete_upload(&who, ticket["upload_id"].as_str().unwrap())
         .await
         .assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
     assert!(app.object_keys().await.is_empty());
@@ -242,13 +233,13 @@ async fn a_spoofed_type_is_refused_and_its_object_deleted() {
 async fn a_size_other_than_declared_is_refused_and_its_object_deleted() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
-    let ticket = create(
-        &app,
-        &who,
-        json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 999}),
-    )
-    .await
-    .json();
+    let ticket = app
+        .create_upload(
+            &who,
+            json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 999}),
+        )
+        .await
+        .json();
     // Written around the presigned URL (S3 would refuse it), as a misbehaving tool might.
     let temp_key: String = app
         .db()
@@ -267,7 +258,7 @@ async fn a_size_other_than_declared_is_refused_and_its_object_deleted() {
         )
         .await
         .unwrap();
-    complete(&app, &who, ticket["upload_id"].as_str().unwrap())
+    app.complete_upload(&who, ticket["upload_id"].as_str().unwrap())
         .await
         .assert_error(422, "UPLOAD_MISMATCH");
     assert!(app.object_keys().await.is_empty());
@@ -310,7 +301,9 @@ async fn create_refuses_what_upload_refuses() {
         ),
     ];
     for (body, status, code) in cases {
-        create(&app, &who, body).await.assert_error(status, code);
+        app.create_upload(&who, body)
+            .await
+            .assert_error(status, code);
     }
     let not_json = with_body(
         request(Endpoint::CreateUpload, &who, Uuid::nil()),
@@ -340,14 +333,13 @@ async fn another_users_event_is_not_found_for_direct_uploads() {
         event_id: owner.event_id,
         token: intruder.token,
     };
-    create(
-        &app,
+    app.create_upload(
         &as_intruder,
         json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 100}),
     )
     .await
     .assert_error(404, "EVENT_NOT_FOUND");
-    complete(&app, &as_intruder, ticket["upload_id"].as_str().unwrap())
+    app.complete_upload(&as_intruder, ticket["upload_id"].as_str().unwrap())
         .await
         .assert_error(404, "EVENT_NOT_FOUND");
     assert_eq!(app.media_count().await, 0);
@@ -401,12 +393,12 @@ async fn the_sweep_removes_expired_uploads_with_their_objects() {
         "the live upload's object must stay"
     );
     assert_eq!(
-        complete(&app, &who, live["upload_id"].as_str().unwrap())
+        app.complete_upload(&who, live["upload_id"].as_str().unwrap())
             .await
             .status,
         201
     );
-    complete(&app, &who, expired["upload_id"].as_str().unwrap())
+    app.complete_upload(&who, expired["upload_id"].as_str().unwrap())
         .await
         .assert_error(404, "UPLOAD_NOT_FOUND");
 }
