@@ -191,15 +191,19 @@ pub fn sanitize_file_name(raw: &str) -> String {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or(raw);
     let cleaned: String = last
         .chars()
-        .filter(|c| !c.is_control() && !is_bidi_control(*c) && !matches!(c, '"' | ';'))
+        .filter(|c| !c.is_control() && !is_invisible_format(*c) && !matches!(c, '"' | ';'))
         .collect();
     let trimmed = cleaned.trim().trim_start_matches('.').trim();
     let name = if trimmed.is_empty() { "file" } else { trimmed };
     truncate_keeping_extension(name, 255)
 }
 
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+/// Unicode's format characters (general category Cf): every `Bidi_Control` character (which
+/// can make `gpj.exe` display as `exe.jpg`), zero-width joiners and spaces, soft hyphens, tag
+/// characters. None of them belongs in a name a person reads.
+fn is_invisible_format(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    c.general_category() == GeneralCategory::Format
 }
 
 fn truncate_keeping_extension(name: &str, max_chars: usize) -> String {
@@ -301,5 +305,32 @@ mod tests {
         let short = sanitize_file_name(&long);
         assert_eq!(short.chars().count(), 255);
         assert!(short.ends_with(".jpg"));
+    }
+
+    #[test]
+    fn every_bidi_control_and_format_character_is_stripped() {
+        // Bidi_Control, as Unicode's PropList.txt lists it.
+        let bidi_controls = ['\u{061c}', '\u{200e}', '\u{200f}']
+            .into_iter()
+            .chain('\u{202a}'..='\u{202e}')
+            .chain('\u{2066}'..='\u{2069}');
+        // Other Cf characters: zero-width space and joiners, word joiner, BOM, soft hyphen,
+        // Arabic number sign, a tag character, an interlinear annotation anchor.
+        let other_format = [
+            '\u{200b}',
+            '\u{200c}',
+            '\u{200d}',
+            '\u{2060}',
+            '\u{feff}',
+            '\u{00ad}',
+            '\u{0600}',
+            '\u{e0041}',
+            '\u{fff9}',
+        ];
+        for c in bidi_controls.chain(other_format) {
+            let name = format!("ev{c}il.jpg");
+            assert_eq!(sanitize_file_name(&name), "evil.jpg", "U+{:04X}", c as u32);
+        }
+        assert_eq!(sanitize_file_name("café 日本 ü.jpg"), "café 日本 ü.jpg");
     }
 }

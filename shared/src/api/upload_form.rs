@@ -46,7 +46,8 @@ pub async fn read(request: Request, max_file_size: u64) -> Result<UploadForm, Ap
     let mut description = None;
     let mut tags = None;
     while let Some(field) = multipart.next_field().await.map_err(malformed)? {
-        let Some(name) = field.name().map(str::to_owned) else {
+        // `name=""` names nothing: refused like a part without a name.
+        let Some(name) = field.name().filter(|n| !n.is_empty()).map(str::to_owned) else {
             return Err(ApiError::MalformedRequest("a form part has no name".into()));
         };
         match name.as_str() {

@@ -219,6 +219,25 @@ fn multipart_cases(w: &World) -> Vec<Case> {
             Err(400, "MALFORMED_REQUEST"),
         ),
         case(
+            "a part with an empty name",
+            Endpoint::Upload,
+            raw_upload(
+                w,
+                Some(&ct),
+                &[
+                    format!(
+                        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"\"; filename=\"a.png\"\r\n\r\n"
+                    )
+                    .into_bytes(),
+                    png.clone(),
+                    b"\r\n".to_vec(),
+                    closing(),
+                ]
+                .concat(),
+            ),
+            Err(400, "MALFORMED_REQUEST"),
+        ),
+        case(
             "two file parts",
             Endpoint::Upload,
             raw_upload(
