@@ -131,7 +131,9 @@ where
 /// statement the endpoint runs.
 async fn owned_event(world: &World, event_id: Uuid) -> Result<shared::db::Client> {
     let client = world.state.pool.get().await?;
-    anyhow::ensure!(events::is_owned_by(&client, event_id, world.user_id).await?);
+    anyhow::ensure!(
+        events::access(&client, event_id, world.user_id).await? == events::Access::Owner
+    );
     Ok(client)
 }
 

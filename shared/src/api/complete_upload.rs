@@ -7,13 +7,12 @@ use chrono::Utc;
 use lambda_http::Request;
 
 use super::upload::remove_orphan;
-use super::{MediaJson, routes, write_at_free_key};
+use super::{MediaJson, OwnedEvent, owned_event_and_ids, routes, write_at_free_key};
 use crate::AppState;
-use crate::db::events;
 use crate::db::media::{self, NewMedia};
 use crate::db::pending_uploads::{self, PendingUpload};
 use crate::error::ApiError;
-use crate::http::{ApiResult, json_response, path_uuid};
+use crate::http::{ApiResult, json_response};
 use crate::media_type::{MediaType, detect};
 use crate::storage::StorageError;
 
@@ -23,13 +22,14 @@ const SNIFF_BYTES: u64 = 8192;
 
 #[tracing::instrument(skip_all)]
 pub async fn handle(state: &AppState, request: Request) -> ApiResult {
-    let user = state.auth.authenticate(request.headers())?;
-    let event_id = path_uuid(&request, routes::UPLOAD_COMPLETE, "event_id")?;
-    let upload_id = path_uuid(&request, routes::UPLOAD_COMPLETE, "upload_id")?;
-    let mut client = state.pool.get().await?;
-    if !events::is_owned_by(&client, event_id, user.id).await? {
-        return Err(ApiError::EventNotFound);
-    }
+    let (
+        OwnedEvent {
+            event_id,
+            mut client,
+            ..
+        },
+        [upload_id],
+    ) = owned_event_and_ids(state, &request, routes::UPLOAD_COMPLETE, ["upload_id"]).await?;
     let tx = client.transaction().await?;
     let Some(pending) = pending_uploads::lock(&tx, event_id, upload_id).await? else {
         // Completed before (the media row carries the upload's id), or never created.

@@ -8,13 +8,12 @@ use lambda_http::{Body, Request};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::routes;
 use super::upload_form::{MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS, optional_text, parse_tags};
+use super::{OwnedEvent, owned_event, routes};
 use crate::AppState;
-use crate::db::events;
 use crate::db::pending_uploads::{self, PendingUpload};
 use crate::error::ApiError;
-use crate::http::{ApiResult, json_response, path_uuid};
+use crate::http::{ApiResult, json_response};
 use crate::keys::temp_key;
 use crate::media_type::{MediaType, sanitize_file_name};
 use crate::storage::{DeclaredFile, ObjectMetadata};
@@ -53,12 +52,11 @@ struct UploadTicket {
 
 #[tracing::instrument(skip_all)]
 pub async fn handle(state: &AppState, request: Request) -> ApiResult {
-    let user = state.auth.authenticate(request.headers())?;
-    let event_id = path_uuid(&request, routes::UPLOADS, "event_id")?;
-    let client = state.pool.get().await?;
-    if !events::is_owned_by(&client, event_id, user.id).await? {
-        return Err(ApiError::EventNotFound);
-    }
+    let OwnedEvent {
+        user,
+        event_id,
+        client,
+    } = owned_event(state, &request, routes::UPLOADS).await?;
     let body: CreateUpload = parse_json(request.body())?;
     let declared = validate(body, state.config.max_file_size)?;
 

@@ -3,25 +3,21 @@
 
 use lambda_http::Request;
 
-use super::{MediaJson, routes};
+use super::{MediaJson, OwnedEvent, owned_event, routes};
 use crate::AppState;
-use crate::db::events;
 use crate::db::media::{self, TypeFilter};
 use crate::error::ApiError;
-use crate::http::{ApiResult, json_response, path_uuid, single_query_param};
+use crate::http::{ApiResult, json_response, single_query_param};
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
 
 #[tracing::instrument(skip_all)]
 pub async fn handle(state: &AppState, request: Request) -> ApiResult {
-    let user = state.auth.authenticate(request.headers())?;
-    let event_id = path_uuid(&request, routes::MEDIA, "event_id")?;
+    let OwnedEvent {
+        event_id, client, ..
+    } = owned_event(state, &request, routes::MEDIA).await?;
     let query = ListQuery::from_request(&request)?;
-    let client = state.pool.get().await?;
-    if !events::is_owned_by(&client, event_id, user.id).await? {
-        return Err(ApiError::EventNotFound);
-    }
     let (rows, total) =
         media::list(&client, event_id, &query.filter, query.skip, query.limit).await?;
     let items: Vec<MediaJson> = rows.into_iter().map(MediaJson::from).collect();

@@ -21,6 +21,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::auth::AuthenticatedUser;
+use crate::db::events::{self, Access};
 use crate::db::media::{self, Lookup, MediaRow};
 use crate::error::ApiError;
 use crate::http::path_uuid;
@@ -112,8 +114,57 @@ pub fn split_tags(raw: &str) -> Vec<String> {
         .collect()
 }
 
+/// The event named by the request's path, checked in the order every endpoint follows:
+/// the token, the path's `event_id`, then the caller's account and ownership of the event in
+/// one query. A handler reads its query or body only after this, so a stranger learns
+/// nothing from validation errors about an event that is not theirs.
+pub(crate) struct OwnedEvent {
+    pub user: AuthenticatedUser,
+    pub event_id: Uuid,
+    /// The connection ownership was read on, for the handler's next statements.
+    pub client: Client,
+}
+
+pub(crate) async fn owned_event(
+    state: &AppState,
+    request: &Request,
+    route: &str,
+) -> Result<OwnedEvent, ApiError> {
+    let (owned, []) = owned_event_and_ids(state, request, route, []).await?;
+    Ok(owned)
+}
+
+/// Like [`owned_event`] for a route with more ids than the event's (`names`, in order): all
+/// path ids are read before ownership.
+pub(crate) async fn owned_event_and_ids<const N: usize>(
+    state: &AppState,
+    request: &Request,
+    route: &str,
+    names: [&str; N],
+) -> Result<(OwnedEvent, [Uuid; N]), ApiError> {
+    let user = state.auth.authenticate(request.headers())?;
+    let event_id = path_uuid(request, route, "event_id")?;
+    let mut ids = [Uuid::nil(); N];
+    for (id, name) in ids.iter_mut().zip(names) {
+        *id = path_uuid(request, route, name)?;
+    }
+    let client = state.pool.get().await?;
+    match events::access(&client, event_id, user.id).await? {
+        Access::Owner => Ok((
+            OwnedEvent {
+                user,
+                event_id,
+                client,
+            },
+            ids,
+        )),
+        denied => Err(access_error(denied)),
+    }
+}
+
 /// The media item named by the request's path, if the caller owns its event; with the
-/// connection it was read on, for the caller's next statement.
+/// connection it was read on, for the caller's next statement. Same order as
+/// [`owned_event`], then the media id (404 when it is not in that event).
 pub(crate) async fn owned_media(
     state: &AppState,
     request: &Request,
@@ -124,9 +175,20 @@ pub(crate) async fn owned_media(
     let media_id = path_uuid(request, route, "media_id")?;
     let client = state.pool.get().await?;
     match media::find_owned(&client, event_id, media_id, user.id).await? {
-        Lookup::NoEvent => Err(ApiError::EventNotFound),
+        Lookup::Denied(denied) => Err(access_error(denied)),
         Lookup::NoMedia => Err(ApiError::MediaNotFound),
         Lookup::Found(row) => Ok((row, client)),
+    }
+}
+
+/// Why access was denied, as the client hears it. A token outlives changes to its user's
+/// account: a deactivated account is refused like an inactive token, and a removed one like
+/// a token that names no user.
+fn access_error(denied: Access) -> ApiError {
+    match denied {
+        Access::UserInactive => ApiError::UserInactive,
+        Access::UserUnknown => ApiError::InvalidToken("the token's user no longer exists".into()),
+        Access::NotOwner | Access::Owner => ApiError::EventNotFound,
     }
 }
 

@@ -8,23 +8,22 @@ use chrono::Utc;
 use lambda_http::Request;
 use uuid::Uuid;
 
-use super::{MediaJson, routes, upload_form, write_at_free_key};
+use super::{MediaJson, OwnedEvent, owned_event, routes, upload_form, write_at_free_key};
 use crate::AppState;
-use crate::db::{events, media};
+use crate::db::media;
 use crate::error::ApiError;
-use crate::http::{ApiResult, json_response, path_uuid};
+use crate::http::{ApiResult, json_response};
 use crate::keys::S3Key;
 use crate::media_type::{self, sanitize_file_name};
 use crate::storage::ObjectMetadata;
 
 #[tracing::instrument(skip_all)]
 pub async fn handle(state: &AppState, request: Request) -> ApiResult {
-    let user = state.auth.authenticate(request.headers())?;
-    let event_id = path_uuid(&request, routes::MEDIA, "event_id")?;
-    let client = state.pool.get().await?;
-    if !events::is_owned_by(&client, event_id, user.id).await? {
-        return Err(ApiError::EventNotFound);
-    }
+    let OwnedEvent {
+        user,
+        event_id,
+        client,
+    } = owned_event(state, &request, routes::MEDIA).await?;
     let form = upload_form::read(request, state.config.max_file_size).await?;
     let media_type = media_type::detect(&form.bytes, &form.file_name)?;
     let original_filename = sanitize_file_name(&form.file_name);

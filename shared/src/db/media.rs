@@ -6,6 +6,8 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use super::events::{Access, USER_STATE, access_of};
+
 /// One live row of `event_media`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MediaRow {
@@ -120,6 +122,10 @@ impl TypeFilter {
 }
 
 /// One page of an event's live media, newest first (ties broken by id), and the total count.
+///
+/// One statement, so the page and the total come from one snapshot: an upload landing
+/// between two queries could otherwise make the total smaller than the page. The total is
+/// read even when the page is empty (a `skip` past the end), through the outer join.
 pub async fn list(
     client: &Client,
     event_id: Uuid,
@@ -127,40 +133,41 @@ pub async fn list(
     skip: i64,
     limit: i64,
 ) -> Result<(Vec<MediaRow>, i64), tokio_postgres::Error> {
-    let page_sql = format!(
-        "select {COLUMNS} from event_media m \
-         where m.event_id = $1 and not m.is_deleted and m.file_type like $2 \
-         order by m.created_at desc, m.id desc offset $3 limit $4"
+    let sql = format!(
+        "select t.total, page.* from \
+         (select count(*) as total from event_media m \
+          where m.event_id = $1 and not m.is_deleted and m.file_type like $2) t \
+         left join lateral \
+         (select {COLUMNS} from event_media m \
+          where m.event_id = $1 and not m.is_deleted and m.file_type like $2 \
+          order by m.created_at desc, m.id desc offset $3 limit $4) page on true"
     );
-    let count_sql = "select count(*) from event_media m \
-                     where m.event_id = $1 and not m.is_deleted and m.file_type like $2";
-    let (page_statement, count_statement) = tokio::try_join!(
-        client.prepare_cached(&page_sql),
-        client.prepare_cached(count_sql)
-    )?;
+    let statement = client.prepare_cached(&sql).await?;
     let pattern = filter.like_pattern();
-    // Both queries go out on the one connection without waiting for each other.
-    let page_params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
-        [&event_id, &pattern, &skip, &limit];
-    let count_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&event_id, &pattern];
-    let (rows, count) = tokio::try_join!(
-        client.query(&page_statement, &page_params),
-        client.query_one(&count_statement, &count_params),
-    )?;
-    Ok((rows.iter().map(MediaRow::from_row).collect(), count.get(0)))
+    let rows = client
+        .query(&statement, &[&event_id, &pattern, &skip, &limit])
+        .await?;
+    let total = rows.first().map_or(0, |row| row.get("total"));
+    let page = rows
+        .iter()
+        .filter(|row| row.get::<_, Option<Uuid>>("id").is_some())
+        .map(MediaRow::from_row)
+        .collect();
+    Ok((page, total))
 }
 
 /// What looking up one media item in one event found.
 #[derive(Debug)]
 pub enum Lookup {
-    /// The event does not exist, is deleted or belongs to someone else.
-    NoEvent,
+    /// The caller may not see the event (see [`Access`]: not the owner, or the account is
+    /// inactive or gone).
+    Denied(Access),
     /// The event is the caller's, but has no such live media.
     NoMedia,
     Found(MediaRow),
 }
 
-/// Ownership of the event and the media row in one round trip.
+/// The caller's account, ownership of the event and the media row in one round trip.
 pub async fn find_owned(
     client: &Client,
     event_id: Uuid,
@@ -168,18 +175,23 @@ pub async fn find_owned(
     user_id: Uuid,
 ) -> Result<Lookup, tokio_postgres::Error> {
     let sql = format!(
-        "select {COLUMNS} from events e \
+        "select {USER_STATE}, e.id is not null as owner, {COLUMNS} \
+         from users u \
+         left join events e on e.id = $1 and e.user_id = u.id and not e.is_deleted \
          left join event_media m on m.event_id = e.id and m.id = $2 and not m.is_deleted \
-         where e.id = $1 and e.user_id = $3 and not e.is_deleted"
+         where u.id = $3"
     );
     let statement = client.prepare_cached(&sql).await?;
     let row = client
         .query_opt(&statement, &[&event_id, &media_id, &user_id])
         .await?;
-    Ok(match row {
-        None => Lookup::NoEvent,
-        Some(row) if row.get::<_, Option<Uuid>>("id").is_none() => Lookup::NoMedia,
-        Some(row) => Lookup::Found(MediaRow::from_row(&row)),
+    let Some(row) = row else {
+        return Ok(Lookup::Denied(Access::UserUnknown));
+    };
+    Ok(match access_of(&row) {
+        Access::Owner if row.get::<_, Option<Uuid>>("id").is_none() => Lookup::NoMedia,
+        Access::Owner => Lookup::Found(MediaRow::from_row(&row)),
+        denied => Lookup::Denied(denied),
     })
 }
 

@@ -218,3 +218,176 @@ async fn path_ids_must_be_uuids() {
         .await;
     reply.assert_error(422, "VALIDATION_ERROR");
 }
+
+/// A request that breaks what `endpoint` reads after ownership (its query or body), and the
+/// refusal that follows once everything before it is right; `None` for endpoints that read
+/// neither.
+fn with_bad_input(
+    endpoint: Endpoint,
+    request: lambda_http::Request,
+) -> (lambda_http::Request, Option<(u16, &'static str)>) {
+    match endpoint {
+        Endpoint::Upload => (
+            with_body(
+                with_header(request, "content-type", "text/plain"),
+                b"not a form".to_vec(),
+            ),
+            Some((400, "MALFORMED_REQUEST")),
+        ),
+        Endpoint::List => (
+            with_query(request, &[("limit", "0")]),
+            Some((422, "VALIDATION_ERROR")),
+        ),
+        Endpoint::Download | Endpoint::Stream => (
+            with_query(request, &[("redirect", "maybe")]),
+            Some((422, "VALIDATION_ERROR")),
+        ),
+        Endpoint::CreateUpload => (
+            with_body(request, b"{".to_vec()),
+            Some((400, "MALFORMED_REQUEST")),
+        ),
+        Endpoint::Get | Endpoint::Delete | Endpoint::CompleteUpload => (request, None),
+    }
+}
+
+/// The fixture of `endpoint` with `event_id` as raw path text (it may be no UUID at all).
+fn request_for_event(
+    endpoint: Endpoint,
+    event_id: &str,
+    media_id: Uuid,
+    token: &str,
+) -> lambda_http::Request {
+    let (function, case) = endpoint.fixture();
+    let path = format!(
+        "{}/../events/{function}/{case}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace(FIXTURE_EVENT_ID, event_id)
+        .replace(FIXTURE_MEDIA_ID, &media_id.to_string())
+        .replace(FIXTURE_TOKEN, token);
+    lambda_http::request::from_str(&text).unwrap()
+}
+
+/// Token → path ids → ownership → query and body, on every endpoint: each request below is
+/// wrong in every later respect too, and must be refused for the first.
+#[tokio::test]
+async fn the_checks_run_in_one_order_on_every_endpoint() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    let stranger = app.organiser().await;
+    let media = app.upload_png(&who).await;
+    let media_id = Uuid::parse_str(media["id"].as_str().unwrap()).unwrap();
+    let own_event = who.event_id.to_string();
+    let foreign_event = stranger.event_id.to_string();
+    for endpoint in Endpoint::ALL {
+        let stages: [(&str, &str, &str, Option<(u16, &str)>); 3] = [
+            (
+                "a bad token",
+                "not-a-uuid",
+                "not.a.jwt",
+                Some((401, "INVALID_TOKEN")),
+            ),
+            (
+                "a bad path id",
+                "not-a-uuid",
+                &who.token,
+                Some((422, "VALIDATION_ERROR")),
+            ),
+            (
+                "someone else's event",
+                &foreign_event,
+                &who.token,
+                Some((404, "EVENT_NOT_FOUND")),
+            ),
+        ];
+        for (what, event_id, token, expected) in stages {
+            let request = request_for_event(endpoint, event_id, media_id, token);
+            let (request, _) = with_bad_input(endpoint, request);
+            let reply = app.call(endpoint, request).await;
+            let (status, code) = expected.unwrap();
+            assert_eq!(
+                (reply.status, reply.code().as_str()),
+                (status, code),
+                "{endpoint:?} with {what} (and everything after it wrong): {}",
+                reply.text()
+            );
+        }
+        let request = request_for_event(endpoint, &own_event, media_id, &who.token);
+        if let (request, Some((status, code))) = with_bad_input(endpoint, request) {
+            let reply = app.call(endpoint, request).await;
+            assert_eq!(
+                (reply.status, reply.code().as_str()),
+                (status, code),
+                "{endpoint:?} with only its query or body wrong: {}",
+                reply.text()
+            );
+        }
+    }
+    assert_eq!(app.media_count().await, 1);
+}
+
+/// A token outlives its user's account: once the account is deactivated or soft-deleted
+/// (where The Plugs' `users` has `is_deleted`), or removed, every endpoint refuses it.
+#[tokio::test]
+async fn a_deactivated_or_deleted_user_is_refused_on_every_endpoint() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    let media = app.upload_png(&who).await;
+    let media_id = Uuid::parse_str(media["id"].as_str().unwrap()).unwrap();
+    let db = app.db().await;
+    let refusals = [
+        (
+            "deactivated",
+            "update users set is_active = false where id = $1",
+            403,
+            "USER_INACTIVE",
+        ),
+        (
+            "soft-deleted",
+            "update users set is_active = true, is_deleted = true where id = $1",
+            401,
+            "INVALID_TOKEN",
+        ),
+    ];
+    db.batch_execute("alter table users add column is_deleted boolean not null default false")
+        .await
+        .unwrap();
+    for (what, sql, status, code) in refusals {
+        db.execute(sql, &[&who.user_id]).await.unwrap();
+        for endpoint in Endpoint::ALL {
+            let reply = app.call(endpoint, request(endpoint, &who, media_id)).await;
+            assert_eq!(
+                (reply.status, reply.code().as_str()),
+                (status, code),
+                "{endpoint:?}, {what} user: {}",
+                reply.text()
+            );
+        }
+    }
+    // A valid token for a user id with no row at all.
+    let ghost = Organiser {
+        user_id: Uuid::new_v4(),
+        event_id: who.event_id,
+        token: token_for(Uuid::new_v4()),
+    };
+    for endpoint in Endpoint::ALL {
+        app.call(endpoint, request(endpoint, &ghost, media_id))
+            .await
+            .assert_error(401, "INVALID_TOKEN");
+    }
+    // Reactivated, the same token works again.
+    db.execute(
+        "update users set is_active = true, is_deleted = false where id = $1",
+        &[&who.user_id],
+    )
+    .await
+    .unwrap();
+    let reply = app
+        .call(Endpoint::Get, request(Endpoint::Get, &who, media_id))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(app.media_count().await, 1);
+    assert_eq!(app.object_keys().await.len(), 1);
+}

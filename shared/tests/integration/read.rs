@@ -274,3 +274,69 @@ async fn a_row_whose_object_is_gone_answers_file_not_found() {
     .await
     .assert_error(404, "FILE_NOT_FOUND");
 }
+
+/// The page and `X-Total-Count` come from one snapshot: while rows come and go, a first page
+/// smaller than `limit` always holds exactly the total.
+#[tokio::test]
+async fn the_total_and_the_page_agree_while_rows_come_and_go() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    let writer = app.db().await;
+    let event_id = who.event_id;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut writes = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                writer
+                    .execute(
+                        "insert into event_media (id, event_id, file_url, file_type) \
+                         values (gen_random_uuid(), $1, 'https://example.com/x', 'image/png')",
+                        &[&event_id],
+                    )
+                    .await
+                    .unwrap();
+                if writes % 2 == 1 {
+                    writer
+                        .execute(
+                            "delete from event_media where id = \
+                             (select id from event_media where event_id = $1 limit 1)",
+                            &[&event_id],
+                        )
+                        .await
+                        .unwrap();
+                }
+                writes += 1;
+            }
+            writes
+        }
+    });
+    let mut disagreements = Vec::new();
+    for _ in 0..300 {
+        let reply = app
+            .call(
+                Endpoint::List,
+                with_query(
+                    request(Endpoint::List, &who, Uuid::nil()),
+                    &[("limit", "1000")],
+                ),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let page = reply.json().as_array().unwrap().len();
+        let total: usize = reply.header("x-total-count").parse().unwrap();
+        if page != total {
+            disagreements.push((page, total));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let writes = churn.await.unwrap();
+    assert!(writes > 100, "the rows hardly changed ({writes} writes)");
+    assert!(
+        disagreements.is_empty(),
+        "page length and X-Total-Count disagreed {} times of 300: {:?}",
+        disagreements.len(),
+        &disagreements[..disagreements.len().min(5)]
+    );
+}
