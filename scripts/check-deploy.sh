@@ -2,7 +2,9 @@
 # Offline checks of what `sam deploy` and client teams consume: the SAM template
 # (`sam validate --lint`, cfn-lint), the OpenAPI document, and the deploy-checks tests (one
 # route table across template.yaml, Cargo.toml's router and openapi.yaml; what the linters
-# do not check in the template). Part of scripts/test.sh; runs alone as well.
+# do not check in the template; and the template after the SAM transform, which
+# deploy-checks makes offline with scripts/translate_template.py into
+# target/template.translated.json). Part of scripts/test.sh; runs alone as well.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
@@ -44,5 +46,5 @@ PY
 log "OpenAPI 3.1 (openapi.yaml)"
 offline "$VENV/bin/openapi-spec-validator" openapi.yaml
 
-log "deploy-checks: route table and template rules"
+log "deploy-checks: route table, template rules, and the translated template (what AWS runs)"
 cargo test -p deploy-checks --locked --no-fail-fast

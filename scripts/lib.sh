@@ -13,6 +13,27 @@ LOCAL_SECRET_KEY=plugs-local-secret
 # SeaweedFS needs a key-encryption key to apply SSE-S3 (AES256); any 64 hex digits do locally.
 LOCAL_SSE_KEK=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 
+# A trace header as Lambda's runtime passes it to each invocation (_X_AMZN_TRACE_ID). With
+# AWS_LAMBDA_FUNCTION_NAME, the AWS SDK then adds `x-amzn-trace-id` to every request it
+# builds, presigned ones included: the local functions and the tests run under it as on AWS.
+LAMBDA_TRACE_ID='Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1'
+
+# What Lambda sets in every function's environment besides the template's variables (the
+# Lambda developer guide's "defined runtime environment variables"), as KEY="VALUE" lines for
+# `cargo lambda watch --env-file`. cargo lambda sets AWS_LAMBDA_FUNCTION_NAME, _VERSION,
+# _MEMORY_SIZE, AWS_LAMBDA_RUNTIME_API and AWS_REGION per function itself; the Globals'
+# LoggingConfig (LogFormat: JSON) is what sets AWS_LAMBDA_LOG_FORMAT.
+lambda_runtime_environment() { # lambda_runtime_environment REGION
+  cat <<EOF
+AWS_DEFAULT_REGION="$1"
+AWS_LAMBDA_INITIALIZATION_TYPE="on-demand"
+AWS_LAMBDA_LOG_FORMAT="JSON"
+_HANDLER="bootstrap"
+_X_AMZN_TRACE_ID="$LAMBDA_TRACE_ID"
+TZ=":UTC"
+EOF
+}
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
@@ -187,11 +208,13 @@ stop_seaweedfs() {
   rm -f "$STACK_DIR/weed.pid"
 }
 
-# Creates the bucket and lets pages on localhost PUT straight to it (direct uploads from a
-# browser), with the project's own CLI (the AWS SDK), so no AWS CLI is needed.
+# Creates the bucket and gives it template.yaml's bucket CORS rule (methods, allowed and
+# exposed headers, max age) for pages on localhost, so direct uploads from a browser meet
+# the rule AWS applies; with the project's own CLI (the AWS SDK), so no AWS CLI is needed.
 # (SeaweedFS matches origins exactly: no `http://localhost:*` patterns.)
 prepare_local_bucket() { # prepare_local_bucket BUCKET PAGE_PORT
   S3_BUCKET_NAME=$1 "$REPO_ROOT/target/debug/plugs-media" dev-bucket \
+    --cors-from-template "$REPO_ROOT/template.yaml" \
     --cors-origin "http://localhost:$2" --cors-origin "http://127.0.0.1:$2" >/dev/null
 }
 
@@ -227,6 +250,10 @@ export S3_REGION='${S3_REGION:-us-east-1}'
 export AWS_REGION='${S3_REGION:-us-east-1}'
 export SECRET_KEY='${SECRET_KEY:-local-development-secret-not-for-production}'
 export AWS_EC2_METADATA_DISABLED=true
+# Lambda's own variables, as far as the AWS SDK reads them, for the tests that run the
+# functions' code in-process (shared/tests/integration checks they are set).
+export AWS_LAMBDA_FUNCTION_NAME=plugs-media-tests
+export _X_AMZN_TRACE_ID='$LAMBDA_TRACE_ID'
 EOF
 }
 
@@ -261,10 +288,13 @@ prepare_demo_database() {
 # process group, so stopping it stops the functions it started too).
 start_api() { # start_api PORT LOGFILE
   local port=$1 logfile=$2 envfile="$STACK_DIR/functions.env"
-  # The functions' environment, in the KEY=VALUE form --env-file reads.
+  # The functions' environment, in the KEY=VALUE form --env-file reads: the stack's
+  # settings, then what Lambda itself adds (cargo lambda names each function itself).
   env | grep -E '^(DATABASE_URL|SECRET_KEY|S3_[A-Z_]+|AWS_[A-Z0-9_]+|MAX_FILE_SIZE|PRESIGNED_URL_TTL_SECONDS|INLINE_DOWNLOAD_MAX_BYTES|PUBLIC_BASE_URL|RUST_LOG)=' \
+    | grep -vE '^(AWS_LAMBDA_[A-Z_]+|AWS_DEFAULT_REGION)=' \
     | sed 's/^\([A-Z0-9_]*\)=\(.*\)$/\1="\2"/' >"$envfile"
   echo "S3_BUCKET_NAME=\"${S3_BUCKET_NAME:-plugs-bucket}\"" >>"$envfile"
+  lambda_runtime_environment "${AWS_REGION:-us-east-1}" >>"$envfile"
   # Several instances per function, as Lambda runs several containers under load.
   PATH="$VENV/bin:$PATH" setsid cargo lambda watch --ignore-changes --concurrency 4 -A 127.0.0.1 -P "$port" \
     --env-file "$envfile" >"$logfile" 2>&1 &

@@ -16,6 +16,8 @@ use shared::migrate_files::{self, Item, Migrator, Outcome, Progress, Summary};
 use shared::storage::{ObjectMetadata, Storage};
 use uuid::Uuid;
 
+mod template_cors;
+
 #[derive(Parser)]
 #[command(
     name = "plugs-media",
@@ -86,11 +88,17 @@ enum Command {
         #[arg(long)]
         grace_seconds: Option<u64>,
     },
-    /// Create the bucket if it is missing (local stacks), optionally letting pages from the
-    /// given origins PUT to it directly (CORS for direct uploads from a browser).
+    /// Create the bucket if it is missing (local stacks), optionally giving it the CORS rules
+    /// of the template's bucket for pages from the given origins (direct uploads from a
+    /// browser meet the rule AWS applies).
     DevBucket {
-        /// An origin allowed to PUT and GET, e.g. http://localhost:* (repeatable).
-        #[arg(long = "cors-origin")]
+        /// The SAM template whose bucket CORS rules (methods, allowed and exposed headers, max
+        /// age) to apply, with --cors-origin as the origins.
+        #[arg(long, value_name = "TEMPLATE", requires = "cors_origins")]
+        cors_from_template: Option<PathBuf>,
+        /// An origin allowed instead of the template's, e.g. http://localhost:8001
+        /// (repeatable; matched exactly).
+        #[arg(long = "cors-origin", requires = "cors_from_template")]
         cors_origins: Vec<String>,
     },
     /// Create (or find) a demo user and an event it owns; prints USER_ID= and EVENT_ID=.
@@ -107,7 +115,10 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Migrate { database_url } => migrate(&database_url).await,
-        Command::DevBucket { cors_origins } => dev_bucket(&cors_origins).await,
+        Command::DevBucket {
+            cors_from_template,
+            cors_origins,
+        } => dev_bucket(cors_from_template.as_deref(), &cors_origins).await,
         Command::Sweep {
             delete_orphans,
             grace_seconds,
@@ -190,8 +201,11 @@ async fn migrate(database_url: &SecretString) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-async fn dev_bucket(cors_origins: &[String]) -> anyhow::Result<bool> {
-    use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+async fn dev_bucket(
+    cors_template: Option<&std::path::Path>,
+    cors_origins: &[String],
+) -> anyhow::Result<bool> {
+    use aws_sdk_s3::types::CorsConfiguration;
     let config = Config::from_env()?;
     let storage = Storage::from_config(&config).await;
     let client = storage.client();
@@ -204,25 +218,26 @@ async fn dev_bucket(cors_origins: &[String]) -> anyhow::Result<bool> {
             .with_context(|| format!("cannot create bucket {}", storage.bucket()))?;
         println!("created bucket {}", storage.bucket());
     }
-    if !cors_origins.is_empty() {
-        let rule = CorsRule::builder()
-            .set_allowed_origins(Some(cors_origins.to_vec()))
-            .allowed_methods("PUT")
-            .allowed_methods("GET")
-            .allowed_headers("*")
-            .expose_headers("ETag")
-            .max_age_seconds(3000)
-            .build()?;
+    if let Some(template) = cors_template {
+        let text = std::fs::read_to_string(template)
+            .with_context(|| format!("cannot read {}", template.display()))?;
+        let rules = template_cors::bucket_cors_rules(&text, cors_origins)
+            .with_context(|| format!("{}: the bucket's CORS rules", template.display()))?;
         client
             .put_bucket_cors()
             .bucket(storage.bucket())
-            .cors_configuration(CorsConfiguration::builder().cors_rules(rule).build()?)
+            .cors_configuration(
+                CorsConfiguration::builder()
+                    .set_cors_rules(Some(rules))
+                    .build()?,
+            )
             .send()
             .await
             .context("cannot set the bucket's CORS rules")?;
         println!(
-            "bucket {} accepts browser uploads from {}",
+            "bucket {} has the CORS rules of {}, for {}",
             storage.bucket(),
+            template.display(),
             cors_origins.join(", ")
         );
     }

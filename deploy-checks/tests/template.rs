@@ -1,6 +1,7 @@
 //! What `sam validate --lint` and cfn-lint do not check in template.yaml: how the functions
 //! are built and run, that their S3 permissions are least-privilege, that secrets come from
-//! Secrets Manager, and that the bucket the stack creates is hardened.
+//! Secrets Manager, that the bucket the stack creates is hardened, and that the README gives
+//! its CORS rule for a bucket the stack does not create.
 
 mod common;
 
@@ -388,4 +389,49 @@ fn the_bucket_expires_temp_objects_and_abandoned_multipart_uploads() {
         }),
         "an enabled rule aborting incomplete multipart uploads"
     );
+}
+
+/// The `cors.json` the README gives for an existing bucket (`CreateBucket=false`).
+fn readme_bucket_cors_rules() -> Vec<Value> {
+    let path = common::repo_root().join("README.md");
+    let text = std::fs::read_to_string(&path).expect("README.md");
+    let start = "cat > cors.json <<'EOF'\n";
+    let block = text
+        .split_once(start)
+        .and_then(|(_, rest)| rest.split_once("\nEOF\n"))
+        .map(|(block, _)| block)
+        .expect("README.md gives the bucket's CORS rule in a `cat > cors.json <<'EOF'` block");
+    // JSON is YAML.
+    let json: Value = serde_norway::from_str(block).expect("the README's cors.json is JSON");
+    one_or_many(&json["CORSRules"])
+        .into_iter()
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn the_readme_gives_the_templates_bucket_cors_rule_for_an_existing_bucket() {
+    let template = common::template();
+    let (bucket, _) = bucket(&template);
+    let rules = one_or_many(&bucket["Properties"]["CorsConfiguration"]["CorsRules"]);
+    let readme = readme_bucket_cors_rules();
+    assert_eq!(
+        readme.len(),
+        rules.len(),
+        "one README rule per template rule"
+    );
+    // CloudFormation's names on the left, S3's (put-bucket-cors) on the right.
+    for (rule, given) in rules.into_iter().zip(&readme) {
+        for (ours, theirs) in [
+            ("AllowedMethods", "AllowedMethods"),
+            ("AllowedHeaders", "AllowedHeaders"),
+            ("ExposedHeaders", "ExposeHeaders"),
+            ("MaxAge", "MaxAgeSeconds"),
+        ] {
+            assert_eq!(
+                given[theirs], rule[ours],
+                "README's cors.json {theirs} differs from template.yaml's {ours}"
+            );
+        }
+    }
 }

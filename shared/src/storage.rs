@@ -382,8 +382,13 @@ impl Storage {
             .presigned(presigning)
             .await
             .map_err(StorageError::from_sdk)?;
+        // Only what the signature covers: the SDK adds headers it does not sign (on Lambda,
+        // x-amzn-trace-id from _X_AMZN_TRACE_ID), which S3 does not need and which a
+        // browser would have to clear with the bucket's CORS rule first.
+        let signed = signed_headers(request.uri());
         let headers = request
             .headers()
+            .filter(|(name, _)| signed.contains(&name.to_ascii_lowercase()))
             .map(|(name, value)| (name.to_owned(), value.to_owned()))
             .collect();
         Ok(PresignedUpload {
@@ -417,6 +422,19 @@ impl Storage {
             expires_at,
         })
     }
+}
+
+/// The headers a presigned URL's signature covers (its `X-Amz-SignedHeaders`, lowercase),
+/// without `host`, which the URL itself carries.
+fn signed_headers(url: &str) -> std::collections::BTreeSet<String> {
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    query
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("X-Amz-SignedHeaders="))
+        .flat_map(|list| list.split("%3B").flat_map(|names| names.split(';')))
+        .map(str::to_ascii_lowercase)
+        .filter(|name| !name.is_empty() && name != "host")
+        .collect()
 }
 
 /// The signing settings for a URL valid for `ttl`, and when it expires.
@@ -475,4 +493,27 @@ pub async fn build_client(config: &Config) -> Client {
         .force_path_style(config.s3_force_path_style)
         .build();
     Client::from_conf(s3_config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::signed_headers;
+
+    #[test]
+    fn signed_headers_are_read_from_the_url_without_host() {
+        let url = "http://s3/b/temp/k.jpg?x-id=PutObject&X-Amz-Algorithm=AWS4-HMAC-SHA256\
+                   &X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost%3Bx-amz-meta-event_id\
+                   &X-Amz-Signature=abc";
+        let names: Vec<String> = signed_headers(url).into_iter().collect();
+        assert_eq!(
+            names,
+            ["content-length", "content-type", "x-amz-meta-event_id"]
+        );
+    }
+
+    #[test]
+    fn a_url_without_signed_headers_signs_none() {
+        assert!(signed_headers("http://s3/b/k").is_empty());
+        assert!(signed_headers("http://s3/b/k?X-Amz-SignedHeaders=host").is_empty());
+    }
 }

@@ -293,3 +293,88 @@ pub fn openapi_routes(openapi: &Value, folders: &BTreeSet<String>) -> BTreeSet<R
     }
     routes
 }
+
+/// A value with CloudFormation's short tags spelled out (`!Ref x` -> `{Ref: x}`, `!Sub s` ->
+/// `{Fn::Sub: s}`, `!GetAtt a.b` -> `{Fn::GetAtt: [a, b]}`), as the SAM transform writes
+/// them, so the source template and the translated one compare equal.
+pub fn long_form(value: &Value) -> Value {
+    match value {
+        Value::Tagged(tagged) => {
+            let name = tagged.tag.to_string().trim_start_matches('!').to_owned();
+            let arg = match (&*name, &tagged.value) {
+                ("GetAtt", Value::String(path)) => match path.split_once('.') {
+                    Some((resource, attribute)) => Value::Sequence(vec![
+                        Value::String(resource.to_owned()),
+                        Value::String(attribute.to_owned()),
+                    ]),
+                    None => Value::String(path.clone()),
+                },
+                (_, arg) => long_form(arg),
+            };
+            let key = if name == "Ref" {
+                name
+            } else {
+                format!("Fn::{name}")
+            };
+            let mut map = serde_norway::Mapping::new();
+            map.insert(Value::String(key), arg);
+            Value::Mapping(map)
+        }
+        Value::Sequence(items) => Value::Sequence(items.iter().map(long_form).collect()),
+        Value::Mapping(map) => {
+            Value::Mapping(map.iter().map(|(k, v)| (k.clone(), long_form(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// Every environment variable a function gets as deployed: the Globals ones, overridden by
+/// the function's own.
+pub fn environment(template: &Value, function: &Value) -> BTreeMap<String, Value> {
+    let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
+    let own = &function["Properties"]["Environment"]["Variables"];
+    [globals, own]
+        .into_iter()
+        .filter_map(Value::as_mapping)
+        .flatten()
+        .map(|(name, value)| {
+            (
+                name.as_str().expect("string variable names").to_owned(),
+                long_form(value),
+            )
+        })
+        .collect()
+}
+
+/// The names of the response headers openapi.yaml documents, lowercased.
+pub fn openapi_response_headers(openapi: &Value) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    collect_response_headers(openapi, &mut names);
+    names
+}
+
+fn collect_response_headers(value: &Value, names: &mut BTreeSet<String>) {
+    match value {
+        Value::Mapping(map) => {
+            for (key, child) in map {
+                if key.as_str() == Some("responses") {
+                    for response in child.as_mapping().into_iter().flat_map(|r| r.values()) {
+                        let headers = response["headers"].as_mapping();
+                        names.extend(
+                            headers
+                                .into_iter()
+                                .flat_map(|h| h.keys())
+                                .filter_map(Value::as_str)
+                                .map(str::to_ascii_lowercase),
+                        );
+                    }
+                }
+                collect_response_headers(child, names);
+            }
+        }
+        Value::Sequence(items) => items
+            .iter()
+            .for_each(|item| collect_response_headers(item, names)),
+        _ => {}
+    }
+}

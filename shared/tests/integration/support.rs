@@ -63,9 +63,19 @@ pub async fn create_database() -> String {
     database_url(&name)
 }
 
+/// Variables Lambda sets that the AWS SDK reads: with both, it adds `x-amzn-trace-id` to
+/// every request it builds, presigned ones included. The stack's env file exports them
+/// (scripts/lib.sh), so the functions' code runs here as on Lambda; set at process start,
+/// never by a test, since changing the environment of a running multi-threaded test
+/// process races with every reader.
+const LAMBDA_SDK_VARIABLES: [&str; 2] = ["AWS_LAMBDA_FUNCTION_NAME", "_X_AMZN_TRACE_ID"];
+
 /// Configuration for one test: the stack's S3 settings, `database_url`, `bucket`, and
 /// any `overrides`.
 pub fn config(database_url: &str, bucket: &str, overrides: &[(&str, &str)]) -> Config {
+    for name in LAMBDA_SDK_VARIABLES {
+        stack_var(name);
+    }
     let mut vars: HashMap<String, String> = [
         "AWS_ENDPOINT_URL_S3",
         "AWS_ACCESS_KEY_ID",
