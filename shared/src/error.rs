@@ -52,6 +52,12 @@ pub enum ApiError {
     /// 409: complete was called before the file reached S3.
     #[error("{0}")]
     UploadIncomplete(String),
+    /// 409: the file under the upload URL was replaced while complete was checking it;
+    /// nothing was published, and completing again checks the file that is there now.
+    #[error(
+        "the uploaded file was replaced while it was being checked: complete the upload again to check the file that is there now"
+    )]
+    UploadChanged,
     /// 422: the file that reached S3 is not the one declared (its size differs).
     #[error("{0}")]
     UploadMismatch(String),
@@ -110,7 +116,7 @@ impl ApiError {
             | Self::MediaNotFound
             | Self::FileNotFound
             | Self::UploadNotFound => 404,
-            Self::UploadIncomplete(_) => 409,
+            Self::UploadIncomplete(_) | Self::UploadChanged => 409,
             Self::UploadMismatch(_) => 422,
             Self::MalformedRequest(_) => 400,
             Self::Validation { .. } | Self::EmptyFile => 422,
@@ -132,6 +138,7 @@ impl ApiError {
             Self::FileNotFound => "FILE_NOT_FOUND",
             Self::UploadNotFound => "UPLOAD_NOT_FOUND",
             Self::UploadIncomplete(_) => "UPLOAD_INCOMPLETE",
+            Self::UploadChanged => "UPLOAD_CHANGED",
             Self::UploadMismatch(_) => "UPLOAD_MISMATCH",
             Self::MalformedRequest(_) => "MALFORMED_REQUEST",
             Self::Validation { .. } => "VALIDATION_ERROR",
@@ -188,6 +195,9 @@ impl From<StorageError> for ApiError {
     fn from(err: StorageError) -> Self {
         match err {
             StorageError::NotFound => Self::FileNotFound,
+            // Only reads and copies pinned to a checked version fail this way: a direct
+            // upload whose file was PUT again during complete.
+            StorageError::SourceChanged => Self::UploadChanged,
             StorageError::AccessDenied(_) => Self::S3PermissionDenied(err),
             StorageError::Credentials(_) => Self::S3Credentials(err),
             _ => Self::S3Connection(err),

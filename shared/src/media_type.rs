@@ -4,6 +4,11 @@
 //! the `infer` crate), and from the file name's extension only for text formats that have none.
 //! What the client declares in the part's Content-Type is never trusted: a `.png` that is an
 //! executable, or an HTML page named `.txt`, is refused.
+//!
+//! Both ways in (the form upload and the direct upload's complete) judge a file by the same
+//! window, its first [`SNIFF_BYTES`], so the same bytes get the same answer however large the
+//! file is. Past that window nothing is read; what could still hide there is harmless because
+//! every type a browser might run (SVG, text) is stored and served as an attachment.
 
 use crate::error::ApiError;
 
@@ -22,10 +27,18 @@ pub struct MediaType {
     pub has_signature: bool,
 }
 
+/// How much of a file the type check reads: enough to recognise every allowed signature
+/// (ZIP-based Office formats need the first entries' names) and to judge text.
+pub const SNIFF_BYTES: usize = 8192;
+
+/// The UTF-8 byte-order mark, which text editors put before the first character.
+const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
+
 impl MediaType {
-    /// Types a browser would execute if served inline; always served as attachments.
+    /// Types a browser could run, or sniff into something it runs, if it displayed them: SVG
+    /// (script) and every text type. Stored and served only as attachments.
     pub fn is_active_content(&self) -> bool {
-        self.mime == "image/svg+xml"
+        self.mime == "image/svg+xml" || self.mime.starts_with("text/")
     }
 
     pub fn by_mime(mime: &str) -> Option<&'static MediaType> {
@@ -119,41 +132,71 @@ pub static ALLOWED: &[MediaType] = &[
     signed("audio/aac", "aac"),
 ];
 
-/// Decides what `bytes` (named `file_name` by the client) really are, or refuses them.
+/// The `Content-Disposition` an object of type `mime` is stored with: `attachment` for active
+/// content (and for a type outside the allow-list), none for the rest.
+pub fn stored_disposition(mime: &str) -> Option<&'static str> {
+    let active = MediaType::by_mime(mime).is_none_or(MediaType::is_active_content);
+    active.then_some("attachment")
+}
+
+/// Decides what a file (named `file_name` by the client) really is from its first bytes, or
+/// refuses it. Only the first [`SNIFF_BYTES`] of `bytes` are looked at, whatever is passed.
 pub fn detect(bytes: &[u8], file_name: &str) -> Result<&'static MediaType, ApiError> {
+    let window = &bytes[..bytes.len().min(SNIFF_BYTES)];
     let extension = extension_of(file_name);
-    if let Some(kind) = infer::get(bytes) {
-        if let Some(found) = MediaType::by_mime(kind.mime_type()) {
-            return Ok(found);
-        }
-        // `infer` calls an SVG document XML; accept it only as an SVG.
-        if kind.mime_type() == "text/xml"
-            && extension.as_deref() == Some("svg")
-            && looks_like_svg(bytes)
-        {
-            return Ok(MediaType::by_mime("image/svg+xml").expect("svg is allowed"));
-        }
-        return Err(ApiError::UnsupportedMediaType(format!(
-            "file content is {}, which is not an allowed type",
-            kind.mime_type()
-        )));
+    if let Some(kind) = infer::get(window) {
+        return by_signature(kind, window, extension.as_deref());
     }
-    let declared = extension
-        .as_deref()
-        .and_then(MediaType::by_extension)
-        .ok_or_else(|| {
-            ApiError::UnsupportedMediaType(
-                "file type not recognised: use an image, video, audio or document type from the allow-list".into(),
-            )
-        })?;
+    // Markup or a script behind a byte-order mark is still markup or a script: sniff what
+    // follows the mark, and accept only what text may be (an SVG document).
+    if let Some(kind) = window.strip_prefix(UTF8_BOM).and_then(infer::get) {
+        return markup(kind, window, extension.as_deref());
+    }
+    by_extension(window, extension.as_deref())
+}
+
+/// The allowed type `infer` recognised, or a refusal.
+fn by_signature(
+    kind: infer::Type,
+    window: &[u8],
+    extension: Option<&str>,
+) -> Result<&'static MediaType, ApiError> {
+    match MediaType::by_mime(kind.mime_type()) {
+        Some(found) => Ok(found),
+        None => markup(kind, window, extension),
+    }
+}
+
+/// `infer` calls an SVG document XML; accept it only as an SVG, and refuse every other kind.
+fn markup(
+    kind: infer::Type,
+    window: &[u8],
+    extension: Option<&str>,
+) -> Result<&'static MediaType, ApiError> {
+    if kind.mime_type() == "text/xml" && extension == Some("svg") && looks_like_svg(window) {
+        return Ok(MediaType::by_mime("image/svg+xml").expect("svg is allowed"));
+    }
+    Err(ApiError::UnsupportedMediaType(format!(
+        "file content is {}, which is not an allowed type",
+        kind.mime_type()
+    )))
+}
+
+/// A format without a signature (text, SVG), named by its extension, if the window fits it.
+fn by_extension(window: &[u8], extension: Option<&str>) -> Result<&'static MediaType, ApiError> {
+    let declared = extension.and_then(MediaType::by_extension).ok_or_else(|| {
+        ApiError::UnsupportedMediaType(
+            "file type not recognised: use an image, video, audio or document type from the allow-list".into(),
+        )
+    })?;
     if declared.has_signature {
         return Err(ApiError::UnsupportedMediaType(format!(
             "file content does not match its .{} extension",
             declared.extension
         )));
     }
-    let text_ok = is_utf8_prefix(bytes);
-    let shape_ok = declared.mime != "image/svg+xml" || looks_like_svg(bytes);
+    let text_ok = is_utf8_prefix(window);
+    let shape_ok = declared.mime != "image/svg+xml" || looks_like_svg(window);
     if text_ok && shape_ok {
         Ok(declared)
     } else {
@@ -164,8 +207,8 @@ pub fn detect(bytes: &[u8], file_name: &str) -> Result<&'static MediaType, ApiEr
     }
 }
 
-/// Valid UTF-8, allowing a character cut off at the end (the bytes may be the first part of
-/// a larger file).
+/// Valid UTF-8, allowing a character cut off at the end (the window may end inside one; a
+/// file whose real last character is cut is let through the same way on both paths).
 fn is_utf8_prefix(bytes: &[u8]) -> bool {
     match std::str::from_utf8(bytes) {
         Ok(_) => true,
@@ -279,6 +322,49 @@ mod tests {
         );
         assert!(detect(b"<html><script>alert(1)</script></html>", "page.txt").is_err());
         assert!(detect(b"<?xml version=\"1.0\"?><root/>", "data.svg").is_err());
+    }
+
+    #[test]
+    fn a_byte_order_mark_hides_no_markup_or_script() {
+        let bom = |rest: &[u8]| [b"\xef\xbb\xbf".as_slice(), rest].concat();
+        assert_eq!(
+            detect(&bom(b"hello"), "notes.txt").unwrap().mime,
+            "text/plain"
+        );
+        assert!(detect(&bom(b"<html><script>alert(1)</script></html>"), "page.txt").is_err());
+        assert!(detect(&bom(b"#!/bin/sh\nrm -rf /\n"), "run.txt").is_err());
+        assert!(detect(&bom(PNG), "photo.png").is_err());
+        let svg = bom(b"<?xml version=\"1.0\"?><svg xmlns=\"http://www.w3.org/2000/svg\"></svg>");
+        assert_eq!(detect(&svg, "logo.svg").unwrap().mime, "image/svg+xml");
+    }
+
+    #[test]
+    fn only_the_first_window_of_a_file_is_judged() {
+        let mut text = vec![b'a'; SNIFF_BYTES];
+        text.extend_from_slice(b"\xff\xfe\x00 binary after the window");
+        assert_eq!(detect(&text, "notes.txt").unwrap().mime, "text/plain");
+        text[SNIFF_BYTES - 1] = 0xff;
+        assert!(detect(&text, "notes.txt").is_err());
+        // A character cut by the window's end is not a bad byte.
+        let mut cut = vec![b'a'; SNIFF_BYTES - 1];
+        cut.extend_from_slice("é".as_bytes());
+        assert_eq!(detect(&cut, "notes.txt").unwrap().mime, "text/plain");
+    }
+
+    #[test]
+    fn text_and_svg_are_stored_as_attachments() {
+        for mime in [
+            "text/plain",
+            "text/csv",
+            "image/svg+xml",
+            "text/html",
+            "unknown/x",
+        ] {
+            assert_eq!(stored_disposition(mime), Some("attachment"), "{mime}");
+        }
+        for mime in ["image/jpeg", "video/mp4", "application/pdf", "audio/mpeg"] {
+            assert_eq!(stored_disposition(mime), None, "{mime}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The bucket: the spec's "S3 service" operations on top of aws-sdk-s3, with every write
-//! encrypted (SSE AES256), never overwriting an existing object, and S3 failures mapped to
-//! the few cases the API distinguishes.
+//! encrypted (SSE AES256), never overwriting an existing object, stored with headers the API
+//! decides (type, and `attachment` for active content; no caching or encoding a client chose),
+//! and S3 failures mapped to the few cases the API distinguishes.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,12 +13,13 @@ use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ServerSideEncryption;
+use aws_sdk_s3::types::{MetadataDirective, ServerSideEncryption};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 
 use crate::config::{Config, S3Credentials};
+use crate::media_type::stored_disposition;
 
 /// What went wrong talking to S3, reduced to what callers act on.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +29,10 @@ pub enum StorageError {
     /// A conditional write found an object already under the key.
     #[error("an object already exists under this key")]
     AlreadyExists,
+    /// The object is no longer the version (ETag) a read or copy was pinned to: someone
+    /// wrote it again in between.
+    #[error("the object changed since it was checked")]
+    SourceChanged,
     #[error("access denied: {0}")]
     AccessDenied(String),
     #[error("invalid or missing credentials: {0}")]
@@ -91,7 +97,7 @@ impl StorageError {
             Self::Connection(_) => {
                 "S3 unreachable: check S3_REGION, AWS_ENDPOINT_URL_S3 and the network path"
             }
-            Self::NotFound | Self::AlreadyExists | Self::Other(_) => {
+            Self::NotFound | Self::AlreadyExists | Self::SourceChanged | Self::Other(_) => {
                 "check the S3 service and the logs"
             }
         }
@@ -136,7 +142,8 @@ pub struct ObjectInfo {
     pub server_side_encryption: Option<String>,
     pub metadata: HashMap<String, String>,
     /// Without its quotes. For a single-part upload with SSE-S3 it is the hex MD5 of the
-    /// bytes; other uploads have other shapes, so callers compare it only as a shortcut.
+    /// bytes; other uploads have other shapes, so callers compare it only as a shortcut, or
+    /// pass it back to pin a read or copy to this version of the object.
     pub etag: Option<String>,
 }
 
@@ -171,6 +178,13 @@ pub struct DeclaredFile {
     pub content_type: String,
     /// Base64 of the MD5 digest (Content-MD5), when the client declared one.
     pub md5_base64: Option<String>,
+    pub metadata: ObjectMetadata,
+}
+
+/// What an object is stored as: the type and metadata the API decided for it.
+#[derive(Debug, Clone)]
+pub struct StoredAs {
+    pub content_type: String,
     pub metadata: ObjectMetadata,
 }
 
@@ -221,6 +235,7 @@ impl Storage {
     }
 
     /// Writes a new object; fails with [`StorageError::AlreadyExists`] instead of replacing one.
+    /// Active content is stored as an attachment, so the bucket or a CDN never renders it.
     #[tracing::instrument(skip(self, body, metadata), fields(bucket = %self.bucket, size = body.len()))]
     pub async fn put_new(
         &self,
@@ -235,6 +250,7 @@ impl Storage {
             .key(key)
             .body(ByteStream::from(body))
             .content_type(content_type)
+            .set_content_disposition(stored_disposition(content_type).map(str::to_owned))
             .server_side_encryption(ServerSideEncryption::Aes256)
             .set_metadata(Some(metadata.into_map()))
             .if_none_match("*")
@@ -246,7 +262,7 @@ impl Storage {
 
     #[tracing::instrument(skip(self), fields(bucket = %self.bucket))]
     pub async fn download(&self, key: &str) -> Result<Bytes, StorageError> {
-        self.get_bytes(key, None).await
+        self.get_bytes(key, None, None).await
     }
 
     #[tracing::instrument(skip(self), fields(bucket = %self.bucket))]
@@ -304,42 +320,92 @@ impl Storage {
         Ok(())
     }
 
-    /// Copies within the bucket, encrypting the copy and keeping the source's metadata; fails
-    /// with [`StorageError::AlreadyExists`] rather than replacing an object at `to`.
-    #[tracing::instrument(skip(self), fields(bucket = %self.bucket))]
-    pub async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
+    /// Copies the version `etag` of `from` to the new key `to`, stored as the API decides
+    /// (`stored`'s type and metadata, `attachment` for active content, SSE AES256) rather
+    /// than with whatever headers the source was written with. Fails with
+    /// [`StorageError::SourceChanged`] if `from` is no longer that version (or is gone), and with
+    /// [`StorageError::AlreadyExists`] rather than replacing an object at `to`.
+    #[tracing::instrument(skip(self, stored), fields(bucket = %self.bucket))]
+    pub async fn copy(
+        &self,
+        from: &str,
+        etag: &str,
+        to: &str,
+        stored: StoredAs,
+    ) -> Result<(), StorageError> {
         let source = format!(
             "{}/{}",
             self.bucket,
             percent_encoding::utf8_percent_encode(from, COPY_SOURCE)
         );
-        self.client
+        let copied = self
+            .client
             .copy_object()
             .bucket(&self.bucket)
             .key(to)
             .copy_source(source)
+            .copy_source_if_match(quoted(etag))
+            .metadata_directive(MetadataDirective::Replace)
+            .set_content_disposition(stored_disposition(&stored.content_type).map(str::to_owned))
+            .content_type(stored.content_type)
+            .set_metadata(Some(stored.metadata.into_map()))
             .server_side_encryption(ServerSideEncryption::Aes256)
             .if_none_match("*")
             .send()
-            .await
-            .map_err(StorageError::from_sdk)?;
-        Ok(())
+            .await;
+        match copied.map_err(StorageError::from_sdk) {
+            Ok(_) => Ok(()),
+            Err(StorageError::AlreadyExists) => {
+                Err(self.which_precondition_failed(from, etag).await)
+            }
+            // Gone is no longer the checked version either.
+            Err(StorageError::NotFound) => Err(StorageError::SourceChanged),
+            Err(err) => Err(err),
+        }
     }
 
-    /// The first `len` bytes of an object (a ranged GET), to check its signature.
+    /// S3 answers the same 412 whether the source is no longer `etag` or the destination
+    /// exists; the source's current ETag tells them apart.
+    async fn which_precondition_failed(&self, from: &str, etag: &str) -> StorageError {
+        match self.info(from).await {
+            Ok(info) if info.etag.as_deref() == Some(etag) => StorageError::AlreadyExists,
+            Ok(_) | Err(StorageError::NotFound) => StorageError::SourceChanged,
+            Err(err) => err,
+        }
+    }
+
+    /// The first `len` bytes of the version `etag` of an object (a ranged GET), to check its
+    /// signature; [`StorageError::SourceChanged`] if the object is no longer that version (or
+    /// is gone).
     #[tracing::instrument(skip(self), fields(bucket = %self.bucket))]
-    pub async fn read_prefix(&self, key: &str, len: u64) -> Result<Bytes, StorageError> {
-        self.get_bytes(key, Some(format!("bytes=0-{}", len.max(1) - 1)))
-            .await
+    pub async fn read_prefix(
+        &self,
+        key: &str,
+        etag: &str,
+        len: u64,
+    ) -> Result<Bytes, StorageError> {
+        let range = format!("bytes=0-{}", len.max(1) - 1);
+        match self.get_bytes(key, Some(range), Some(quoted(etag))).await {
+            Err(StorageError::AlreadyExists | StorageError::NotFound) => {
+                Err(StorageError::SourceChanged)
+            }
+            read => read,
+        }
     }
 
-    async fn get_bytes(&self, key: &str, range: Option<String>) -> Result<Bytes, StorageError> {
+    async fn get_bytes(
+        &self,
+        key: &str,
+        range: Option<String>,
+        if_match: Option<String>,
+    ) -> Result<Bytes, StorageError> {
         let output = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
             .set_range(range)
+            .set_if_match(if_match)
             .send()
             .await
             .map_err(StorageError::from_sdk)?;
@@ -451,6 +517,11 @@ const COPY_SOURCE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUM
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
+
+/// An ETag as HTTP conditions want it: in quotes ([`ObjectInfo::etag`] holds it without).
+fn quoted(etag: &str) -> String {
+    format!("\"{etag}\"")
+}
 
 fn to_chrono(t: &aws_sdk_s3::primitives::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())

@@ -13,12 +13,16 @@ use crate::db::media::{self, NewMedia};
 use crate::db::pending_uploads::{self, PendingUpload};
 use crate::error::ApiError;
 use crate::http::{ApiResult, json_response};
-use crate::media_type::{MediaType, detect};
-use crate::storage::StorageError;
+use crate::media_type::{MediaType, SNIFF_BYTES, detect};
+use crate::storage::{ObjectMetadata, StorageError, StoredAs};
 
-/// Enough of a file to recognise every allowed signature (ZIP-based Office formats need the
-/// first entries' names).
-const SNIFF_BYTES: u64 = 8192;
+/// The object under the temp key as it was checked: its type and the ETag of the version
+/// whose size and first bytes were read. The copy is pinned to that ETag, so bytes PUT again
+/// with the same URL after the check never reach `events/`.
+struct Checked {
+    media_type: &'static MediaType,
+    etag: String,
+}
 
 #[tracing::instrument(skip_all)]
 pub async fn handle(state: &AppState, request: Request) -> ApiResult {
@@ -38,12 +42,28 @@ pub async fn handle(state: &AppState, request: Request) -> ApiResult {
             None => Err(ApiError::UploadNotFound),
         };
     };
-    let media_type = check_arrival(state, &pending).await?;
+    let Checked { media_type, etag } = check_arrival(state, &pending).await?;
 
-    // The copy keeps the metadata the presigned PUT bound to the object.
-    let temp_key = pending.temp_key.as_str();
-    let copy_to =
-        |key: crate::keys::S3Key| async move { state.storage.copy(temp_key, key.as_str()).await };
+    // The published object gets the API's headers and metadata, not the ones the client's
+    // PUT brought along (unsigned extras such as Content-Disposition or Cache-Control).
+    let stored = StoredAs {
+        content_type: media_type.mime.to_owned(),
+        metadata: ObjectMetadata {
+            event_id: event_id.to_string(),
+            user_id: pending.user_id.to_string(),
+            original_filename: pending.file_name.clone(),
+        },
+    };
+    let (temp_key, etag) = (pending.temp_key.as_str(), etag.as_str());
+    let copy_to = |key: crate::keys::S3Key| {
+        let stored = stored.clone();
+        async move {
+            state
+                .storage
+                .copy(temp_key, etag, key.as_str(), stored)
+                .await
+        }
+    };
     let (key, _) =
         write_at_free_key(event_id, pending.created_at, media_type.extension, copy_to).await?;
     let file_url = state.file_url(key.as_str());
@@ -86,10 +106,7 @@ pub async fn handle(state: &AppState, request: Request) -> ApiResult {
 
 /// The object under the temp key must exist, have the declared size and start like the
 /// declared type; a wrong one is deleted so nothing unchecked stays in the bucket.
-async fn check_arrival(
-    state: &AppState,
-    pending: &PendingUpload,
-) -> Result<&'static MediaType, ApiError> {
+async fn check_arrival(state: &AppState, pending: &PendingUpload) -> Result<Checked, ApiError> {
     let info = match state.storage.info(&pending.temp_key).await {
         Ok(info) => info,
         Err(StorageError::NotFound) => {
@@ -104,6 +121,10 @@ async fn check_arrival(
         }
         Err(err) => return Err(err.into()),
     };
+    // S3 always answers an ETag; without one the copy could not be pinned to what is checked.
+    let etag = info
+        .etag
+        .ok_or_else(|| StorageError::Other("HEAD answered no ETag".into()))?;
     if info.size != pending.file_size as u64 {
         discard(state, pending).await?;
         return Err(ApiError::UploadMismatch(format!(
@@ -113,12 +134,15 @@ async fn check_arrival(
     }
     let head = state
         .storage
-        .read_prefix(&pending.temp_key, SNIFF_BYTES)
+        .read_prefix(&pending.temp_key, &etag, SNIFF_BYTES as u64)
         .await
         .map_err(ApiError::from)?;
     let declared = MediaType::by_mime(&pending.content_type);
     match detect(&head, &pending.file_name) {
-        Ok(found) if Some(found) == declared => Ok(found),
+        Ok(found) if Some(found) == declared => Ok(Checked {
+            media_type: found,
+            etag,
+        }),
         Ok(found) => {
             discard(state, pending).await?;
             Err(ApiError::UnsupportedMediaType(format!(

@@ -8,6 +8,7 @@ use shared::storage::ObjectMetadata;
 use shared::sweep::{self, SweepOptions};
 use uuid::Uuid;
 
+use crate::relay;
 use crate::support::*;
 
 const MIB: usize = 1024 * 1024;
@@ -459,4 +460,167 @@ async fn the_sweep_reports_orphans_and_deletes_them_when_told_to() {
     let report = sweep::run(&app.state, &sweep_now(true)).await.unwrap();
     assert_eq!(report.orphan_objects_deleted, 1);
     assert_eq!(app.object_keys().await, [kept["s3_key"].as_str().unwrap()]);
+}
+
+/// Bytes of `len` that no check accepts as a JPEG: an executable's header.
+fn elf(len: usize) -> Vec<u8> {
+    let mut bytes = b"\x7fELF\x02\x01\x01\x00".to_vec();
+    bytes.resize(len, 0);
+    bytes
+}
+
+/// Keys under `events/`: what the API has published.
+async fn published_keys(app: &TestApp) -> Vec<String> {
+    app.object_keys()
+        .await
+        .into_iter()
+        .filter(|k| k.starts_with("events/"))
+        .collect()
+}
+
+/// A client PUTs other bytes with the same presigned URL after complete has checked the
+/// object and before it copies it: the unchecked bytes must never reach `events/`.
+#[tokio::test]
+async fn bytes_put_again_after_the_check_are_never_copied() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    let checked = jpeg(4096);
+    let ticket = app.ready_upload(&who, "a.jpg", checked.clone()).await;
+    let second_put = {
+        let ticket = ticket.clone();
+        Box::pin(async move {
+            let (status, body) = put(&ticket, elf(4096)).await;
+            assert_eq!(status, 200, "the second PUT: {body}");
+        })
+    };
+    // The API completes through a relay that lets the second PUT in just before the copy.
+    let relay = relay::s3_relay("x-amz-copy-source", second_put).await;
+    let racing = app.sibling(&[("AWS_ENDPOINT_URL_S3", &relay)]).await;
+    let id = ticket["upload_id"].as_str().unwrap();
+
+    let reply = racing.complete_upload(&who, id).await;
+    for key in published_keys(&app).await {
+        let stored = app.state.storage.download(&key).await.unwrap();
+        assert!(
+            stored.as_ref() == checked.as_slice(),
+            "{key} holds bytes complete never checked, starting {:02x?} (reply {})",
+            &stored[..8],
+            reply.status
+        );
+    }
+    reply.assert_error(409, "UPLOAD_CHANGED");
+    assert_eq!(app.media_count().await, 0);
+
+    // Completing again checks what is there now: the executable is refused and removed.
+    app.complete_upload(&who, id)
+        .await
+        .assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
+    assert!(app.object_keys().await.is_empty());
+    assert_eq!(app.media_count().await, 0);
+}
+
+/// The same race one step earlier: the bytes change between the HEAD (size) and the ranged
+/// GET (type), so the two checks would look at different files.
+#[tokio::test]
+async fn bytes_put_again_between_the_size_and_type_checks_are_caught() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    let ticket = app.ready_upload(&who, "a.jpg", jpeg(4096)).await;
+    let second_put = {
+        let ticket = ticket.clone();
+        Box::pin(async move {
+            // Another JPEG of the same size: it would pass the type check on its own.
+            let mut other = jpeg(4096);
+            other[4000] ^= 0xff;
+            assert_eq!(put(&ticket, other).await.0, 200);
+        })
+    };
+    let relay = relay::s3_relay("range", second_put).await;
+    let racing = app.sibling(&[("AWS_ENDPOINT_URL_S3", &relay)]).await;
+    racing
+        .complete_upload(&who, ticket["upload_id"].as_str().unwrap())
+        .await
+        .assert_error(409, "UPLOAD_CHANGED");
+    assert!(published_keys(&app).await.is_empty());
+    assert_eq!(app.media_count().await, 0);
+}
+
+/// Headers a client adds to the presigned PUT outside the signature never reach the
+/// published object: its type, disposition, caching and encoding are the API's.
+#[tokio::test]
+async fn the_published_object_carries_the_apis_headers_not_the_clients() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    let cases: [(&str, &str, Vec<u8>, Option<&str>); 3] = [
+        ("a.jpg", "image/jpeg", jpeg(2048), None),
+        (
+            "notes.txt",
+            "text/plain",
+            b"hello, world\n".to_vec(),
+            Some("attachment"),
+        ),
+        (
+            "logo.svg",
+            "image/svg+xml",
+            br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#.to_vec(),
+            Some("attachment"),
+        ),
+    ];
+    for (name, mime, bytes, disposition) in cases {
+        let ticket = app
+            .create_upload(
+                &who,
+                json!({"filename": name, "content_type": mime, "file_size": bytes.len()}),
+            )
+            .await
+            .json();
+        let mut headers = headers_of(&ticket);
+        headers.extend(
+            [
+                ("content-disposition", "inline"),
+                ("content-encoding", "gzip"),
+                ("cache-control", "public, max-age=31536000"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        let (status, body) = http_put(ticket["url"].as_str().unwrap(), &headers, bytes).await;
+        assert_eq!(status, 200, "{name}: {body}");
+        let done = app
+            .complete_upload(&who, ticket["upload_id"].as_str().unwrap())
+            .await;
+        assert_eq!(done.status, 201, "{name}: {}", done.text());
+        let key = done.json()["s3_key"].as_str().unwrap().to_owned();
+        let head = app
+            .state
+            .storage
+            .client()
+            .head_object()
+            .bucket(app.state.storage.bucket())
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                head.content_type(),
+                head.content_disposition(),
+                head.content_encoding(),
+                head.cache_control(),
+            ),
+            (Some(mime), disposition, None, None),
+            "{name}"
+        );
+        assert_eq!(
+            head.server_side_encryption().map(|s| s.as_str()),
+            Some("AES256"),
+            "{name}"
+        );
+        let metadata = head.metadata().cloned().unwrap_or_default();
+        assert_eq!(metadata.get("event_id"), Some(&who.event_id.to_string()));
+        assert_eq!(metadata.get("user_id"), Some(&who.user_id.to_string()));
+        assert_eq!(
+            metadata.get("original_filename").map(String::as_str),
+            Some(name)
+        );
+    }
 }

@@ -1,5 +1,5 @@
 use bytes::Bytes;
-use shared::storage::{ObjectMetadata, StorageError};
+use shared::storage::{ObjectMetadata, StorageError, StoredAs};
 
 use crate::support::*;
 
@@ -40,13 +40,70 @@ async fn put_new_never_overwrites_and_every_write_is_encrypted() {
         Some("AES256")
     );
 
-    storage.copy(key, "events/copy.txt").await.unwrap();
+    let etag = storage.info(key).await.unwrap().etag.unwrap();
+    let stored = StoredAs {
+        content_type: "text/plain".into(),
+        metadata: ObjectMetadata::default(),
+    };
+    storage
+        .copy(key, &etag, "events/copy.txt", stored.clone())
+        .await
+        .unwrap();
     let copied = storage.info("events/copy.txt").await.unwrap();
     assert_eq!(copied.server_side_encryption.as_deref(), Some("AES256"));
     assert!(matches!(
-        storage.copy(key, "events/copy.txt").await,
+        storage
+            .copy(key, &etag, "events/copy.txt", stored.clone())
+            .await,
         Err(StorageError::AlreadyExists)
     ));
+}
+
+#[tokio::test]
+async fn reads_and_copies_pinned_to_an_etag_refuse_another_version() {
+    let app = TestApp::new().await;
+    let storage = &app.state.storage;
+    let key = "temp/2024/01/01/120000_000001.txt";
+    let put = |body: &'static [u8]| {
+        storage
+            .client()
+            .put_object()
+            .bucket(storage.bucket())
+            .key(key)
+            .body(Bytes::from_static(body).into())
+            .send()
+    };
+    put(b"checked").await.unwrap();
+    let checked = storage.info(key).await.unwrap().etag.unwrap();
+    assert_eq!(
+        storage
+            .read_prefix(key, &checked, 3)
+            .await
+            .unwrap()
+            .as_ref(),
+        b"che"
+    );
+    put(b"swapped").await.unwrap();
+    let stored = StoredAs {
+        content_type: "text/plain".into(),
+        metadata: ObjectMetadata::default(),
+    };
+    assert!(matches!(
+        storage.read_prefix(key, &checked, 3).await,
+        Err(StorageError::SourceChanged)
+    ));
+    assert!(matches!(
+        storage
+            .copy(key, &checked, "events/a.txt", stored.clone())
+            .await,
+        Err(StorageError::SourceChanged)
+    ));
+    storage.delete(key).await.unwrap();
+    assert!(matches!(
+        storage.copy(key, &checked, "events/a.txt", stored).await,
+        Err(StorageError::SourceChanged)
+    ));
+    assert!(storage.list("events/").await.unwrap().is_empty());
 }
 
 #[tokio::test]
