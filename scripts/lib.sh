@@ -295,8 +295,10 @@ start_api() { # start_api PORT LOGFILE
     | sed 's/^\([A-Z0-9_]*\)=\(.*\)$/\1="\2"/' >"$envfile"
   echo "S3_BUCKET_NAME=\"${S3_BUCKET_NAME:-plugs-bucket}\"" >>"$envfile"
   lambda_runtime_environment "${AWS_REGION:-us-east-1}" >>"$envfile"
+  # The routes, from the endpoint registry: what API Gateway serves, nothing else.
+  "$REPO_ROOT/target/debug/plugs-media" watch-router >"$STACK_DIR/CargoLambda.toml"
   # Several instances per function, as Lambda runs several containers under load.
-  PATH="$VENV/bin:$PATH" setsid cargo lambda watch --ignore-changes --concurrency 4 -A 127.0.0.1 -P "$port" \
+  PATH="$VENV/bin:$PATH" setsid cargo lambda --global "$STACK_DIR/CargoLambda.toml" watch --ignore-changes --concurrency 4 -A 127.0.0.1 -P "$port" \
     --env-file "$envfile" >"$logfile" 2>&1 &
   echo $! >"$STACK_DIR/api.pid"
   disown

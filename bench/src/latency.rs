@@ -15,8 +15,8 @@ use aws_sdk_s3::types::ServerSideEncryption;
 use bytes::Bytes;
 use chrono::Utc;
 use lambda_http::{Body, Request, Response};
-use shared::api;
 use shared::db::{events, media, pending_uploads};
+use shared::endpoint::Endpoint;
 use shared::storage::ObjectMetadata;
 use uuid::Uuid;
 
@@ -60,35 +60,12 @@ async fn measure(iterations: &Iterations, ops: &mut [Op<'_>]) -> Result<Vec<Samp
     Ok(samples)
 }
 
-#[derive(Clone, Copy)]
-enum Endpoint {
-    Upload,
-    List,
-    Get,
-    Download,
-    Stream,
-    Delete,
-    CreateUpload,
-    CompleteUpload,
-}
-
-/// The Lambda path: the adapter and the endpoint's handler.
+/// The Lambda path: the adapter and the endpoint's handler, as the function binary runs it.
 async fn call(world: &World, endpoint: Endpoint, request: Request) -> Response<Body> {
     let state = &world.state;
-    shared::http::serve(request, |request| async move {
-        match endpoint {
-            Endpoint::Upload => api::upload::handle(state, request).await,
-            Endpoint::List => api::list::handle(state, request).await,
-            Endpoint::Get => api::get::handle(state, request).await,
-            Endpoint::Download => api::download::handle(state, request).await,
-            Endpoint::Stream => api::stream::handle(state, request).await,
-            Endpoint::Delete => api::delete::handle(state, request).await,
-            Endpoint::CreateUpload => api::create_upload::handle(state, request).await,
-            Endpoint::CompleteUpload => api::complete_upload::handle(state, request).await,
-        }
-    })
-    .await
-    .expect("the adapter never returns Err")
+    shared::http::serve(request, |request| endpoint.handle(state, request))
+        .await
+        .expect("the adapter never returns Err")
 }
 
 /// An op that calls `endpoint` with `make()`'s request and expects `status`.
@@ -247,7 +224,9 @@ pub async fn run(world: &World, it: &Iterations, only: &str) -> Result<Vec<Measu
         }
         let text = w.request_text(("list-media", "list-all"), event_id, Uuid::nil());
         let mut ops = [
-            endpoint_op(w, Endpoint::List, 200, name, move || text.parse_request()),
+            endpoint_op(w, Endpoint::ListMedia, 200, name, move || {
+                text.parse_request()
+            }),
             floor_op(move || async move {
                 let client = owned_event(w, event_id).await?;
                 let filter = media::TypeFilter::Any;
@@ -269,7 +248,9 @@ pub async fn run(world: &World, it: &Iterations, only: &str) -> Result<Vec<Measu
     if wanted("get") {
         let text = w.request_text(("get-media", "get-one"), w.event, w.inline_media);
         let mut ops = [
-            endpoint_op(w, Endpoint::Get, 200, "get", move || text.parse_request()),
+            endpoint_op(w, Endpoint::GetMedia, 200, "get", move || {
+                text.parse_request()
+            }),
             floor_op(move || async move {
                 let _found = owned_item(w, w.event, w.inline_media).await?;
                 Ok(())
@@ -289,9 +270,13 @@ pub async fn run(world: &World, it: &Iterations, only: &str) -> Result<Vec<Measu
     if wanted("download inline") {
         let text = w.request_text(("download-media", "download"), w.event, w.inline_media);
         let mut ops = [
-            endpoint_op(w, Endpoint::Download, 200, "download inline", move || {
-                text.parse_request()
-            }),
+            endpoint_op(
+                w,
+                Endpoint::DownloadMedia,
+                200,
+                "download inline",
+                move || text.parse_request(),
+            ),
             floor_op(move || async move {
                 let (row, client) = owned_item(w, w.event, w.inline_media).await?;
                 drop(client);
@@ -315,12 +300,12 @@ pub async fn run(world: &World, it: &Iterations, only: &str) -> Result<Vec<Measu
         (
             "download redirect (5 MiB)",
             ("download-media", "download"),
-            Endpoint::Download,
+            Endpoint::DownloadMedia,
         ),
         (
             "stream redirect",
             ("stream-media", "stream"),
-            Endpoint::Stream,
+            Endpoint::StreamMedia,
         ),
     ] {
         if !wanted(name) {
@@ -355,7 +340,7 @@ pub async fn run(world: &World, it: &Iterations, only: &str) -> Result<Vec<Measu
                     let (id, _) = w.put_media(w.event, 1024).await?;
                     let request = w.request(("delete-media", "delete"), w.event, id);
                     let start = Instant::now();
-                    let response = call(w, Endpoint::Delete, request).await;
+                    let response = call(w, Endpoint::DeleteMedia, request).await;
                     let took = start.elapsed();
                     world::expect_status(&response, 204, "delete")?;
                     Ok(took)
@@ -403,7 +388,7 @@ pub async fn run(world: &World, it: &Iterations, only: &str) -> Result<Vec<Measu
         let text = w.request_text(("upload-media", "upload-photo"), w.event, Uuid::nil());
         let put_only = file.clone();
         let mut ops = [
-            endpoint_op(w, Endpoint::Upload, 201, name, move || {
+            endpoint_op(w, Endpoint::UploadMedia, 201, name, move || {
                 world::with_form(text.parse_request(), form.clone())
             }),
             floor_op({

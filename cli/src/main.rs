@@ -101,6 +101,9 @@ enum Command {
         #[arg(long = "cors-origin", requires = "cors_from_template")]
         cors_origins: Vec<String>,
     },
+    /// Print the `cargo lambda watch` configuration that routes like API Gateway, made from
+    /// the endpoint registry (for `cargo lambda --global FILE watch`).
+    WatchRouter,
     /// Create (or find) a demo user and an event it owns; prints USER_ID= and EVENT_ID=.
     SeedDemo {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -115,6 +118,10 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Migrate { database_url } => migrate(&database_url).await,
+        Command::WatchRouter => {
+            print!("{}", shared::endpoint::watch_router_toml());
+            Ok(())
+        }
         Command::DevBucket {
             cors_from_template,
             cors_origins,

@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    Value, effective_property, functions, intrinsic, logical_id, one_or_many, resources_of_type,
-    scalar_text, string_or_sub,
+    Value, actions, effective_property, functions, intrinsic, is_s3_action, one_or_many,
+    policy_entries, resources_of_type, scalar_text, string_or_sub,
 };
 
 /// API Gateway's HTTP API gives up on an integration after 30 s.
@@ -15,9 +15,6 @@ const HTTP_API_TIMEOUT_SECONDS: u64 = 30;
 
 /// Lambda's own limit, for functions no API waits on (the scheduled sweep).
 const LAMBDA_TIMEOUT_SECONDS: u64 = 900;
-
-/// Functions that only read the database: no S3 permission at all.
-const DATABASE_ONLY: &[&str] = &["list-media", "get-media"];
 
 const BUCKET_ARN: &str = "arn:${AWS::Partition}:s3:::${BucketName}";
 
@@ -121,31 +118,6 @@ fn every_route_is_on_the_one_http_api() {
 
 /// The IAM statements a function's `Policies` grant, and the other entries (managed policy
 /// names, SAM policy templates) as text.
-fn policy_entries(function: &Value) -> (Vec<&Value>, Vec<String>) {
-    let mut statements = Vec::new();
-    let mut others = Vec::new();
-    for policy in one_or_many(&function["Properties"]["Policies"]) {
-        match policy {
-            Value::Mapping(map) if map.contains_key("Statement") => {
-                statements.extend(one_or_many(&policy["Statement"]));
-            }
-            other => others.push(serde_norway::to_string(other).unwrap()),
-        }
-    }
-    (statements, others)
-}
-
-fn actions(statement: &Value) -> Vec<String> {
-    one_or_many(&statement["Action"])
-        .into_iter()
-        .map(|a| a.as_str().unwrap_or("<not a string>").to_owned())
-        .collect()
-}
-
-fn is_s3_action(action: &str) -> bool {
-    action == "*" || action.to_ascii_lowercase().starts_with("s3:")
-}
-
 #[test]
 fn s3_permissions_name_their_actions_and_are_scoped_to_a_prefix_of_the_bucket() {
     let template = common::template();
@@ -210,34 +182,6 @@ fn s3_permissions_name_their_actions_and_are_scoped_to_a_prefix_of_the_bucket() 
                 );
             }
         }
-    }
-}
-
-#[test]
-fn database_only_functions_have_no_s3_access() {
-    let template = common::template();
-    let functions = functions(&template);
-    for folder in DATABASE_ONLY {
-        let id = logical_id(folder);
-        let function = functions
-            .get(&id)
-            .unwrap_or_else(|| panic!("{id} is missing"));
-        let (statements, others) = policy_entries(function);
-        let s3: Vec<String> = statements
-            .iter()
-            .flat_map(|s| actions(s))
-            .filter(|a| is_s3_action(a))
-            .collect();
-        assert!(
-            s3.is_empty(),
-            "{id} reads only the database, yet gets {s3:?}"
-        );
-        assert!(
-            others
-                .iter()
-                .all(|o| !o.to_ascii_lowercase().contains("s3")),
-            "{id} reads only the database, yet gets {others:?}"
-        );
     }
 }
 

@@ -270,10 +270,10 @@ fn translated_routes(translated: &Value) -> BTreeSet<Route> {
 fn the_translated_api_serves_exactly_the_router_and_openapi_routes() {
     let served = translated_routes(translated());
     assert!(!served.is_empty(), "the translated API routes nothing");
-    let router = common::router_routes(&common::cargo_manifest());
+    let router = common::router_routes(&common::watch_config());
     assert_eq!(
         served, router,
-        "API Gateway (after the transform) and Cargo.toml's router disagree"
+        "API Gateway (after the transform) and the registry's watch router disagree"
     );
     let openapi = common::openapi_routes(&common::openapi(), &common::function_folders());
     assert_eq!(

@@ -1,5 +1,5 @@
-//! Reading the three places the API's routes are written down (template.yaml, the
-//! `cargo lambda watch` router in Cargo.toml, openapi.yaml) and the function folders, plus
+//! Reading the places the API's routes are written down (template.yaml, the
+//! `cargo lambda watch` router made from the registry, openapi.yaml) and the function folders, plus
 //! helpers for CloudFormation's intrinsic functions in either spelling (`!Sub x` or
 //! `Fn::Sub: x`).
 
@@ -33,12 +33,12 @@ pub fn openapi() -> Value {
     load_yaml(&repo_root().join("openapi.yaml"))
 }
 
-pub fn cargo_manifest() -> toml::Table {
-    let path = repo_root().join("Cargo.toml");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    text.parse()
-        .unwrap_or_else(|e| panic!("{} is not valid TOML: {e}", path.display()))
+/// The `cargo lambda watch` configuration the local stacks run with (`scripts/lib.sh` writes
+/// it with `plugs-media watch-router`), parsed as cargo-lambda reads it.
+pub fn watch_config() -> toml::Table {
+    shared::endpoint::watch_router_toml()
+        .parse()
+        .unwrap_or_else(|e| panic!("the generated watch router is not valid TOML: {e}"))
 }
 
 /// The folders under functions/ that are crates: one Lambda function each.
@@ -224,16 +224,13 @@ pub fn template_routes(template: &Value) -> BTreeSet<Route> {
     routes
 }
 
-/// `[workspace.metadata.lambda.watch.router]` in the root Cargo.toml.
-pub fn router_routes(manifest: &toml::Table) -> BTreeSet<Route> {
-    let router = manifest
-        .get("workspace")
-        .and_then(|w| w.get("metadata"))
-        .and_then(|m| m.get("lambda"))
-        .and_then(|l| l.get("watch"))
+/// `[watch.router]` of a cargo-lambda configuration (see [`watch_config`]).
+pub fn router_routes(config: &toml::Table) -> BTreeSet<Route> {
+    let router = config
+        .get("watch")
         .and_then(|w| w.get("router"))
         .and_then(toml::Value::as_table)
-        .expect("Cargo.toml has [workspace.metadata.lambda.watch.router]");
+        .expect("the watch configuration has [watch.router]");
     let mut routes = BTreeSet::new();
     for (path, entries) in router {
         let entries = entries
@@ -377,4 +374,48 @@ fn collect_response_headers(value: &Value, names: &mut BTreeSet<String>) {
             .for_each(|item| collect_response_headers(item, names)),
         _ => {}
     }
+}
+
+/// A function's policy statements, and its other policies (SAM policy templates, managed
+/// policy ARNs) as text.
+pub fn policy_entries(function: &Value) -> (Vec<&Value>, Vec<String>) {
+    let mut statements = Vec::new();
+    let mut others = Vec::new();
+    for policy in one_or_many(&function["Properties"]["Policies"]) {
+        match policy {
+            Value::Mapping(map) if map.contains_key("Statement") => {
+                statements.extend(one_or_many(&policy["Statement"]));
+            }
+            other => others.push(serde_norway::to_string(other).unwrap()),
+        }
+    }
+    (statements, others)
+}
+
+pub fn actions(statement: &Value) -> Vec<String> {
+    one_or_many(&statement["Action"])
+        .into_iter()
+        .map(|a| a.as_str().unwrap_or("<not a string>").to_owned())
+        .collect()
+}
+
+pub fn is_s3_action(action: &str) -> bool {
+    action == "*" || action.to_ascii_lowercase().starts_with("s3:")
+}
+
+/// Every S3 action a function's policies grant (a SAM policy template that mentions S3
+/// counts as one).
+pub fn s3_actions(function: &Value) -> Vec<String> {
+    let (statements, others) = policy_entries(function);
+    let mut found: Vec<String> = statements
+        .iter()
+        .flat_map(|s| actions(s))
+        .filter(|a| is_s3_action(a))
+        .collect();
+    found.extend(
+        others
+            .into_iter()
+            .filter(|o| o.to_ascii_lowercase().contains("s3")),
+    );
+    found
 }

@@ -1,13 +1,7 @@
-//! `delete-media`: Deletes a media file from S3 and the database. The logic lives in `shared::api::delete`; this binary
-//! only wires it to the Lambda runtime.
-
-use lambda_http::Error;
-use shared::{AppState, api, http, telemetry};
+//! `delete-media`: Deletes a media file from S3 and the database. The endpoint is
+//! `Endpoint::DeleteMedia` in `shared::endpoint`; its handler is in `shared::api`.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    telemetry::init();
-    // Built once per container, shared by every request it serves.
-    let state: &'static AppState = Box::leak(Box::new(AppState::from_env().await?));
-    http::run(move |request| api::delete::handle(state, request)).await
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(shared::endpoint::Endpoint::DeleteMedia).await
 }

@@ -1,13 +1,7 @@
-//! `download-media`: Downloads a media file (bytes, or a redirect to S3). The logic lives in `shared::api::download`; this binary
-//! only wires it to the Lambda runtime.
-
-use lambda_http::Error;
-use shared::{AppState, api, http, telemetry};
+//! `download-media`: Downloads a media file (bytes, or a redirect to S3). The endpoint is
+//! `Endpoint::DownloadMedia` in `shared::endpoint`; its handler is in `shared::api`.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    telemetry::init();
-    // Built once per container, shared by every request it serves.
-    let state: &'static AppState = Box::leak(Box::new(AppState::from_env().await?));
-    http::run(move |request| api::download::handle(state, request)).await
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(shared::endpoint::Endpoint::DownloadMedia).await
 }

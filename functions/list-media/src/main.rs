@@ -1,13 +1,7 @@
-//! `list-media`: Lists an event's media. The logic lives in `shared::api::list`; this binary
-//! only wires it to the Lambda runtime.
-
-use lambda_http::Error;
-use shared::{AppState, api, http, telemetry};
+//! `list-media`: Lists an event's media. The endpoint is `Endpoint::ListMedia` in
+//! `shared::endpoint`; its handler is in `shared::api`.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    telemetry::init();
-    // Built once per container, shared by every request it serves.
-    let state: &'static AppState = Box::leak(Box::new(AppState::from_env().await?));
-    http::run(move |request| api::list::handle(state, request)).await
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(shared::endpoint::Endpoint::ListMedia).await
 }

@@ -1,13 +1,7 @@
-//! `stream-media`: Redirects to a presigned URL for streaming. The logic lives in `shared::api::stream`; this binary
-//! only wires it to the Lambda runtime.
-
-use lambda_http::Error;
-use shared::{AppState, api, http, telemetry};
+//! `stream-media`: Redirects to a presigned URL for streaming. The endpoint is
+//! `Endpoint::StreamMedia` in `shared::endpoint`; its handler is in `shared::api`.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    telemetry::init();
-    // Built once per container, shared by every request it serves.
-    let state: &'static AppState = Box::leak(Box::new(AppState::from_env().await?));
-    http::run(move |request| api::stream::handle(state, request)).await
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(shared::endpoint::Endpoint::StreamMedia).await
 }

@@ -4,10 +4,10 @@
 //! one upload create one row, and a repeated complete answers the media it already created.
 
 use chrono::Utc;
-use lambda_http::Request;
 
+use super::extract::{OwnedEvent, OwnedUpload};
 use super::upload::remove_orphan;
-use super::{MediaJson, OwnedEvent, owned_event_and_ids, routes, write_at_free_key};
+use super::{MediaJson, write_at_free_key};
 use crate::AppState;
 use crate::db::media::{self, NewMedia};
 use crate::db::pending_uploads::{self, PendingUpload};
@@ -25,15 +25,15 @@ struct Checked {
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn handle(state: &AppState, request: Request) -> ApiResult {
-    let (
-        OwnedEvent {
+pub async fn handle(state: &AppState, upload: OwnedUpload) -> ApiResult {
+    let OwnedUpload {
+        event: OwnedEvent {
             event_id,
             mut client,
             ..
         },
-        [upload_id],
-    ) = owned_event_and_ids(state, &request, routes::UPLOAD_COMPLETE, ["upload_id"]).await?;
+        upload_id,
+    } = upload;
     let tx = client.transaction().await?;
     let Some(pending) = pending_uploads::lock(&tx, event_id, upload_id).await? else {
         // Completed before (the media row carries the upload's id), or never created.

@@ -4,12 +4,12 @@
 
 use base64::Engine as _;
 use chrono::Utc;
-use lambda_http::{Body, Request};
+use lambda_http::Body;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::extract::{Input, OwnedEvent};
 use super::upload_form::{MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS, optional_text, parse_tags};
-use super::{OwnedEvent, owned_event, routes};
 use crate::AppState;
 use crate::db::pending_uploads::{self, PendingUpload};
 use crate::error::ApiError;
@@ -51,13 +51,14 @@ struct UploadTicket {
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn handle(state: &AppState, request: Request) -> ApiResult {
+pub async fn handle(state: &AppState, event: OwnedEvent, input: Input) -> ApiResult {
     let OwnedEvent {
         user,
         event_id,
         client,
-    } = owned_event(state, &request, routes::UPLOADS).await?;
-    let body: CreateUpload = parse_json(request.body())?;
+        ..
+    } = event;
+    let body: CreateUpload = parse_json(input.body())?;
     let declared = validate(body, state.config.max_file_size)?;
 
     let id = Uuid::new_v4();

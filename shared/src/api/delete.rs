@@ -3,17 +3,15 @@
 //! The object goes first: if S3 fails, the row stays and the client sees the error, so a
 //! retry finishes the job. The reverse order would leave an object no row points to.
 
-use lambda_http::Request;
-
-use super::{owned_media, routes};
+use super::extract::OwnedMedia;
 use crate::AppState;
 use crate::db::media;
 use crate::error::ApiError;
 use crate::http::{ApiResult, empty_response};
 
 #[tracing::instrument(skip_all)]
-pub async fn handle(state: &AppState, request: Request) -> ApiResult {
-    let (row, client) = owned_media(state, &request, routes::MEDIA_ITEM).await?;
+pub async fn handle(state: &AppState, media: OwnedMedia) -> ApiResult {
+    let OwnedMedia { row, client, .. } = media;
     if let Some(key) = row.s3_key.as_deref() {
         state.storage.delete(key).await.map_err(ApiError::from)?;
     }

@@ -4,21 +4,21 @@
 
 use http::HeaderValue;
 use http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Response};
 
+use super::extract::{Input, OwnedMedia};
 use super::presign::{content_disposition, download_name, presigned_answer};
-use super::{owned_media, routes, wants_redirect};
+use super::wants_redirect;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::http::ApiResult;
 use crate::storage::DownloadOverrides;
 
 #[tracing::instrument(skip_all)]
-pub async fn handle(state: &AppState, request: Request) -> ApiResult {
-    let (row, client) = owned_media(state, &request, routes::DOWNLOAD).await?;
+pub async fn handle(state: &AppState, media: OwnedMedia, input: Input) -> ApiResult {
     // The object fetch below may take a while; the connection is not needed for it.
-    drop(client);
-    let redirect = wants_redirect(&request)?;
+    let OwnedMedia { row, .. } = media;
+    let redirect = wants_redirect(&input)?;
     let key = row.s3_key.as_deref().ok_or(ApiError::FileNotFound)?;
     let disposition = content_disposition("attachment", &download_name(&row, key));
     let small = row

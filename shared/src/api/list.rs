@@ -1,23 +1,21 @@
 //! `GET /api/v1/events/{event_id}/media?file_type=&skip=&limit=`: the event's media, newest
 //! first, with the total in `X-Total-Count`.
 
-use lambda_http::Request;
-
-use super::{MediaJson, OwnedEvent, owned_event, routes};
-use crate::AppState;
+use super::MediaJson;
+use super::extract::{Input, OwnedEvent};
 use crate::db::media::{self, TypeFilter};
 use crate::error::ApiError;
-use crate::http::{ApiResult, json_response, single_query_param};
+use crate::http::{ApiResult, json_response};
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
 
 #[tracing::instrument(skip_all)]
-pub async fn handle(state: &AppState, request: Request) -> ApiResult {
+pub async fn handle(event: OwnedEvent, input: Input) -> ApiResult {
     let OwnedEvent {
         event_id, client, ..
-    } = owned_event(state, &request, routes::MEDIA).await?;
-    let query = ListQuery::from_request(&request)?;
+    } = event;
+    let query = ListQuery::from_input(&input)?;
     let (rows, total) =
         media::list(&client, event_id, &query.filter, query.skip, query.limit).await?;
     let items: Vec<MediaJson> = rows.into_iter().map(MediaJson::from).collect();
@@ -36,10 +34,10 @@ struct ListQuery {
 }
 
 impl ListQuery {
-    fn from_request(request: &Request) -> Result<Self, ApiError> {
-        let skip = number(request, "skip", 0, 0..=i64::from(i32::MAX))?;
-        let limit = number(request, "limit", DEFAULT_LIMIT, 1..=MAX_LIMIT)?;
-        let filter = match single_query_param(request, "file_type")?.map(str::trim) {
+    fn from_input(input: &Input) -> Result<Self, ApiError> {
+        let skip = number(input, "skip", 0, 0..=i64::from(i32::MAX))?;
+        let limit = number(input, "limit", DEFAULT_LIMIT, 1..=MAX_LIMIT)?;
+        let filter = match input.query("file_type")?.map(str::trim) {
             None | Some("") => TypeFilter::Any,
             Some(t) if t.len() > 255 || !t.bytes().all(|b| b.is_ascii_graphic()) => {
                 return Err(ApiError::validation(
@@ -59,12 +57,12 @@ impl ListQuery {
 }
 
 fn number(
-    request: &Request,
+    input: &Input,
     name: &str,
     default: i64,
     range: std::ops::RangeInclusive<i64>,
 ) -> Result<i64, ApiError> {
-    let Some(raw) = single_query_param(request, name)? else {
+    let Some(raw) = input.query(name)? else {
         return Ok(default);
     };
     raw.trim()
@@ -96,8 +94,8 @@ mod tests {
                 .or_default()
                 .push((*v).to_owned());
         }
-        let request = Request::default().with_query_string_parameters(map);
-        ListQuery::from_request(&request)
+        let request = lambda_http::Request::default().with_query_string_parameters(map);
+        ListQuery::from_input(&Input::unchecked(request))
     }
 
     #[test]

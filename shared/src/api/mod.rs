@@ -1,12 +1,13 @@
-//! The endpoints. Each module has one `handle(state, request)`; the checks run in the same
-//! order everywhere: token (401) → path ids (422) → the event is the caller's (404, the same
-//! answer whether it is missing or someone else's) → the media is in that event (404) → the
-//! rest.
+//! The endpoints. Each module has one `handle`, called by [`crate::endpoint::Endpoint`] with
+//! the typed inputs of [`extract`]: the checks run in the same order everywhere, token (401)
+//! → path ids (422) → the event is the caller's (404, the same answer whether it is missing
+//! or someone else's) → the media is in that event (404) → the query and body.
 
 pub mod complete_upload;
 pub mod create_upload;
 pub mod delete;
 pub mod download;
+pub mod extract;
 pub mod get;
 pub mod list;
 mod presign;
@@ -15,30 +16,14 @@ pub mod upload;
 pub mod upload_form;
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Client;
-use lambda_http::Request;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::auth::AuthenticatedUser;
-use crate::db::events::{self, Access};
-use crate::db::media::{self, Lookup, MediaRow};
+use crate::db::media::MediaRow;
 use crate::error::ApiError;
-use crate::http::path_uuid;
 use crate::keys::{S3Key, event_media_key, next_instant};
 use crate::storage::StorageError;
-
-/// The routes, as API Gateway and the local router know them.
-pub mod routes {
-    pub const MEDIA: &str = "/api/v1/events/{event_id}/media";
-    pub const MEDIA_ITEM: &str = "/api/v1/events/{event_id}/media/{media_id}";
-    pub const DOWNLOAD: &str = "/api/v1/events/{event_id}/media/{media_id}/download";
-    pub const STREAM: &str = "/api/v1/events/{event_id}/media/{media_id}/stream";
-    pub const UPLOADS: &str = "/api/v1/events/{event_id}/media/uploads";
-    pub const UPLOAD_COMPLETE: &str =
-        "/api/v1/events/{event_id}/media/uploads/{upload_id}/complete";
-}
+use extract::Input;
 
 /// How many neighbouring keys to try when a key is taken (only writes to the same event in
 /// the same microsecond collide).
@@ -114,88 +99,10 @@ pub fn split_tags(raw: &str) -> Vec<String> {
         .collect()
 }
 
-/// The event named by the request's path, checked in the order every endpoint follows:
-/// the token, the path's `event_id`, then the caller's account and ownership of the event in
-/// one query. A handler reads its query or body only after this, so a stranger learns
-/// nothing from validation errors about an event that is not theirs.
-pub(crate) struct OwnedEvent {
-    pub user: AuthenticatedUser,
-    pub event_id: Uuid,
-    /// The connection ownership was read on, for the handler's next statements.
-    pub client: Client,
-}
-
-pub(crate) async fn owned_event(
-    state: &AppState,
-    request: &Request,
-    route: &str,
-) -> Result<OwnedEvent, ApiError> {
-    let (owned, []) = owned_event_and_ids(state, request, route, []).await?;
-    Ok(owned)
-}
-
-/// Like [`owned_event`] for a route with more ids than the event's (`names`, in order): all
-/// path ids are read before ownership.
-pub(crate) async fn owned_event_and_ids<const N: usize>(
-    state: &AppState,
-    request: &Request,
-    route: &str,
-    names: [&str; N],
-) -> Result<(OwnedEvent, [Uuid; N]), ApiError> {
-    let user = state.auth.authenticate(request.headers())?;
-    let event_id = path_uuid(request, route, "event_id")?;
-    let mut ids = [Uuid::nil(); N];
-    for (id, name) in ids.iter_mut().zip(names) {
-        *id = path_uuid(request, route, name)?;
-    }
-    let client = state.pool.get().await?;
-    match events::access(&client, event_id, user.id).await? {
-        Access::Owner => Ok((
-            OwnedEvent {
-                user,
-                event_id,
-                client,
-            },
-            ids,
-        )),
-        denied => Err(access_error(denied)),
-    }
-}
-
-/// The media item named by the request's path, if the caller owns its event; with the
-/// connection it was read on, for the caller's next statement. Same order as
-/// [`owned_event`], then the media id (404 when it is not in that event).
-pub(crate) async fn owned_media(
-    state: &AppState,
-    request: &Request,
-    route: &str,
-) -> Result<(MediaRow, Client), ApiError> {
-    let user = state.auth.authenticate(request.headers())?;
-    let event_id = path_uuid(request, route, "event_id")?;
-    let media_id = path_uuid(request, route, "media_id")?;
-    let client = state.pool.get().await?;
-    match media::find_owned(&client, event_id, media_id, user.id).await? {
-        Lookup::Denied(denied) => Err(access_error(denied)),
-        Lookup::NoMedia => Err(ApiError::MediaNotFound),
-        Lookup::Found(row) => Ok((row, client)),
-    }
-}
-
-/// Why access was denied, as the client hears it. A token outlives changes to its user's
-/// account: a deactivated account is refused like an inactive token, and a removed one like
-/// a token that names no user.
-fn access_error(denied: Access) -> ApiError {
-    match denied {
-        Access::UserInactive => ApiError::UserInactive,
-        Access::UserUnknown => ApiError::InvalidToken("the token's user no longer exists".into()),
-        Access::NotOwner | Access::Owner => ApiError::EventNotFound,
-    }
-}
-
 /// `?redirect=false` asks for the presigned URL as JSON instead of a 302 (for browsers,
 /// which cannot add the Authorization header when following a link).
-fn wants_redirect(request: &Request) -> Result<bool, ApiError> {
-    match crate::http::single_query_param(request, "redirect")? {
+fn wants_redirect(input: &Input) -> Result<bool, ApiError> {
+    match input.query("redirect")? {
         None => Ok(true),
         Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => Ok(true),
         Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => Ok(false),

@@ -1,19 +1,18 @@
 //! `GET .../media/{media_id}/stream`: a 302 to a presigned GET served `inline`, so players
 //! seek with Range requests straight against S3.
 
-use lambda_http::Request;
-
+use super::extract::{Input, OwnedMedia};
 use super::presign::{content_disposition, download_name, inline_allowed, presigned_answer};
-use super::{owned_media, routes, wants_redirect};
+use super::wants_redirect;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::http::ApiResult;
 use crate::storage::DownloadOverrides;
 
 #[tracing::instrument(skip_all)]
-pub async fn handle(state: &AppState, request: Request) -> ApiResult {
-    let (row, _client) = owned_media(state, &request, routes::STREAM).await?;
-    let redirect = wants_redirect(&request)?;
+pub async fn handle(state: &AppState, media: OwnedMedia, input: Input) -> ApiResult {
+    let OwnedMedia { row, .. } = media;
+    let redirect = wants_redirect(&input)?;
     let key = row.s3_key.as_deref().ok_or(ApiError::FileNotFound)?;
     let kind = if inline_allowed(&row.file_type) {
         "inline"

@@ -5,10 +5,10 @@
 //! object is deleted again, so no object outlives a failed request.
 
 use chrono::Utc;
-use lambda_http::Request;
 use uuid::Uuid;
 
-use super::{MediaJson, OwnedEvent, owned_event, routes, upload_form, write_at_free_key};
+use super::extract::{Input, OwnedEvent};
+use super::{MediaJson, upload_form, write_at_free_key};
 use crate::AppState;
 use crate::db::media;
 use crate::error::ApiError;
@@ -18,13 +18,14 @@ use crate::media_type::{self, sanitize_file_name};
 use crate::storage::ObjectMetadata;
 
 #[tracing::instrument(skip_all)]
-pub async fn handle(state: &AppState, request: Request) -> ApiResult {
+pub async fn handle(state: &AppState, event: OwnedEvent, input: Input) -> ApiResult {
     let OwnedEvent {
         user,
         event_id,
         client,
-    } = owned_event(state, &request, routes::MEDIA).await?;
-    let form = upload_form::read(request, state.config.max_file_size).await?;
+        ..
+    } = event;
+    let form = upload_form::read(input.into_request(), state.config.max_file_size).await?;
     let media_type = media_type::detect(&form.bytes, &form.file_name)?;
     let original_filename = sanitize_file_name(&form.file_name);
     let file_size = i32::try_from(form.bytes.len())

@@ -144,10 +144,10 @@ async fn media_of_another_event_of_the_same_user_is_not_found() {
         token: who.token.clone(),
     };
     for endpoint in [
-        Endpoint::Get,
-        Endpoint::Download,
-        Endpoint::Stream,
-        Endpoint::Delete,
+        Endpoint::GetMedia,
+        Endpoint::DownloadMedia,
+        Endpoint::StreamMedia,
+        Endpoint::DeleteMedia,
     ] {
         app.call(endpoint, request(endpoint, &other, media_id))
             .await
@@ -168,9 +168,12 @@ async fn a_deleted_event_is_not_found() {
         )
         .await
         .unwrap();
-    app.call(Endpoint::List, request(Endpoint::List, &who, Uuid::nil()))
-        .await
-        .assert_error(404, "EVENT_NOT_FOUND");
+    app.call(
+        Endpoint::ListMedia,
+        request(Endpoint::ListMedia, &who, Uuid::nil()),
+    )
+    .await
+    .assert_error(404, "EVENT_NOT_FOUND");
     app.upload(&who, "a.png", &png(), &[])
         .await
         .assert_error(404, "EVENT_NOT_FOUND");
@@ -181,7 +184,7 @@ async fn path_ids_must_be_uuids() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
     for endpoint in Endpoint::ALL {
-        let (function, case) = endpoint.fixture();
+        let (function, case) = fixture_of(endpoint);
         let path = format!(
             "{}/../events/{function}/{case}.json",
             env!("CARGO_MANIFEST_DIR")
@@ -200,7 +203,7 @@ async fn path_ids_must_be_uuids() {
         );
     }
     let braced = format!("{{{}}}", Uuid::new_v4());
-    let (function, case) = Endpoint::Get.fixture();
+    let (function, case) = fixture_of(Endpoint::GetMedia);
     let path = format!(
         "{}/../events/{function}/{case}.json",
         env!("CARGO_MANIFEST_DIR")
@@ -212,7 +215,7 @@ async fn path_ids_must_be_uuids() {
         .replace(FIXTURE_TOKEN, &who.token);
     let reply = app
         .call(
-            Endpoint::Get,
+            Endpoint::GetMedia,
             lambda_http::request::from_str(&text).unwrap(),
         )
         .await;
@@ -227,18 +230,18 @@ fn with_bad_input(
     request: lambda_http::Request,
 ) -> (lambda_http::Request, Option<(u16, &'static str)>) {
     match endpoint {
-        Endpoint::Upload => (
+        Endpoint::UploadMedia => (
             with_body(
                 with_header(request, "content-type", "text/plain"),
                 b"not a form".to_vec(),
             ),
             Some((400, "MALFORMED_REQUEST")),
         ),
-        Endpoint::List => (
+        Endpoint::ListMedia => (
             with_query(request, &[("limit", "0")]),
             Some((422, "VALIDATION_ERROR")),
         ),
-        Endpoint::Download | Endpoint::Stream => (
+        Endpoint::DownloadMedia | Endpoint::StreamMedia => (
             with_query(request, &[("redirect", "maybe")]),
             Some((422, "VALIDATION_ERROR")),
         ),
@@ -246,7 +249,7 @@ fn with_bad_input(
             with_body(request, b"{".to_vec()),
             Some((400, "MALFORMED_REQUEST")),
         ),
-        Endpoint::Get | Endpoint::Delete | Endpoint::CompleteUpload => (request, None),
+        Endpoint::GetMedia | Endpoint::DeleteMedia | Endpoint::CompleteUpload => (request, None),
     }
 }
 
@@ -257,7 +260,7 @@ fn request_for_event(
     media_id: Uuid,
     token: &str,
 ) -> lambda_http::Request {
-    let (function, case) = endpoint.fixture();
+    let (function, case) = fixture_of(endpoint);
     let path = format!(
         "{}/../events/{function}/{case}.json",
         env!("CARGO_MANIFEST_DIR")
@@ -385,7 +388,10 @@ async fn a_deactivated_or_deleted_user_is_refused_on_every_endpoint() {
     .await
     .unwrap();
     let reply = app
-        .call(Endpoint::Get, request(Endpoint::Get, &who, media_id))
+        .call(
+            Endpoint::GetMedia,
+            request(Endpoint::GetMedia, &who, media_id),
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(app.media_count().await, 1);

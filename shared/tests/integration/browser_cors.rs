@@ -134,7 +134,7 @@ async fn presigned_download_and_stream_urls_need_no_header() {
     let who = app.organiser().await;
     let media = app.upload_png(&who).await;
     let media_id = Uuid::parse_str(media["id"].as_str().unwrap()).unwrap();
-    for endpoint in [Endpoint::Download, Endpoint::Stream] {
+    for endpoint in [Endpoint::DownloadMedia, Endpoint::StreamMedia] {
         let reply = app
             .call(
                 endpoint,

@@ -98,7 +98,7 @@ fn with_token(request: Request, token: &str) -> Request {
 
 /// An upload of raw multipart `body` with `content_type`.
 fn raw_upload(w: &World, content_type: Option<&str>, body: &[u8]) -> Request {
-    let base = request(Endpoint::Upload, &w.who, Uuid::nil());
+    let base = request(Endpoint::UploadMedia, &w.who, Uuid::nil());
     let base = match content_type {
         Some(ct) => with_header(base, "content-type", ct),
         None => without_header(base, "content-type"),
@@ -108,7 +108,7 @@ fn raw_upload(w: &World, content_type: Option<&str>, body: &[u8]) -> Request {
 
 fn upload_of(w: &World, file_name: &str, bytes: &[u8], fields: &[(&str, &str)]) -> Request {
     with_multipart(
-        request(Endpoint::Upload, &w.who, Uuid::nil()),
+        request(Endpoint::UploadMedia, &w.who, Uuid::nil()),
         &[Part::file("file", file_name, bytes)],
         fields,
     )
@@ -133,7 +133,7 @@ fn multipart_ct() -> String {
 
 /// A request for `endpoint` whose path names `event` (and `item` for item endpoints).
 fn at(endpoint: Endpoint, who: &Organiser, event: &str, item: &str) -> Request {
-    let (function, case) = endpoint.fixture();
+    let (function, case) = fixture_of(endpoint);
     let path = format!(
         "{}/../events/{function}/{case}.json",
         env!("CARGO_MANIFEST_DIR")
@@ -167,13 +167,13 @@ fn multipart_cases(w: &World) -> Vec<Case> {
     vec![
         case(
             "no boundary",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             raw_upload(w, Some("multipart/form-data"), &full),
             Err(400, "MALFORMED_REQUEST"),
         ),
         case(
             "wrong boundary",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             raw_upload(
                 w,
                 Some("multipart/form-data; boundary=somethingelse"),
@@ -183,25 +183,25 @@ fn multipart_cases(w: &World) -> Vec<Case> {
         ),
         case(
             "truncated body",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             raw_upload(w, Some(&ct), &full[..full.len() / 2]),
             Err(400, "MALFORMED_REQUEST"),
         ),
         case(
             "no closing boundary",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             raw_upload(w, Some(&ct), &file_part),
             Err(400, "MALFORMED_REQUEST"),
         ),
         case(
             "empty body",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             raw_upload(w, Some(&ct), b""),
             Err(400, "MALFORMED_REQUEST"),
         ),
         case(
             "a part without a name",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             raw_upload(
                 w,
                 Some(&ct),
@@ -220,7 +220,7 @@ fn multipart_cases(w: &World) -> Vec<Case> {
         ),
         case(
             "a part with an empty name",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             raw_upload(
                 w,
                 Some(&ct),
@@ -239,7 +239,7 @@ fn multipart_cases(w: &World) -> Vec<Case> {
         ),
         case(
             "two file parts",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             raw_upload(
                 w,
                 Some(&ct),
@@ -250,7 +250,7 @@ fn multipart_cases(w: &World) -> Vec<Case> {
         // Harmless: the whole request is bounded by API Gateway's 6 MB, and the header is ignored.
         case(
             "a huge part header",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             raw_upload(
                 w,
                 Some(&ct),
@@ -268,31 +268,31 @@ fn multipart_cases(w: &World) -> Vec<Case> {
         ),
         case(
             "a JSON body",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             raw_upload(w, Some("application/json"), b"{\"file\": \"x\"}"),
             Err(400, "MALFORMED_REQUEST"),
         ),
         case(
             "a urlencoded body",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             raw_upload(w, Some("application/x-www-form-urlencoded"), b"file=x"),
             Err(400, "MALFORMED_REQUEST"),
         ),
         case(
             "no content type",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             raw_upload(w, None, &full),
             Err(400, "MALFORMED_REQUEST"),
         ),
         case(
             "only text fields",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             raw_upload(w, Some(&ct), &[part("title", "", b"x"), closing()].concat()),
             Err(422, "VALIDATION_ERROR"),
         ),
         case(
             "the file sent as a text field",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             raw_upload(w, Some(&ct), &[part("file", "", &png), closing()].concat()),
             Ok(201),
         ),
@@ -304,7 +304,7 @@ fn multipart_cases(w: &World) -> Vec<Case> {
             );
             case(
                 "a part content type that lies",
-                Endpoint::Upload,
+                Endpoint::UploadMedia,
                 raw_upload(w, Some(&ct), &[file_part, closing()].concat()),
                 Ok(201),
             )
@@ -321,32 +321,32 @@ fn file_name_cases(w: &World) -> Vec<Case> {
     vec![
         case(
             "a ../../etc/passwd name",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             named("../../etc/passwd"),
             Ok(201),
         ),
         case(
             "an absolute path name",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             named("/var/www/photo.png"),
             Ok(201),
         ),
         case(
             "a Windows path name",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             named("C:\\Users\\me\\photo.png"),
             Ok(201),
         ),
         // Raw control characters are not valid in a header: the part cannot be read.
         case(
             "control characters in the name",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             named("ph\u{1}o\u{7}to.png"),
             Err(400, "MALFORMED_REQUEST"),
         ),
         case(
             "a NUL in the name",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             raw_upload(
                 w,
                 Some(&ct),
@@ -357,7 +357,7 @@ fn file_name_cases(w: &World) -> Vec<Case> {
         // Encoded, they reach the sanitiser, which drops them.
         case(
             "control characters in an encoded name",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             raw_upload(
                 w,
                 Some(&ct),
@@ -371,7 +371,7 @@ fn file_name_cases(w: &World) -> Vec<Case> {
         ),
         case(
             "CR/LF in an encoded name (header injection)",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             raw_upload(
                 w,
                 Some(&ct),
@@ -390,7 +390,7 @@ fn file_name_cases(w: &World) -> Vec<Case> {
         // The injected line becomes a part header of its own, which is ignored.
         case(
             "a raw CR/LF breaking the part header",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             raw_upload(
                 w,
                 Some(&ct),
@@ -404,31 +404,36 @@ fn file_name_cases(w: &World) -> Vec<Case> {
         ),
         case(
             "a 1,000-character name",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             named(&format!("{}.png", "n".repeat(996))),
             Ok(201),
         ),
         case(
             "a right-to-left override",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             named("photo\u{202e}gnp.exe"),
             Ok(201),
         ),
-        case("no extension", Endpoint::Upload, named("photo"), Ok(201)),
+        case(
+            "no extension",
+            Endpoint::UploadMedia,
+            named("photo"),
+            Ok(201),
+        ),
         case(
             "a double extension on an image",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             named("photo.jpg.exe"),
             Ok(201),
         ),
         case(
             "a double extension on a program",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             upload_of(w, "photo.jpg.exe", &elf, &[]),
             Err(415, "UNSUPPORTED_MEDIA_TYPE"),
         ),
-        case("only dots", Endpoint::Upload, named("..."), Ok(201)),
-        case("an empty name", Endpoint::Upload, named(""), Ok(201)),
+        case("only dots", Endpoint::UploadMedia, named("..."), Ok(201)),
+        case("an empty name", Endpoint::UploadMedia, named(""), Ok(201)),
     ]
 }
 
@@ -440,85 +445,85 @@ fn content_cases(w: &World) -> Vec<Case> {
     vec![
         case(
             "an empty file",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             upload("a.png", b""),
             Err(422, "EMPTY_FILE"),
         ),
         case(
             "exactly MAX_FILE_SIZE",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             upload("a.jpg", &jpeg(MAX)),
             Ok(201),
         ),
         case(
             "MAX_FILE_SIZE + 1",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             upload("a.jpg", &jpeg(MAX + 1)),
             Err(413, "FILE_TOO_LARGE"),
         ),
         case(
             "JPEG bytes named .png",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             upload("a.png", &jpeg(100)),
             Ok(201),
         ),
         case(
             "text named .png",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             upload("a.png", b"just text"),
             Err(415, "UNSUPPORTED_MEDIA_TYPE"),
         ),
         case(
             "an SVG with script",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             upload("logo.svg", svg),
             Ok(201),
         ),
         case(
             "an HTML page",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             upload("page.html", b"<!DOCTYPE html><html><body>x</body></html>"),
             Err(415, "UNSUPPORTED_MEDIA_TYPE"),
         ),
         case(
             "an HTML page named .txt",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             upload("page.txt", b"<html><script>alert(1)</script></html>"),
             Err(415, "UNSUPPORTED_MEDIA_TYPE"),
         ),
         case(
             "XML named .svg",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             upload("a.svg", b"<?xml version=\"1.0\"?><note/>"),
             Err(415, "UNSUPPORTED_MEDIA_TYPE"),
         ),
         case(
             "a shell script named .txt",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             upload("run.txt", b"#!/bin/sh\nrm -rf /\n"),
             Err(415, "UNSUPPORTED_MEDIA_TYPE"),
         ),
         case(
             "a Windows program named .pdf",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             upload("a.pdf", &[b"MZ".as_slice(), &[0u8; 100]].concat()),
             Err(415, "UNSUPPORTED_MEDIA_TYPE"),
         ),
         case(
             "a ZIP archive",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             upload("a.zip", b"PK\x03\x04\x14\x00\x00\x00\x08\x00rest"),
             Err(415, "UNSUPPORTED_MEDIA_TYPE"),
         ),
         case(
             "binary named .csv",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             upload("a.csv", &[0xff, 0xfe, 0x00, 0x81, 0x00]),
             Err(415, "UNSUPPORTED_MEDIA_TYPE"),
         ),
         case(
             "plain text",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             upload("notes.txt", "Grüße, 👋\n".as_bytes()),
             Ok(201),
         ),
@@ -544,10 +549,10 @@ fn id_and_query_cases(w: &World) -> Vec<Case> {
         }
     }
     for endpoint in [
-        Endpoint::Get,
-        Endpoint::Download,
-        Endpoint::Stream,
-        Endpoint::Delete,
+        Endpoint::GetMedia,
+        Endpoint::DownloadMedia,
+        Endpoint::StreamMedia,
+        Endpoint::DeleteMedia,
         Endpoint::CompleteUpload,
     ] {
         cases.push(case(
@@ -559,30 +564,36 @@ fn id_and_query_cases(w: &World) -> Vec<Case> {
     }
     cases.push(case(
         "an uppercase event UUID",
-        Endpoint::List,
-        at(Endpoint::List, &w.who, &event.to_uppercase(), &media),
+        Endpoint::ListMedia,
+        at(Endpoint::ListMedia, &w.who, &event.to_uppercase(), &media),
         Ok(200),
     ));
     cases.push(case(
         "a braced event UUID",
-        Endpoint::List,
-        at(Endpoint::List, &w.who, &format!("{{{event}}}"), &media),
+        Endpoint::ListMedia,
+        at(Endpoint::ListMedia, &w.who, &format!("{{{event}}}"), &media),
         Err(422, "VALIDATION_ERROR"),
     ));
     cases.push(case(
         "a urn:uuid event id",
-        Endpoint::List,
-        at(Endpoint::List, &w.who, &format!("urn:uuid:{event}"), &media),
+        Endpoint::ListMedia,
+        at(
+            Endpoint::ListMedia,
+            &w.who,
+            &format!("urn:uuid:{event}"),
+            &media,
+        ),
         Err(422, "VALIDATION_ERROR"),
     ));
     cases.push(case(
         "a hyphenless event UUID",
-        Endpoint::List,
-        at(Endpoint::List, &w.who, &event.replace('-', ""), &media),
+        Endpoint::ListMedia,
+        at(Endpoint::ListMedia, &w.who, &event.replace('-', ""), &media),
         Err(422, "VALIDATION_ERROR"),
     ));
-    let list =
-        |pairs: &[(&str, &str)]| with_query(request(Endpoint::List, &w.who, Uuid::nil()), pairs);
+    let list = |pairs: &[(&str, &str)]| {
+        with_query(request(Endpoint::ListMedia, &w.who, Uuid::nil()), pairs)
+    };
     for (name, pairs, expect) in [
         (
             "skip -1",
@@ -659,26 +670,26 @@ fn id_and_query_cases(w: &World) -> Vec<Case> {
     ] {
         cases.push(case(
             format!("list {name}"),
-            Endpoint::List,
+            Endpoint::ListMedia,
             list(&pairs),
             expect,
         ));
     }
     let download = |value: &str| {
         with_query(
-            request(Endpoint::Download, &w.who, w.media_id),
+            request(Endpoint::DownloadMedia, &w.who, w.media_id),
             &[("redirect", value)],
         )
     };
     cases.push(case(
         "redirect=maybe",
-        Endpoint::Download,
+        Endpoint::DownloadMedia,
         download("maybe"),
         Err(422, "VALIDATION_ERROR"),
     ));
     cases.push(case(
         "redirect=false",
-        Endpoint::Download,
+        Endpoint::DownloadMedia,
         download("false"),
         Ok(200),
     ));
@@ -699,55 +710,55 @@ fn field_cases(w: &World) -> Vec<Case> {
     vec![
         case(
             "a 257-character title",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             with(&[("title", &title_257)]),
             Err(422, "VALIDATION_ERROR"),
         ),
         case(
             "a 256-character title",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             with(&[("title", &title_256)]),
             Ok(201),
         ),
         case(
             "a 10,001-character description",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             with(&[("description", &description)]),
             Err(422, "VALIDATION_ERROR"),
         ),
         case(
             "a 70 kB description",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             with(&[("description", &huge)]),
             Err(422, "VALIDATION_ERROR"),
         ),
         case(
             "1,000 tags",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             with(&[("tags", &tags_1000)]),
             Err(422, "VALIDATION_ERROR"),
         ),
         case(
             "a 65-character tag",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             with(&[("tags", &long_tag)]),
             Err(422, "VALIDATION_ERROR"),
         ),
         case(
             "tags of commas and spaces only",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             with(&[("tags", " , ,, ")]),
             Ok(201),
         ),
         case(
             "a title with a NUL",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             with(&[("title", "a\0b")]),
             Err(422, "VALIDATION_ERROR"),
         ),
         case(
             "a title that is not UTF-8",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             raw_upload(
                 w,
                 Some(&ct),
@@ -765,7 +776,7 @@ fn field_cases(w: &World) -> Vec<Case> {
 
 fn token_cases(w: &World) -> Vec<Case> {
     use Expect::*;
-    let base = || request(Endpoint::List, &w.who, Uuid::nil());
+    let base = || request(Endpoint::ListMedia, &w.who, Uuid::nil());
     let header = |value: &str| with_header(base(), "authorization", value);
     let c = claims(&w.who);
     let signed = |claims: Value| token_with(claims, Algorithm::HS256, SECRET);
@@ -803,67 +814,67 @@ fn token_cases(w: &World) -> Vec<Case> {
     vec![
         case(
             "no Authorization header",
-            Endpoint::List,
+            Endpoint::ListMedia,
             without_header(base(), "authorization"),
             Err(401, "AUTHENTICATION_REQUIRED"),
         ),
         case(
             "an empty Bearer",
-            Endpoint::List,
+            Endpoint::ListMedia,
             header("Bearer "),
             Err(401, "AUTHENTICATION_REQUIRED"),
         ),
         case(
             "Basic credentials",
-            Endpoint::List,
+            Endpoint::ListMedia,
             header("Basic dXNlcjpwYXNz"),
             Err(401, "AUTHENTICATION_REQUIRED"),
         ),
         case(
             "a token without a scheme",
-            Endpoint::List,
+            Endpoint::ListMedia,
             header(&good),
             Err(401, "AUTHENTICATION_REQUIRED"),
         ),
         case(
             "lowercase bearer",
-            Endpoint::List,
+            Endpoint::ListMedia,
             header(&format!("bearer {good}")),
             Ok(200),
         ),
         case(
             "alg none",
-            Endpoint::List,
+            Endpoint::ListMedia,
             with_token(base(), &unsigned),
             Err(401, "INVALID_TOKEN"),
         ),
         case(
             "HS512 when HS256 is pinned",
-            Endpoint::List,
+            Endpoint::ListMedia,
             with_token(base(), &token_with(c.clone(), Algorithm::HS512, SECRET)),
             Err(401, "INVALID_TOKEN"),
         ),
         case(
             "an RS256 header (key confusion)",
-            Endpoint::List,
+            Endpoint::ListMedia,
             with_token(base(), &rs256_confusion),
             Err(401, "INVALID_TOKEN"),
         ),
         case(
             "a wrong secret",
-            Endpoint::List,
+            Endpoint::ListMedia,
             with_token(base(), &token_with(c.clone(), Algorithm::HS256, "guess")),
             Err(401, "INVALID_TOKEN"),
         ),
         case(
             "a tampered payload",
-            Endpoint::List,
+            Endpoint::ListMedia,
             with_token(base(), &tampered.join(".")),
             Err(401, "INVALID_TOKEN"),
         ),
         case(
             "expired",
-            Endpoint::List,
+            Endpoint::ListMedia,
             with_token(
                 base(),
                 &signed(edit(c.clone(), "exp", Some(json!(now - 3600)))),
@@ -872,7 +883,7 @@ fn token_cases(w: &World) -> Vec<Case> {
         ),
         case(
             "nbf in the future",
-            Endpoint::List,
+            Endpoint::ListMedia,
             with_token(
                 base(),
                 &signed(edit(c.clone(), "nbf", Some(json!(now + 3600)))),
@@ -881,25 +892,25 @@ fn token_cases(w: &World) -> Vec<Case> {
         ),
         case(
             "no exp",
-            Endpoint::List,
+            Endpoint::ListMedia,
             with_token(base(), &signed(edit(c.clone(), "exp", None))),
             Err(401, "INVALID_TOKEN"),
         ),
         case(
             "no user_id",
-            Endpoint::List,
+            Endpoint::ListMedia,
             with_token(base(), &signed(edit(c.clone(), "user_id", None))),
             Err(401, "INVALID_TOKEN"),
         ),
         case(
             "a non-UUID user_id",
-            Endpoint::List,
+            Endpoint::ListMedia,
             with_token(base(), &signed(edit(c.clone(), "user_id", Some(json!(42))))),
             Err(401, "INVALID_TOKEN"),
         ),
         case(
             "a refresh token",
-            Endpoint::List,
+            Endpoint::ListMedia,
             with_token(
                 base(),
                 &signed(edit(c.clone(), "type", Some(json!("refresh")))),
@@ -908,7 +919,7 @@ fn token_cases(w: &World) -> Vec<Case> {
         ),
         case(
             "is_active false",
-            Endpoint::List,
+            Endpoint::ListMedia,
             with_token(
                 base(),
                 &signed(edit(c.clone(), "is_active", Some(json!(false)))),
@@ -917,25 +928,25 @@ fn token_cases(w: &World) -> Vec<Case> {
         ),
         case(
             "garbage",
-            Endpoint::List,
+            Endpoint::ListMedia,
             with_token(base(), "a.b.c"),
             Err(401, "INVALID_TOKEN"),
         ),
         case(
             "a token with trailing junk",
-            Endpoint::List,
+            Endpoint::ListMedia,
             header(&format!("Bearer {good} junk")),
             Err(401, "INVALID_TOKEN"),
         ),
         case(
             "an 8 kB token",
-            Endpoint::List,
+            Endpoint::ListMedia,
             with_token(base(), &"A".repeat(8192)),
             Err(401, "INVALID_TOKEN"),
         ),
         case(
             "a refresh token on upload",
-            Endpoint::Upload,
+            Endpoint::UploadMedia,
             with_token(
                 upload_of(w, "a.png", &png(), &[]),
                 &signed(edit(c.clone(), "type", Some(json!("refresh")))),
@@ -944,9 +955,9 @@ fn token_cases(w: &World) -> Vec<Case> {
         ),
         case(
             "expired on delete",
-            Endpoint::Delete,
+            Endpoint::DeleteMedia,
             with_token(
-                request(Endpoint::Delete, &w.who, w.media_id),
+                request(Endpoint::DeleteMedia, &w.who, w.media_id),
                 &signed(edit(c, "exp", Some(json!(now - 3600)))),
             ),
             Err(401, "TOKEN_EXPIRED"),
@@ -975,7 +986,7 @@ fn access_cases(w: &World) -> Vec<Case> {
                 br#"{"filename":"a.jpg","content_type":"image/jpeg","file_size":10}"#.to_vec(),
             );
         }
-        if matches!(endpoint, Endpoint::Upload) {
+        if matches!(endpoint, Endpoint::UploadMedia) {
             req = upload_of(w, "a.png", &png(), &[]);
             req = with_token(req, &w.foreign.token);
         }
@@ -992,10 +1003,10 @@ fn access_cases(w: &World) -> Vec<Case> {
         token: w.who.token.clone(),
     };
     for endpoint in [
-        Endpoint::Get,
-        Endpoint::Download,
-        Endpoint::Stream,
-        Endpoint::Delete,
+        Endpoint::GetMedia,
+        Endpoint::DownloadMedia,
+        Endpoint::StreamMedia,
+        Endpoint::DeleteMedia,
     ] {
         cases.push(case(
             format!("{endpoint:?} of media from another event of the same user"),
@@ -1012,8 +1023,8 @@ fn access_cases(w: &World) -> Vec<Case> {
     ));
     cases.push(case(
         "get of the second event's media through the first",
-        Endpoint::Get,
-        request(Endpoint::Get, &w.who, w.other_event_media_id),
+        Endpoint::GetMedia,
+        request(Endpoint::GetMedia, &w.who, w.other_event_media_id),
         Err(404, "MEDIA_NOT_FOUND"),
     ));
     cases
@@ -1211,7 +1222,7 @@ async fn every_hostile_request_gets_its_exact_answer_and_changes_nothing() {
                 case.name
             ));
         }
-        if reply.status == 201 && matches!(case.endpoint, Endpoint::Upload) {
+        if reply.status == 201 && matches!(case.endpoint, Endpoint::UploadMedia) {
             check_stored_safely(&app, &reply.json()).await;
         }
     }

@@ -11,16 +11,22 @@ async fn delete_removes_the_object_and_the_row() {
     let id = Uuid::parse_str(media["id"].as_str().unwrap()).unwrap();
 
     let reply = app
-        .call(Endpoint::Delete, request(Endpoint::Delete, &who, id))
+        .call(
+            Endpoint::DeleteMedia,
+            request(Endpoint::DeleteMedia, &who, id),
+        )
         .await;
     assert_eq!(reply.status, 204, "{}", reply.text());
     assert!(reply.body.is_empty());
     assert_eq!(app.object_keys().await, [keep["s3_key"].as_str().unwrap()]);
     assert_eq!(app.media_count().await, 1);
 
-    app.call(Endpoint::Delete, request(Endpoint::Delete, &who, id))
-        .await
-        .assert_error(404, "MEDIA_NOT_FOUND");
+    app.call(
+        Endpoint::DeleteMedia,
+        request(Endpoint::DeleteMedia, &who, id),
+    )
+    .await
+    .assert_error(404, "MEDIA_NOT_FOUND");
 }
 
 #[tokio::test]
@@ -32,7 +38,10 @@ async fn when_s3_refuses_the_delete_the_row_stays_and_a_retry_finishes() {
 
     let broken = app.sibling(&[("AWS_SECRET_ACCESS_KEY", "wrong")]).await;
     let reply = broken
-        .call(Endpoint::Delete, request(Endpoint::Delete, &who, id))
+        .call(
+            Endpoint::DeleteMedia,
+            request(Endpoint::DeleteMedia, &who, id),
+        )
         .await;
     assert_eq!(reply.status, 500, "{}", reply.text());
     assert_eq!(
@@ -43,7 +52,10 @@ async fn when_s3_refuses_the_delete_the_row_stays_and_a_retry_finishes() {
     assert_eq!(app.object_keys().await.len(), 1);
 
     let retry = app
-        .call(Endpoint::Delete, request(Endpoint::Delete, &who, id))
+        .call(
+            Endpoint::DeleteMedia,
+            request(Endpoint::DeleteMedia, &who, id),
+        )
         .await;
     assert_eq!(retry.status, 204);
     assert_eq!(app.media_count().await, 0);

@@ -112,18 +112,21 @@ async fn with_s3_stopped_or_hung_every_write_path_fails_cleanly_and_in_time() {
         let broken = with_s3_at(&app, &url).await;
         let calls = [
             (
-                Endpoint::Upload,
+                Endpoint::UploadMedia,
                 with_multipart(
-                    request(Endpoint::Upload, &who, Uuid::nil()),
+                    request(Endpoint::UploadMedia, &who, Uuid::nil()),
                     &[Part::file("file", "a.png", &png())],
                     &[],
                 ),
             ),
             (
-                Endpoint::Download,
-                request(Endpoint::Download, &who, media_id),
+                Endpoint::DownloadMedia,
+                request(Endpoint::DownloadMedia, &who, media_id),
             ),
-            (Endpoint::Delete, request(Endpoint::Delete, &who, media_id)),
+            (
+                Endpoint::DeleteMedia,
+                request(Endpoint::DeleteMedia, &who, media_id),
+            ),
             (
                 Endpoint::CompleteUpload,
                 request(Endpoint::CompleteUpload, &who, upload_id),
@@ -148,15 +151,21 @@ async fn with_s3_stopped_or_hung_every_write_path_fails_cleanly_and_in_time() {
     // Presigning needs no S3 round trip: links keep working while S3 is down.
     let broken = with_s3_at(&app, &closed_port()).await;
     let stream = broken
-        .call(Endpoint::Stream, request(Endpoint::Stream, &who, media_id))
+        .call(
+            Endpoint::StreamMedia,
+            request(Endpoint::StreamMedia, &who, media_id),
+        )
         .await;
     assert_eq!(stream.status, 302);
 
     // With S3 back, the retries finish the job.
     assert_eq!(
-        app.call(Endpoint::Delete, request(Endpoint::Delete, &who, media_id))
-            .await
-            .status,
+        app.call(
+            Endpoint::DeleteMedia,
+            request(Endpoint::DeleteMedia, &who, media_id)
+        )
+        .await
+        .status,
         204
     );
     assert_consistent(&app).await;
@@ -173,7 +182,7 @@ async fn with_the_database_down_requests_fail_cleanly_and_write_nothing() {
     let broken = app.sibling_on(&unreachable, &[]).await;
     for endpoint in Endpoint::ALL {
         let request = match endpoint {
-            Endpoint::Upload => with_multipart(
+            Endpoint::UploadMedia => with_multipart(
                 request(endpoint, &who, Uuid::nil()),
                 &[Part::file("file", "a.png", &png())],
                 &[],
@@ -252,7 +261,12 @@ async fn a_database_failure_after_the_copy_leaves_the_upload_completable() {
 async fn a_pooled_connection_killed_by_a_database_restart_is_replaced() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
-    let list = || app.call(Endpoint::List, request(Endpoint::List, &who, Uuid::nil()));
+    let list = || {
+        app.call(
+            Endpoint::ListMedia,
+            request(Endpoint::ListMedia, &who, Uuid::nil()),
+        )
+    };
     assert_eq!(list().await.status, 200);
     // What a restart does to a frozen container's sockets: the server ends every session.
     let database: String = app

@@ -42,7 +42,7 @@ async fn logs_hold_no_token_secret_or_signature() {
     let media = app.upload_png(&who).await;
     let id = Uuid::parse_str(media["id"].as_str().unwrap()).unwrap();
     let mut signatures = Vec::new();
-    for endpoint in [Endpoint::Download, Endpoint::Stream] {
+    for endpoint in [Endpoint::DownloadMedia, Endpoint::StreamMedia] {
         let reply = app.call(endpoint, request(endpoint, &who, id)).await;
         signatures.push(
             reply
@@ -71,16 +71,19 @@ async fn logs_hold_no_token_secret_or_signature() {
     );
     // Failures log too: a wrong token and a database error.
     app.call(
-        Endpoint::List,
+        Endpoint::ListMedia,
         with_header(
-            request(Endpoint::List, &who, Uuid::nil()),
+            request(Endpoint::ListMedia, &who, Uuid::nil()),
             "authorization",
             "Bearer not.a.token",
         ),
     )
     .await;
-    app.call(Endpoint::Delete, request(Endpoint::Delete, &who, id))
-        .await;
+    app.call(
+        Endpoint::DeleteMedia,
+        request(Endpoint::DeleteMedia, &who, id),
+    )
+    .await;
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(

@@ -16,7 +16,10 @@ async fn list_is_newest_first_filtered_and_paged_with_a_total() {
     let third = app.upload(&who, "notes.txt", b"hello", &[]).await.json();
 
     let all = app
-        .call(Endpoint::List, request(Endpoint::List, &who, Uuid::nil()))
+        .call(
+            Endpoint::ListMedia,
+            request(Endpoint::ListMedia, &who, Uuid::nil()),
+        )
         .await;
     assert_eq!(all.status, 200, "{}", all.text());
     assert_eq!(all.header("x-total-count"), "3");
@@ -26,8 +29,8 @@ async fn list_is_newest_first_filtered_and_paged_with_a_total() {
 
     let list = |pairs: &[(&str, &str)]| {
         app.call(
-            Endpoint::List,
-            with_query(request(Endpoint::List, &who, Uuid::nil()), pairs),
+            Endpoint::ListMedia,
+            with_query(request(Endpoint::ListMedia, &who, Uuid::nil()), pairs),
         )
     };
     let jpeg_only = list(&[("file_type", "image/jpeg")]).await;
@@ -68,7 +71,7 @@ async fn the_spec_list_fixture_filters_jpeg_with_limit_10() {
     let jpeg_media = app.upload(&who, "a.jpg", &jpeg(64), &[]).await.json();
     let reply = app
         .call(
-            Endpoint::List,
+            Endpoint::ListMedia,
             fixture(
                 "list-media",
                 "list-images",
@@ -96,12 +99,18 @@ async fn soft_deleted_rows_are_invisible() {
         .await
         .unwrap();
     let list = app
-        .call(Endpoint::List, request(Endpoint::List, &who, Uuid::nil()))
+        .call(
+            Endpoint::ListMedia,
+            request(Endpoint::ListMedia, &who, Uuid::nil()),
+        )
         .await;
     assert_eq!(list.json(), serde_json::json!([]));
-    app.call(Endpoint::Get, request(Endpoint::Get, &who, id_of(&media)))
-        .await
-        .assert_error(404, "MEDIA_NOT_FOUND");
+    app.call(
+        Endpoint::GetMedia,
+        request(Endpoint::GetMedia, &who, id_of(&media)),
+    )
+    .await
+    .assert_error(404, "MEDIA_NOT_FOUND");
 }
 
 #[tokio::test]
@@ -110,13 +119,19 @@ async fn get_returns_the_media_json() {
     let who = app.organiser().await;
     let media = app.upload_png(&who).await;
     let reply = app
-        .call(Endpoint::Get, request(Endpoint::Get, &who, id_of(&media)))
+        .call(
+            Endpoint::GetMedia,
+            request(Endpoint::GetMedia, &who, id_of(&media)),
+        )
         .await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json(), media);
-    app.call(Endpoint::Get, request(Endpoint::Get, &who, Uuid::new_v4()))
-        .await
-        .assert_error(404, "MEDIA_NOT_FOUND");
+    app.call(
+        Endpoint::GetMedia,
+        request(Endpoint::GetMedia, &who, Uuid::new_v4()),
+    )
+    .await
+    .assert_error(404, "MEDIA_NOT_FOUND");
 }
 
 #[tokio::test]
@@ -127,8 +142,8 @@ async fn a_small_file_downloads_as_bytes_with_an_attachment_disposition() {
     let media = reply.json();
     let download = app
         .call(
-            Endpoint::Download,
-            request(Endpoint::Download, &who, id_of(&media)),
+            Endpoint::DownloadMedia,
+            request(Endpoint::DownloadMedia, &who, id_of(&media)),
         )
         .await;
     assert_eq!(download.status, 200);
@@ -151,8 +166,8 @@ async fn a_large_file_redirects_to_a_presigned_url_that_s3_honours() {
 
     let reply = app
         .call(
-            Endpoint::Download,
-            request(Endpoint::Download, &who, id_of(&media)),
+            Endpoint::DownloadMedia,
+            request(Endpoint::DownloadMedia, &who, id_of(&media)),
         )
         .await;
     assert_eq!(reply.status, 302, "{}", reply.text());
@@ -172,9 +187,9 @@ async fn a_large_file_redirects_to_a_presigned_url_that_s3_honours() {
 
     let json = app
         .call(
-            Endpoint::Download,
+            Endpoint::DownloadMedia,
             with_query(
-                request(Endpoint::Download, &who, id_of(&media)),
+                request(Endpoint::DownloadMedia, &who, id_of(&media)),
                 &[("redirect", "false")],
             ),
         )
@@ -196,8 +211,8 @@ async fn an_expired_presigned_url_is_refused() {
     let media = app.upload_png(&who).await;
     let reply = app
         .call(
-            Endpoint::Stream,
-            request(Endpoint::Stream, &who, id_of(&media)),
+            Endpoint::StreamMedia,
+            request(Endpoint::StreamMedia, &who, id_of(&media)),
         )
         .await;
     let url = reply.header("location").to_owned();
@@ -213,8 +228,8 @@ async fn stream_redirects_inline_and_s3_serves_ranges() {
     let media = app.upload(&who, "clip.jpg", &bytes, &[]).await.json();
     let reply = app
         .call(
-            Endpoint::Stream,
-            request(Endpoint::Stream, &who, id_of(&media)),
+            Endpoint::StreamMedia,
+            request(Endpoint::StreamMedia, &who, id_of(&media)),
         )
         .await;
     assert_eq!(reply.status, 302);
@@ -226,9 +241,9 @@ async fn stream_redirects_inline_and_s3_serves_ranges() {
 
     let json = app
         .call(
-            Endpoint::Stream,
+            Endpoint::StreamMedia,
             with_query(
-                request(Endpoint::Stream, &who, id_of(&media)),
+                request(Endpoint::StreamMedia, &who, id_of(&media)),
                 &[("redirect", "false")],
             ),
         )
@@ -246,8 +261,8 @@ async fn svg_is_never_served_inline() {
     assert_eq!(media["file_type"], "image/svg+xml");
     let reply = app
         .call(
-            Endpoint::Stream,
-            request(Endpoint::Stream, &who, id_of(&media)),
+            Endpoint::StreamMedia,
+            request(Endpoint::StreamMedia, &who, id_of(&media)),
         )
         .await;
     let (_, headers, _) = http_get(reply.header("location"), &[]).await;
@@ -268,8 +283,8 @@ async fn a_row_whose_object_is_gone_answers_file_not_found() {
         .await
         .unwrap();
     app.call(
-        Endpoint::Download,
-        request(Endpoint::Download, &who, id_of(&media)),
+        Endpoint::DownloadMedia,
+        request(Endpoint::DownloadMedia, &who, id_of(&media)),
     )
     .await
     .assert_error(404, "FILE_NOT_FOUND");
@@ -316,9 +331,9 @@ async fn the_total_and_the_page_agree_while_rows_come_and_go() {
     for _ in 0..300 {
         let reply = app
             .call(
-                Endpoint::List,
+                Endpoint::ListMedia,
                 with_query(
-                    request(Endpoint::List, &who, Uuid::nil()),
+                    request(Endpoint::ListMedia, &who, Uuid::nil()),
                     &[("limit", "1000")],
                 ),
             )

@@ -228,25 +228,13 @@ impl TestApp {
             .get(0)
     }
 
-    /// Calls one endpoint in-process, through the same adapter the Lambda binary uses.
+    /// Calls one endpoint in-process, through the same adapter and dispatch the Lambda
+    /// binary uses.
     pub async fn call(&self, endpoint: Endpoint, request: Request) -> Reply {
         let state = &self.state;
-        let response = shared::http::serve(request, |request| async move {
-            match endpoint {
-                Endpoint::Upload => shared::api::upload::handle(state, request).await,
-                Endpoint::List => shared::api::list::handle(state, request).await,
-                Endpoint::Get => shared::api::get::handle(state, request).await,
-                Endpoint::Download => shared::api::download::handle(state, request).await,
-                Endpoint::Stream => shared::api::stream::handle(state, request).await,
-                Endpoint::Delete => shared::api::delete::handle(state, request).await,
-                Endpoint::CreateUpload => shared::api::create_upload::handle(state, request).await,
-                Endpoint::CompleteUpload => {
-                    shared::api::complete_upload::handle(state, request).await
-                }
-            }
-        })
-        .await
-        .expect("the adapter never returns Err");
+        let response = shared::http::serve(request, |request| endpoint.handle(state, request))
+            .await
+            .expect("the adapter never returns Err");
         Reply::from(response)
     }
 
@@ -266,7 +254,7 @@ impl TestApp {
             &who.token,
         );
         let request = with_multipart(request, &[Part::file("file", file_name, bytes)], fields);
-        self.call(Endpoint::Upload, request).await
+        self.call(Endpoint::UploadMedia, request).await
     }
 
     /// Calls create-upload with `body` (JSON).
@@ -309,43 +297,12 @@ impl TestApp {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-pub enum Endpoint {
-    Upload,
-    List,
-    Get,
-    Download,
-    Stream,
-    Delete,
-    CreateUpload,
-    CompleteUpload,
-}
+pub use shared::endpoint::Endpoint;
 
-impl Endpoint {
-    pub const ALL: [Endpoint; 8] = [
-        Endpoint::Upload,
-        Endpoint::List,
-        Endpoint::Get,
-        Endpoint::Download,
-        Endpoint::Stream,
-        Endpoint::Delete,
-        Endpoint::CreateUpload,
-        Endpoint::CompleteUpload,
-    ];
-
-    /// The fixture that calls this endpoint.
-    pub fn fixture(self) -> (&'static str, &'static str) {
-        match self {
-            Endpoint::Upload => ("upload-media", "upload-photo"),
-            Endpoint::List => ("list-media", "list-all"),
-            Endpoint::Get => ("get-media", "get-one"),
-            Endpoint::Download => ("download-media", "download"),
-            Endpoint::Stream => ("stream-media", "stream"),
-            Endpoint::Delete => ("delete-media", "delete"),
-            Endpoint::CreateUpload => ("create-upload", "create-video-upload"),
-            Endpoint::CompleteUpload => ("complete-upload", "complete"),
-        }
-    }
+/// The registry's fixture of `endpoint`: (function folder, case).
+pub fn fixture_of(endpoint: Endpoint) -> (&'static str, &'static str) {
+    let spec = endpoint.spec();
+    (spec.name, spec.fixture)
 }
 
 pub struct Organiser {
@@ -378,7 +335,7 @@ pub fn fixture(function: &str, case: &str, event_id: Uuid, media_id: Uuid, token
 
 /// The fixture of `endpoint` for this organiser and media.
 pub fn request(endpoint: Endpoint, who: &Organiser, media_id: Uuid) -> Request {
-    let (function, case) = endpoint.fixture();
+    let (function, case) = fixture_of(endpoint);
     fixture(function, case, who.event_id, media_id, &who.token)
 }
 

@@ -80,8 +80,8 @@ async fn the_spec_fixture_uploads_as_is() {
     let who = app.organiser().await;
     let reply = app
         .call(
-            Endpoint::Upload,
-            request(Endpoint::Upload, &who, Uuid::nil()),
+            Endpoint::UploadMedia,
+            request(Endpoint::UploadMedia, &who, Uuid::nil()),
         )
         .await;
     assert_eq!(reply.status, 201, "{}", reply.text());
@@ -186,10 +186,10 @@ async fn disallowed_or_disguised_types_are_refused() {
 async fn malformed_forms_get_precise_errors() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
-    let base = || request(Endpoint::Upload, &who, Uuid::nil());
+    let base = || request(Endpoint::UploadMedia, &who, Uuid::nil());
 
     let no_file = with_multipart(base(), &[], &[("title", "x")]);
-    let reply = app.call(Endpoint::Upload, no_file).await;
+    let reply = app.call(Endpoint::UploadMedia, no_file).await;
     reply.assert_error(422, "VALIDATION_ERROR");
     assert_eq!(
         reply.json()["error"]["details"][0]["loc"],
@@ -200,7 +200,7 @@ async fn malformed_forms_get_precise_errors() {
         with_header(base(), "content-type", "application/json"),
         b"{}".to_vec(),
     );
-    app.call(Endpoint::Upload, json_body)
+    app.call(Endpoint::UploadMedia, json_body)
         .await
         .assert_error(400, "MALFORMED_REQUEST");
 
@@ -213,7 +213,7 @@ async fn malformed_forms_get_precise_errors() {
         ],
         &[],
     );
-    app.call(Endpoint::Upload, two_files)
+    app.call(Endpoint::UploadMedia, two_files)
         .await
         .assert_error(400, "MALFORMED_REQUEST");
 
@@ -221,7 +221,7 @@ async fn malformed_forms_get_precise_errors() {
         with_header(base(), "content-type", &format!("multipart/form-data; boundary={BOUNDARY}")),
         format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\nabc").into_bytes(),
     );
-    app.call(Endpoint::Upload, truncated)
+    app.call(Endpoint::UploadMedia, truncated)
         .await
         .assert_error(400, "MALFORMED_REQUEST");
 

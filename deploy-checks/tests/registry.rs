@@ -1,0 +1,177 @@
+//! The endpoint registry (`shared::endpoint`) is the one table of functions: each of its
+//! entries must appear, the same, in every place a function is written down, and nothing
+//! else may. Each failure names the file to edit.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Route, repo_root};
+use shared::endpoint::{self, Capability, Endpoint, Spec};
+
+/// The registry's HTTP routes, in the form the other tables are read into.
+fn registry_routes() -> BTreeSet<Route> {
+    endpoint::functions()
+        .filter_map(|spec| {
+            spec.route.map(|route| Route {
+                method: route.method.to_owned(),
+                path: route.path.to_owned(),
+                function: spec.name.to_owned(),
+            })
+        })
+        .collect()
+}
+
+fn assert_same_routes(place: &str, found: &BTreeSet<Route>) {
+    let registry = registry_routes();
+    let missing: Vec<String> = registry
+        .difference(found)
+        .map(|r| format!("    {r}"))
+        .collect();
+    let extra: Vec<String> = found
+        .difference(&registry)
+        .map(|r| format!("    {r}"))
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{place} disagrees with the registry (shared/src/endpoint.rs):\n  add to {place}:\n{}\n  \
+         not in the registry:\n{}",
+        missing.join("\n"),
+        extra.join("\n")
+    );
+}
+
+#[test]
+fn the_local_router_serves_exactly_the_registry() {
+    let router = common::router_routes(&common::watch_config());
+    assert_same_routes(
+        "the generated watch router (shared::endpoint::watch_router_toml)",
+        &router,
+    );
+}
+
+#[test]
+fn the_template_routes_exactly_the_registry() {
+    assert_same_routes(
+        "template.yaml",
+        &common::template_routes(&common::template()),
+    );
+}
+
+#[test]
+fn the_openapi_document_has_an_operation_per_endpoint() {
+    let folders = common::function_folders();
+    assert_same_routes(
+        "openapi.yaml (operationId = the function's name in camelCase)",
+        &common::openapi_routes(&common::openapi(), &folders),
+    );
+}
+
+#[test]
+fn every_function_folder_is_in_the_registry_and_the_other_way_round() {
+    let folders = common::function_folders();
+    let registry: BTreeSet<String> = endpoint::functions().map(|s| s.name.to_owned()).collect();
+    for name in registry.difference(&folders) {
+        panic!(
+            "the registry names {name}, but functions/{name}/ is no crate: add the function folder"
+        );
+    }
+    for name in folders.difference(&registry) {
+        panic!("functions/{name}/ is not in the registry: add it to shared/src/endpoint.rs");
+    }
+}
+
+#[test]
+fn every_endpoint_binary_serves_its_own_registry_entry() {
+    for endpoint in Endpoint::ALL {
+        let name = endpoint.name();
+        let path = repo_root().join(format!("functions/{name}/src/main.rs"));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let call = format!("serve(shared::endpoint::Endpoint::{endpoint:?})");
+        assert!(
+            text.contains(&call),
+            "{} must call shared::lambda::{call}",
+            path.display()
+        );
+    }
+}
+
+/// `events/{name}/{fixture}.json` exists, is an event the runtime accepts, and an HTTP
+/// endpoint's fixture is routed to that endpoint.
+#[test]
+fn every_function_has_its_fixture() {
+    for spec in endpoint::functions() {
+        let path = repo_root().join(format!("events/{}/{}.json", spec.name, spec.fixture));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}: add the fixture the registry names for {}",
+                path.display(),
+                spec.name
+            )
+        });
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+        let Some(route) = spec.route else { continue };
+        let route_key = format!("{} {}", route.method, route.path);
+        assert_eq!(
+            json["routeKey"].as_str(),
+            Some(route_key.as_str()),
+            "{}: routeKey must be the registry's route",
+            path.display()
+        );
+        lambda_http::request::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is not an API Gateway event: {e}", path.display()));
+    }
+}
+
+/// The README's endpoint table lists the registry's functions with their routes.
+#[test]
+fn the_readme_endpoint_table_lists_the_registry() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let rows: BTreeSet<(String, String, String)> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("| Method | Path | Function |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<String> = l
+                .split('|')
+                .map(|c| c.trim().trim_matches('`').to_owned())
+                .collect();
+            (cells[1].clone(), cells[2].clone(), cells[3].clone())
+        })
+        .collect();
+    let expected: BTreeSet<(String, String, String)> = endpoint::functions()
+        .map(|spec: Spec| match spec.route {
+            Some(route) => (route.method.into(), route.path.into(), spec.name.into()),
+            None => ("(schedule)".into(), "–".into(), spec.name.into()),
+        })
+        .collect();
+    assert_eq!(
+        rows, expected,
+        "README.md's endpoint table (| Method | Path | Function | Answer |) must list the registry"
+    );
+}
+
+/// A function that declares neither S3 nor presigning gets no S3 permission at all; one
+/// that declares either gets some.
+#[test]
+fn s3_permissions_follow_the_declared_capabilities() {
+    let template = common::template();
+    let functions = common::functions(&template);
+    for spec in endpoint::functions() {
+        let id = common::logical_id(spec.name);
+        let function = functions
+            .get(&id)
+            .unwrap_or_else(|| panic!("template.yaml has no {id} for {}", spec.name));
+        let grants_s3 = common::s3_actions(function);
+        let wants_s3 = spec.needs(Capability::S3) || spec.needs(Capability::Presigner);
+        assert_eq!(
+            !grants_s3.is_empty(),
+            wants_s3,
+            "{id}: the registry declares {:?}, but template.yaml grants S3 actions {grants_s3:?}",
+            spec.needs
+        );
+    }
+}

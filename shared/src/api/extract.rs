@@ -1,0 +1,157 @@
+//! The typed inputs of the handlers, extracted in the one order every endpoint follows:
+//! the token (401), the path's ids (422), the caller's account and ownership of the event in
+//! one query (403/401 for an account changed since the token, 404 for an event that is not
+//! theirs), the media item (404); only then the query string and the body, as [`Input`].
+//!
+//! The types here can only be made by these functions, and handlers receive nothing else
+//! from the request, so no handler can read its query or body before ownership is settled:
+//! a stranger learns nothing from validation errors about an event that is not theirs.
+
+use deadpool_postgres::Client;
+use lambda_http::{Body, Request};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::AuthenticatedUser;
+use crate::db::events::{self, Access};
+use crate::db::media::{self, Lookup, MediaRow};
+use crate::error::ApiError;
+use crate::http::{path_uuid, single_query_param};
+
+/// An event the caller owns.
+pub struct OwnedEvent {
+    pub user: AuthenticatedUser,
+    pub event_id: Uuid,
+    /// The connection ownership was read on, for the handler's next statements.
+    pub client: Client,
+    _checked: Checked,
+}
+
+/// A live media item of an event the caller owns.
+pub struct OwnedMedia {
+    pub row: MediaRow,
+    pub client: Client,
+    _checked: Checked,
+}
+
+/// A direct upload's id in an event the caller owns (whether the upload exists is the
+/// handler's question: a completed upload answers with its media).
+pub struct OwnedUpload {
+    pub event: OwnedEvent,
+    pub upload_id: Uuid,
+}
+
+/// What a request holds beyond its path, handed over once ownership is settled.
+pub struct Input {
+    request: Request,
+}
+
+/// Only this module can make the types above.
+struct Checked;
+
+impl Input {
+    /// A query parameter given at most once (422 when repeated).
+    pub fn query(&self, name: &str) -> Result<Option<&str>, ApiError> {
+        single_query_param(&self.request, name)
+    }
+
+    pub fn body(&self) -> &Body {
+        self.request.body()
+    }
+
+    /// The whole request, for readers that need headers and body together (multipart).
+    pub fn into_request(self) -> Request {
+        self.request
+    }
+
+    /// Unit tests of query and body parsing, which need no ownership.
+    #[cfg(test)]
+    pub(crate) fn unchecked(request: Request) -> Self {
+        Self { request }
+    }
+}
+
+/// `{event_id}` of `path`, owned by the caller.
+pub async fn event(
+    state: &AppState,
+    request: Request,
+    path: &str,
+) -> Result<(OwnedEvent, Input), ApiError> {
+    let (event, []) = event_and_ids(state, &request, path, []).await?;
+    Ok((event, Input { request }))
+}
+
+/// `{event_id}` and `{upload_id}` of `path`, the event owned by the caller.
+pub async fn upload(
+    state: &AppState,
+    request: Request,
+    path: &str,
+) -> Result<(OwnedUpload, Input), ApiError> {
+    let (event, [upload_id]) = event_and_ids(state, &request, path, ["upload_id"]).await?;
+    Ok((OwnedUpload { event, upload_id }, Input { request }))
+}
+
+/// `{event_id}` and `{media_id}` of `path`: the media item, in an event the caller owns.
+/// Ownership and the row are read in one query.
+pub async fn media(
+    state: &AppState,
+    request: Request,
+    path: &str,
+) -> Result<(OwnedMedia, Input), ApiError> {
+    let user = state.auth.authenticate(request.headers())?;
+    let event_id = path_uuid(&request, path, "event_id")?;
+    let media_id = path_uuid(&request, path, "media_id")?;
+    let client = state.pool.get().await?;
+    match media::find_owned(&client, event_id, media_id, user.id).await? {
+        Lookup::Denied(denied) => Err(access_error(denied)),
+        Lookup::NoMedia => Err(ApiError::MediaNotFound),
+        Lookup::Found(row) => Ok((
+            OwnedMedia {
+                row,
+                client,
+                _checked: Checked,
+            },
+            Input { request },
+        )),
+    }
+}
+
+/// The event of `path` and its other ids (`names`, in order): every path id is read before
+/// ownership.
+async fn event_and_ids<const N: usize>(
+    state: &AppState,
+    request: &Request,
+    path: &str,
+    names: [&str; N],
+) -> Result<(OwnedEvent, [Uuid; N]), ApiError> {
+    let user = state.auth.authenticate(request.headers())?;
+    let event_id = path_uuid(request, path, "event_id")?;
+    let mut ids = [Uuid::nil(); N];
+    for (id, name) in ids.iter_mut().zip(names) {
+        *id = path_uuid(request, path, name)?;
+    }
+    let client = state.pool.get().await?;
+    match events::access(&client, event_id, user.id).await? {
+        Access::Owner => Ok((
+            OwnedEvent {
+                user,
+                event_id,
+                client,
+                _checked: Checked,
+            },
+            ids,
+        )),
+        denied => Err(access_error(denied)),
+    }
+}
+
+/// Why access was denied, as the client hears it. A token outlives changes to its user's
+/// account: a deactivated account is refused like an inactive token, and a removed one like
+/// a token that names no user.
+fn access_error(denied: Access) -> ApiError {
+    match denied {
+        Access::UserInactive => ApiError::UserInactive,
+        Access::UserUnknown => ApiError::InvalidToken("the token's user no longer exists".into()),
+        Access::NotOwner | Access::Owner => ApiError::EventNotFound,
+    }
+}

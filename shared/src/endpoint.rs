@@ -1,0 +1,298 @@
+//! The functions of the service, as one table. Each entry names its function (the folder
+//! under `functions/` and the binary), how it is triggered (an HTTP route, or the schedule),
+//! what it needs built at cold start, and its fixture under `events/`. Everything else is
+//! checked against this table: the `cargo lambda watch` router, `template.yaml` (routes,
+//! environment and IAM), `openapi.yaml` and `events/` by `deploy-checks`; the integration
+//! tests and the bench call the endpoints through [`Endpoint::handle`].
+//!
+//! Adding an endpoint: a variant here with its [`Spec`] and its arm in [`Endpoint::handle`],
+//! the handler in `api/`, the function folder, its route in `template.yaml` and
+//! `openapi.yaml`, and a fixture. `deploy-checks` names whichever of them is missing.
+
+use lambda_http::Request;
+
+use crate::AppState;
+use crate::api::{self, extract};
+use crate::http::ApiResult;
+
+/// One HTTP endpoint of the service: a function behind an API Gateway route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Endpoint {
+    UploadMedia,
+    ListMedia,
+    GetMedia,
+    DownloadMedia,
+    StreamMedia,
+    DeleteMedia,
+    CreateUpload,
+    CompleteUpload,
+}
+
+/// What a function is built with at cold start; a function builds nothing else, and its
+/// template entry grants nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Capability {
+    /// A PostgreSQL pool (`DATABASE_URL`).
+    Database,
+    /// S3 requests of its own through the SDK (reads, writes, copies, deletes).
+    S3,
+    /// Presigned S3 URLs: signing only, no request of its own, but the URL carries the
+    /// function's credentials, so it needs the IAM permission of the presigned operation.
+    Presigner,
+    /// The key that verifies The Plugs' access tokens (`SECRET_KEY`).
+    JwtKey,
+}
+
+/// An HTTP API route: the method and the path template with `{…}` parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+}
+
+/// One row of the table: a function of the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spec {
+    /// The function folder under `functions/`, its crate and its binary.
+    pub name: &'static str,
+    /// The HTTP route; `None` for the scheduled sweep.
+    pub route: Option<Route>,
+    pub needs: &'static [Capability],
+    /// `events/{name}/{fixture}.json`: a payload that invokes the function.
+    pub fixture: &'static str,
+}
+
+impl Spec {
+    pub fn needs(&self, capability: Capability) -> bool {
+        self.needs.contains(&capability)
+    }
+}
+
+use Capability::{Database, JwtKey, Presigner, S3};
+
+/// The routes' path templates, as API Gateway and the local router know them.
+pub mod paths {
+    pub const MEDIA: &str = "/api/v1/events/{event_id}/media";
+    pub const MEDIA_ITEM: &str = "/api/v1/events/{event_id}/media/{media_id}";
+    pub const DOWNLOAD: &str = "/api/v1/events/{event_id}/media/{media_id}/download";
+    pub const STREAM: &str = "/api/v1/events/{event_id}/media/{media_id}/stream";
+    pub const UPLOADS: &str = "/api/v1/events/{event_id}/media/uploads";
+    pub const UPLOAD_COMPLETE: &str =
+        "/api/v1/events/{event_id}/media/uploads/{upload_id}/complete";
+}
+
+/// `sweep-uploads`: the scheduled clean-up, the one function without a route.
+pub const SWEEP_UPLOADS: Spec = Spec {
+    name: "sweep-uploads",
+    route: None,
+    needs: &[Database, S3],
+    fixture: "scheduled",
+};
+
+/// Every function of the service: the endpoints, then the sweep.
+pub fn functions() -> impl Iterator<Item = Spec> {
+    Endpoint::ALL
+        .into_iter()
+        .map(Endpoint::spec)
+        .chain([SWEEP_UPLOADS])
+}
+
+/// The `cargo lambda watch` configuration that routes like API Gateway: a global
+/// configuration file (`cargo lambda --global FILE watch`) with `[watch.router]` made from
+/// this table, so the local router cannot drift from it.
+pub fn watch_router_toml() -> String {
+    let mut by_path: std::collections::BTreeMap<&str, Vec<(&str, &str)>> = Default::default();
+    for spec in functions() {
+        if let Some(route) = spec.route {
+            by_path
+                .entry(route.path)
+                .or_default()
+                .push((route.method, spec.name));
+        }
+    }
+    let mut text = String::from(
+        "# Made from the endpoint registry (shared/src/endpoint.rs) by `plugs-media watch-router`.\n\
+         [watch.router]\n",
+    );
+    for (path, entries) in by_path {
+        text.push_str(&format!("\"{path}\" = [\n"));
+        for (method, function) in entries {
+            text.push_str(&format!(
+                "    {{ method = \"{method}\", function = \"{function}\" }},\n"
+            ));
+        }
+        text.push_str("]\n");
+    }
+    text
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 8] = [
+        Endpoint::UploadMedia,
+        Endpoint::ListMedia,
+        Endpoint::GetMedia,
+        Endpoint::DownloadMedia,
+        Endpoint::StreamMedia,
+        Endpoint::DeleteMedia,
+        Endpoint::CreateUpload,
+        Endpoint::CompleteUpload,
+    ];
+
+    /// The table.
+    pub const fn spec(self) -> Spec {
+        let (name, method, path, needs, fixture): (_, _, _, &'static [Capability], _) = match self {
+            Self::UploadMedia => (
+                "upload-media",
+                "POST",
+                paths::MEDIA,
+                &[JwtKey, Database, S3],
+                "upload-photo",
+            ),
+            Self::ListMedia => (
+                "list-media",
+                "GET",
+                paths::MEDIA,
+                &[JwtKey, Database],
+                "list-all",
+            ),
+            Self::GetMedia => (
+                "get-media",
+                "GET",
+                paths::MEDIA_ITEM,
+                &[JwtKey, Database],
+                "get-one",
+            ),
+            Self::DownloadMedia => (
+                "download-media",
+                "GET",
+                paths::DOWNLOAD,
+                &[JwtKey, Database, S3, Presigner],
+                "download",
+            ),
+            Self::StreamMedia => (
+                "stream-media",
+                "GET",
+                paths::STREAM,
+                &[JwtKey, Database, Presigner],
+                "stream",
+            ),
+            Self::DeleteMedia => (
+                "delete-media",
+                "DELETE",
+                paths::MEDIA_ITEM,
+                &[JwtKey, Database, S3],
+                "delete",
+            ),
+            Self::CreateUpload => (
+                "create-upload",
+                "POST",
+                paths::UPLOADS,
+                &[JwtKey, Database, Presigner],
+                "create-video-upload",
+            ),
+            Self::CompleteUpload => (
+                "complete-upload",
+                "POST",
+                paths::UPLOAD_COMPLETE,
+                &[JwtKey, Database, S3],
+                "complete",
+            ),
+        };
+        Spec {
+            name,
+            route: Some(Route { method, path }),
+            needs,
+            fixture,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// The path template of the endpoint's route.
+    pub const fn path(self) -> &'static str {
+        match self.spec().route {
+            Some(route) => route.path,
+            None => "",
+        }
+    }
+
+    /// The endpoint named `name` (its folder under `functions/`).
+    pub fn by_name(name: &str) -> Option<Endpoint> {
+        Self::ALL.into_iter().find(|e| e.name() == name)
+    }
+
+    /// Answers one HTTP request. The handler receives its inputs only once they have been
+    /// checked in the one order every endpoint follows (token, path ids, account and
+    /// ownership; see [`extract`]), so it cannot look at the query or body before that.
+    pub async fn handle(self, state: &AppState, request: Request) -> ApiResult {
+        let path = self.path();
+        match self {
+            Self::UploadMedia => {
+                let (event, input) = extract::event(state, request, path).await?;
+                api::upload::handle(state, event, input).await
+            }
+            Self::ListMedia => {
+                let (event, input) = extract::event(state, request, path).await?;
+                api::list::handle(event, input).await
+            }
+            Self::CreateUpload => {
+                let (event, input) = extract::event(state, request, path).await?;
+                api::create_upload::handle(state, event, input).await
+            }
+            Self::CompleteUpload => {
+                let (upload, _no_input) = extract::upload(state, request, path).await?;
+                api::complete_upload::handle(state, upload).await
+            }
+            Self::GetMedia => {
+                let (media, _no_input) = extract::media(state, request, path).await?;
+                api::get::handle(media).await
+            }
+            Self::DownloadMedia => {
+                let (media, input) = extract::media(state, request, path).await?;
+                api::download::handle(state, media, input).await
+            }
+            Self::StreamMedia => {
+                let (media, input) = extract::media(state, request, path).await?;
+                api::stream::handle(state, media, input).await
+            }
+            Self::DeleteMedia => {
+                let (media, _no_input) = extract::media(state, request, path).await?;
+                api::delete::handle(state, media).await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_found_again() {
+        let mut names: Vec<_> = functions().map(|f| f.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Endpoint::ALL.len() + 1);
+        for endpoint in Endpoint::ALL {
+            assert_eq!(Endpoint::by_name(endpoint.name()), Some(endpoint));
+        }
+    }
+
+    #[test]
+    fn every_endpoint_verifies_tokens_and_the_sweep_does_not() {
+        for spec in functions() {
+            assert_eq!(spec.needs(JwtKey), spec.route.is_some(), "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn routes_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for endpoint in Endpoint::ALL {
+            let route = endpoint.spec().route.unwrap();
+            assert!(seen.insert(route), "{route:?} twice");
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! A function's whole `main`: logging, the state its registry entry declares (built once per
+//! container, shared by every request it serves), then the Lambda runtime loop.
+
+use crate::endpoint::Endpoint;
+use crate::{AppState, http, telemetry};
+
+/// Serves `endpoint` on the Lambda runtime until the container is stopped.
+pub async fn serve(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
+    telemetry::init();
+    let state: &'static AppState = Box::leak(Box::new(AppState::from_env().await?));
+    http::run(move |request| endpoint.handle(state, request)).await
+}
