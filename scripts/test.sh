@@ -12,6 +12,13 @@ cd "$REPO_ROOT"
 
 ensure_tools
 ensure_browser
+if [ "$(id -u)" = 0 ] && command -v pg_createcluster >/dev/null; then
+  log "apt_install leaves the machine's PostgreSQL clusters as it found them"
+  "$REPO_ROOT/scripts/test-apt-install.sh"
+else
+  log "skipping scripts/test-apt-install.sh: it needs root and postgresql-common"
+fi
+
 log "building the workspace"
 cargo build --workspace --locked
 
