@@ -171,20 +171,25 @@ fn validate(body: CreateUpload, max_file_size: u64) -> Result<Declared, ApiError
     })
 }
 
-/// A JSON integer, also when written with a fraction of zero (`1024.0`): JSON Schema's
-/// `integer`, which openapi.yaml promises, counts those as integers too.
+/// A JSON integer, also when written with a fraction of zero (`1024.0`) or too large for i64
+/// (`1e30`, which then saturates and is refused as too large): JSON Schema's `integer`, which
+/// openapi.yaml promises, counts all of those as integers.
 fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
     use serde::de::Error;
-    match serde_json::Number::deserialize(deserializer)? {
-        n if n.is_i64() => Ok(n.as_i64().expect("checked i64")),
-        n => n
-            .as_f64()
-            .filter(|f| f.fract() == 0.0 && (i64::MIN as f64..i64::MAX as f64).contains(f))
-            .map(|f| f as i64)
-            .ok_or_else(|| {
-                D::Error::custom(format!("file_size: {n} is not a whole number of bytes"))
-            }),
+    let number = serde_json::Number::deserialize(deserializer)?;
+    if let Some(n) = number.as_i64() {
+        return Ok(n);
     }
+    number
+        .as_f64()
+        .filter(|f| f.fract() == 0.0)
+        // `as` saturates: beyond i64 is beyond any size limit anyway.
+        .map(|f| f as i64)
+        .ok_or_else(|| {
+            D::Error::custom(format!(
+                "file_size: {number} is not a whole number of bytes"
+            ))
+        })
 }
 
 /// Content-MD5 wants base64; clients often have hex. Either is accepted.
@@ -276,11 +281,12 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(declared.size, 512);
-        for bad in [
-            serde_json::json!(1.5),
-            serde_json::json!("12"),
-            serde_json::json!(1e300),
-        ] {
+        let huge = body(serde_json::json!({
+            "filename": "a.png", "content_type": "image/png", "file_size": 1e300
+        }))
+        .unwrap_err();
+        assert_eq!(huge.code(), "FILE_TOO_LARGE");
+        for bad in [serde_json::json!(1.5), serde_json::json!("12")] {
             let err = body(serde_json::json!({
                 "filename": "a.png", "content_type": "image/png", "file_size": bad
             }))
