@@ -68,14 +68,25 @@ ensure_browser() {
   apt_install "${missing[@]}"
 }
 
+# "VERSION NAME" of every Debian PostgreSQL cluster (postgresql-common) running now.
+pg_online_clusters() {
+  command -v pg_lsclusters >/dev/null || return 0
+  pg_lsclusters -h 2>/dev/null | awk '$4 ~ /^online/ { print $1, $2 }'
+}
+
 apt_install() {
-  local missing=("$@")
+  local missing=("$@") before
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]} with apt-get"
+    before=$(pg_online_clusters)
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
-    # The Debian package starts its own cluster; ours are started per run instead.
-    as_root sh -c 'command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | while read v c _; do pg_ctlcluster "$v" "$c" stop || true; done' || true
+    # The Debian package creates and starts a `main` cluster (and its service start brings
+    # up every cluster set to start automatically); ours are started per run instead. Stop
+    # only what the install brought up: clusters that ran before are someone else's.
+    pg_online_clusters | while read -r version name; do
+      grep -qxF "$version $name" <<<"$before" || as_root pg_ctlcluster "$version" "$name" stop || true
+    done
   fi
 }
 

@@ -39,7 +39,8 @@ impl ListQuery {
     fn from_request(request: &Request) -> Result<Self, ApiError> {
         let skip = number(request, "skip", 0, 0..=i64::from(i32::MAX))?;
         let limit = number(request, "limit", DEFAULT_LIMIT, 1..=MAX_LIMIT)?;
-        let filter = match single_query_param(request, "file_type")?.map(str::trim) {
+        // Not trimmed: the OpenAPI pattern (`^[!-~]*$`) promises that a space is refused.
+        let filter = match single_query_param(request, "file_type")? {
             None | Some("") => TypeFilter::Any,
             Some(t) if t.len() > 255 || !t.bytes().all(|b| b.is_ascii_graphic()) => {
                 return Err(ApiError::validation(
@@ -116,6 +117,20 @@ mod tests {
             query(&[("file_type", "image/JPEG")]).unwrap().filter,
             TypeFilter::Exact("image/jpeg".into())
         );
+    }
+
+    #[test]
+    fn a_file_type_with_spaces_or_non_ascii_is_refused() {
+        for value in [
+            " image/png",
+            "image/png ",
+            "image /png",
+            "\u{a0}image/",
+            "imagé/",
+        ] {
+            let err = query(&[("file_type", value)]).unwrap_err();
+            assert_eq!(err.code(), "VALIDATION_ERROR", "{value:?}");
+        }
     }
 
     #[test]

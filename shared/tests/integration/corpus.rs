@@ -1084,7 +1084,7 @@ fn create_upload_cases(w: &World) -> Vec<Case> {
             "create: file_size beyond i64",
             Endpoint::CreateUpload,
             body(edit(ok(), "file_size", Some(json!(1e30)))),
-            Err(422, "VALIDATION_ERROR"),
+            Err(413, "FILE_TOO_LARGE"),
         ),
         case(
             "create: text/html",
