@@ -7,6 +7,7 @@ mod corpus;
 mod delete;
 mod direct;
 mod faults;
+mod limits;
 mod logs;
 mod migrate_files;
 mod migrations;
