@@ -161,6 +161,12 @@ const MAX_CORRELATION_ID_LEN: usize = 128;
 /// handlers that size their answer to the response limit.
 pub const EDGE_HEADER_BYTES: usize = ",\"x-correlation-id\":\"\"".len() + MAX_CORRELATION_ID_LEN;
 
+/// Whether a handler's `response` will fit Lambda's response once the edge adds its headers.
+pub fn fits_response_limit(response: &Response<Body>) -> bool {
+    payload::response_size(response).saturating_add(EDGE_HEADER_BYTES)
+        <= payload::RESPONSE_MAX_BYTES
+}
+
 fn with_correlation_id(mut response: Response<Body>, correlation_id: &str) -> Response<Body> {
     if let Ok(value) = HeaderValue::from_str(correlation_id) {
         response.headers_mut().insert("x-correlation-id", value);

@@ -103,6 +103,14 @@ fn body_bytes(body: &Body) -> &[u8] {
     }
 }
 
+/// Whether the body reaches the client byte for byte: base64 always does; text only when it
+/// is UTF-8 and read as UTF-8, since lambda_http replaces what does not decode.
+pub fn body_sent_unchanged(response: &Response) -> bool {
+    !sent_as_text(response.headers())
+        || (!declares_other_charset(response.headers())
+            && std::str::from_utf8(body_bytes(response.body())).is_ok())
+}
+
 /// lambda_http's choice between a text and a base64 body (its `ConvertBody`).
 fn sent_as_text(headers: &HeaderMap) -> bool {
     if headers.contains_key(CONTENT_ENCODING) {
@@ -311,6 +319,24 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn only_text_that_is_not_utf8_is_altered_on_the_way_out() {
+        let latin1 = || with(Some("text/csv"), Body::Binary(b"caf\xe9".to_vec()));
+        assert!(!body_sent_unchanged(&latin1()));
+        assert!(body_sent_unchanged(&with(
+            Some("text/csv"),
+            Body::Binary(b"caf\xc3\xa9".to_vec())
+        )));
+        assert!(body_sent_unchanged(&with(
+            Some("image/png"),
+            Body::Binary(vec![0xe9])
+        )));
+        assert!(!body_sent_unchanged(&with(
+            Some("text/plain; charset=latin1"),
+            Body::Binary(b"cafe".to_vec())
+        )));
     }
 
     #[tokio::test]

@@ -101,3 +101,32 @@ async fn a_thousand_largest_rows_list_in_pages_that_fit_and_links_reach_every_ro
     let expected: Vec<String> = inserted.iter().map(Uuid::to_string).collect();
     assert_eq!(seen, expected, "newest first across pages");
 }
+
+#[tokio::test]
+async fn a_text_file_whose_escaped_form_would_not_fit_is_redirected_not_refused() {
+    // The largest inline download Lambda can carry, so the escaping is what decides.
+    let app = TestApp::with(&[("INLINE_DOWNLOAD_MAX_BYTES", "4706376")]).await;
+    let who = app.organiser().await;
+    // 3.2 MB of line breaks: lambda_http sends text as text, and each `\n` becomes `\\n` in
+    // the response JSON, 6.4 MB in all.
+    let lines = vec![b'\n'; 3_200_000];
+    let media = app.upload(&who, "lines.txt", &lines, &[]).await;
+    assert_eq!(media.status, 201, "{}", media.text());
+    let id = Uuid::parse_str(media.json()["id"].as_str().unwrap()).unwrap();
+
+    let reply = app
+        .call(Endpoint::Download, request(Endpoint::Download, &who, id))
+        .await;
+    assert_eq!(reply.status, 302, "{}", reply.text());
+    let (status, _, body) = http_get(reply.header("location"), &[]).await;
+    assert_eq!(status, 200);
+    assert!(body == lines, "S3 serves the file as uploaded");
+
+    // A small text file still comes back inline.
+    let note = app.upload(&who, "note.txt", b"hello\n", &[]).await.json();
+    let id = Uuid::parse_str(note["id"].as_str().unwrap()).unwrap();
+    let reply = app
+        .call(Endpoint::Download, request(Endpoint::Download, &who, id))
+        .await;
+    assert_eq!((reply.status, reply.body.as_ref()), (200, &b"hello\n"[..]));
+}
