@@ -1,7 +1,7 @@
 //! The edge between API Gateway and the endpoint logic: reading path and query parameters,
 //! and turning every handler result, success or [`ApiError`], into a response with a JSON
-//! body and an `x-correlation-id` header. A handler never returns `Err` to the runtime
-//! (API Gateway would answer a bare 502).
+//! body and an `x-correlation-id` header, within Lambda's 6 MB limits ([`crate::payload`]).
+//! A handler never returns `Err` to the runtime (API Gateway would answer a bare 502).
 
 use std::future::Future;
 
@@ -158,8 +158,10 @@ fn refusal_before_handler(request: &Request) -> Option<ApiError> {
 const MAX_CORRELATION_ID_LEN: usize = 128;
 
 /// The most [`serve`] adds to a handler's response JSON (the `x-correlation-id` header), for
-/// handlers that size their answer to the response limit.
-pub const EDGE_HEADER_BYTES: usize = ",\"x-correlation-id\":\"\"".len() + MAX_CORRELATION_ID_LEN;
+/// handlers that size their answer to the response limit. The id may hold `"` or `\\`, each
+/// escaped to 2 bytes.
+pub const EDGE_HEADER_BYTES: usize =
+    ",\"x-correlation-id\":\"\"".len() + 2 * MAX_CORRELATION_ID_LEN;
 
 /// Whether a handler's `response` will fit Lambda's response once the edge adds its headers.
 pub fn fits_response_limit(response: &Response<Body>) -> bool {
@@ -497,6 +499,14 @@ mod tests {
         let response = serve_answering(Request::default(), binary(largest)).await;
         assert_eq!(response.status(), 200);
         assert!(payload::response_size(&response) <= payload::RESPONSE_MAX_BYTES);
+    }
+
+    #[test]
+    fn the_edge_adds_at_most_edge_header_bytes() {
+        let worst_id = "\"".repeat(MAX_CORRELATION_ID_LEN);
+        let bare = payload::response_size(&binary(10));
+        let with_id = payload::response_size(&with_correlation_id(binary(10), &worst_id));
+        assert_eq!(with_id - bare, EDGE_HEADER_BYTES);
     }
 
     #[tokio::test]
