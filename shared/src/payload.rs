@@ -256,7 +256,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_computed_size_is_what_the_runtime_sends() {
-        let cases: Vec<(&str, fn() -> Response)> = vec![
+        type Case = (&'static str, fn() -> Response);
+        let cases: Vec<Case> = vec![
             ("json", || {
                 with(
                     Some("application/json"),
