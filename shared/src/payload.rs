@@ -340,6 +340,38 @@ mod tests {
         )));
     }
 
+    #[test]
+    fn the_request_count_never_exceeds_the_event_api_gateway_sends() {
+        use base64::Engine as _;
+        for (body, base64) in [
+            (
+                base64::engine::general_purpose::STANDARD.encode(vec![7u8; 100_000]),
+                true,
+            ),
+            (
+                "{\"filename\": \"a \\\"b\\\".jpg\", \"tags\": \"x\\ny\"}".repeat(500),
+                false,
+            ),
+        ] {
+            let event = serde_json::json!({
+                "version": "2.0", "routeKey": "POST /api/v1/events/{event_id}/media",
+                "rawPath": "/api/v1/events/e/media", "rawQueryString": "a=1&b=%22",
+                "queryStringParameters": {"a": "1", "b": "\""},
+                "headers": {"content-type": "multipart/form-data; boundary=b", "authorization": "Bearer t.t.t"},
+                "requestContext": {"accountId": "1", "apiId": "a", "domainName": "d", "domainPrefix": "d",
+                    "http": {"method": "POST", "path": "/api/v1/events/e/media", "protocol": "HTTP/1.1", "sourceIp": "1.2.3.4", "userAgent": "t"},
+                    "requestId": "r", "routeKey": "POST /x", "stage": "$default", "time": "t", "timeEpoch": 0},
+                "body": body, "isBase64Encoded": base64
+            });
+            let text = event.to_string();
+            let request = lambda_http::request::from_str(&text).unwrap();
+            let counted = request_size_lower_bound(&request);
+            assert!(counted <= text.len(), "{counted} > {}", text.len());
+            // Only the request context and the field names are left out.
+            assert!(text.len() - counted < 1_000, "{counted} vs {}", text.len());
+        }
+    }
+
     #[tokio::test]
     async fn another_charset_is_bounded_from_above() {
         let make: fn() -> Response = || {
