@@ -435,3 +435,17 @@ fn the_readme_gives_the_templates_bucket_cors_rule_for_an_existing_bucket() {
         }
     }
 }
+
+#[test]
+fn the_inline_download_parameter_allows_exactly_what_the_config_accepts() {
+    let template = common::template();
+    let parameter = &template["Parameters"]["InlineDownloadMaxBytes"];
+    assert_eq!(
+        parameter["MaxValue"].as_u64(),
+        Some(shared::config::MAX_INLINE_DOWNLOAD_BYTES),
+        "a larger value would let download answer more than Lambda can return"
+    );
+    assert_eq!(parameter["MinValue"].as_u64(), Some(0));
+    let default = parameter["Default"].as_u64().expect("a numeric default");
+    assert!(default <= shared::config::MAX_INLINE_DOWNLOAD_BYTES);
+}

@@ -11,6 +11,19 @@ use secrecy::SecretString;
 /// The hard ceiling for any presigned URL: a leaked link must expire quickly.
 pub const MAX_PRESIGNED_TTL_SECONDS: u64 = 900;
 
+/// Room an inline download keeps in Lambda's response for everything but the file: status,
+/// headers (a 255-character name percent-encoded in `Content-Disposition` is ~3.4 KB, the
+/// content type up to 255 characters), the correlation id and the JSON around them. The
+/// download test checks the worst case stays within it.
+pub const INLINE_DOWNLOAD_HEADROOM_BYTES: usize = 16 * 1024;
+
+/// The largest `INLINE_DOWNLOAD_MAX_BYTES`: the most bytes whose base64 (4 characters per 3
+/// bytes, in quotes) still fits Lambda's response after the headroom:
+/// (6,291,556 − 16,384 − 2) / 4 × 3 = 4,706,376 bytes (rounded down to whole quads).
+/// template.yaml's `InlineDownloadMaxBytes` allows the same (checked by deploy-checks).
+pub const MAX_INLINE_DOWNLOAD_BYTES: u64 =
+    ((crate::payload::RESPONSE_MAX_BYTES - INLINE_DOWNLOAD_HEADROOM_BYTES - 2) / 4 * 3) as u64;
+
 /// Everything the service needs to know about its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -36,7 +49,8 @@ pub struct Config {
     /// `PRESIGNED_URL_TTL_SECONDS`: lifetime of download and stream links (default 300, ≤ 900).
     pub presigned_url_ttl: Duration,
     /// `INLINE_DOWNLOAD_MAX_BYTES`: files up to this size are returned by `download` directly;
-    /// larger ones are redirected to S3 (default 4 MiB, which fits Lambda's 6 MB response).
+    /// larger ones are redirected to S3 (default 4 MiB; at most [`MAX_INLINE_DOWNLOAD_BYTES`],
+    /// whose base64 still fits Lambda's 6 MB response).
     pub inline_download_max_bytes: u64,
     /// `PUBLIC_BASE_URL`: optional base for `file_url` (a CDN); without it `file_url` is the
     /// virtual-hosted S3 URL of the object.
@@ -128,7 +142,7 @@ impl Config {
         let inline_download_max_bytes = env.number_or(
             "INLINE_DOWNLOAD_MAX_BYTES",
             4 * 1024 * 1024,
-            0..=5 * 1024 * 1024,
+            0..=MAX_INLINE_DOWNLOAD_BYTES,
         );
         let public_base_url = env
             .optional_url("PUBLIC_BASE_URL")
@@ -290,6 +304,30 @@ mod tests {
         assert_eq!(config.presigned_url_ttl, Duration::from_secs(300));
         assert_eq!(config.inline_download_max_bytes, 4 * 1024 * 1024);
         assert_eq!(config.public_base_url, None);
+    }
+
+    #[test]
+    fn the_inline_download_limit_is_the_most_whose_base64_fits_lambdas_response() {
+        assert_eq!(MAX_INLINE_DOWNLOAD_BYTES, 4_706_376);
+        let with_inline = |value: &str| {
+            let mut pairs = MINIMAL.to_vec();
+            pairs.push(("INLINE_DOWNLOAD_MAX_BYTES", value));
+            config_from(&pairs).map(|c| c.inline_download_max_bytes)
+        };
+        assert_eq!(with_inline("4706376").unwrap(), MAX_INLINE_DOWNLOAD_BYTES);
+        assert_eq!(with_inline("0").unwrap(), 0);
+        // 5 MiB is ~7 MB of base64: more than Lambda can return.
+        for refused in ["4706377", "5242880"] {
+            let err = with_inline(refused).unwrap_err().to_string();
+            assert!(err.contains("INLINE_DOWNLOAD_MAX_BYTES"), "{err}");
+            assert!(err.contains("0 to 4706376"), "{err}");
+        }
+        let base64 = crate::payload::base64_len(MAX_INLINE_DOWNLOAD_BYTES as usize) + 2;
+        assert!(base64 + INLINE_DOWNLOAD_HEADROOM_BYTES <= crate::payload::RESPONSE_MAX_BYTES);
+        let one_quad_more = crate::payload::base64_len(MAX_INLINE_DOWNLOAD_BYTES as usize + 3) + 2;
+        assert!(
+            one_quad_more + INLINE_DOWNLOAD_HEADROOM_BYTES > crate::payload::RESPONSE_MAX_BYTES
+        );
     }
 
     #[test]

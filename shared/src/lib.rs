@@ -11,6 +11,7 @@ pub mod http;
 pub mod keys;
 pub mod media_type;
 pub mod migrate_files;
+pub mod payload;
 pub mod storage;
 pub mod sweep;
 pub mod telemetry;

@@ -8,6 +8,7 @@ mod corpus;
 mod delete;
 mod direct;
 mod faults;
+mod limits;
 mod logs;
 mod migrate_files;
 mod migrations;

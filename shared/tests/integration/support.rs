@@ -247,6 +247,7 @@ impl TestApp {
         })
         .await
         .expect("the adapter never returns Err");
+        assert_lambda_can_return(&response);
         Reply::from(response)
     }
 
@@ -463,6 +464,25 @@ pub fn with_multipart(request: Request, parts: &[Part<'_>], fields: &[(&str, &st
 pub fn with_body(request: Request, body: Vec<u8>) -> Request {
     let (parts, _) = request.into_parts();
     Request::from_parts(parts, Body::Binary(body))
+}
+
+/// Fails the test on an answer Lambda could not return (behind API Gateway a bare 502), and on
+/// the edge's `RESPONSE_TOO_LARGE`, which only such an answer produces: no test input may
+/// lead to either.
+pub fn assert_lambda_can_return(response: &Response<Body>) {
+    let size = shared::payload::response_size(response);
+    assert!(
+        size <= shared::payload::RESPONSE_MAX_BYTES,
+        "a {} answer of {size} bytes exceeds Lambda's {}-byte response limit",
+        response.status(),
+        shared::payload::RESPONSE_MAX_BYTES
+    );
+    if let Body::Text(text) = response.body() {
+        assert!(
+            !text.contains("\"RESPONSE_TOO_LARGE\""),
+            "the edge refused an oversized answer: {text}"
+        );
+    }
 }
 
 /// A response, read once.
