@@ -3,6 +3,10 @@
 //! runs it on a release build and writes `bench/RESULTS.md`, `scripts/test.sh` runs it with
 //! `--smoke` (a few iterations of every path) so it cannot rot.
 
+// Every endpoint's future nests in one `match` (latency::call): deeper than the default
+// limit lets rustc compute its layout.
+#![recursion_limit = "256"]
+
 mod latency;
 mod runtime_api;
 mod stats;

@@ -86,8 +86,8 @@ impl World {
             .send()
             .await
             .context("create the benchmark bucket")?;
-        let state = AppState::new(config, storage)?;
-        let mut client = state.pool.get().await?;
+        let state = AppState::build(config, storage).await?;
+        let mut client = state.db.get().await?;
         db::migrate::run(&mut client).await?;
 
         let user_id = Uuid::new_v4();
@@ -155,7 +155,7 @@ impl World {
 
     /// `n` rows for the list endpoint (their objects are never read).
     async fn seed_rows(&self, event_id: Uuid, n: usize) -> Result<()> {
-        let client = self.state.pool.get().await?;
+        let client = self.state.db.get().await?;
         let start = Utc::now();
         for i in 0..n {
             let at = start - ChronoDuration::seconds(i as i64);
@@ -199,7 +199,7 @@ impl World {
                 },
             )
             .await?;
-        let client = self.state.pool.get().await?;
+        let client = self.state.db.get().await?;
         let row = media::insert(
             &client,
             &media::NewMedia {

@@ -23,10 +23,10 @@ const SNIFF_BYTES: u64 = 8192;
 
 #[tracing::instrument(skip_all)]
 pub async fn handle(state: &AppState, request: Request) -> ApiResult {
-    let user = state.auth.authenticate(request.headers())?;
+    let user = state.auth.authenticate(request.headers()).await?;
     let event_id = path_uuid(&request, routes::UPLOAD_COMPLETE, "event_id")?;
     let upload_id = path_uuid(&request, routes::UPLOAD_COMPLETE, "upload_id")?;
-    let mut client = state.pool.get().await?;
+    let mut client = state.db.get().await?;
     if !events::is_owned_by(&client, event_id, user.id).await? {
         return Err(ApiError::EventNotFound);
     }

@@ -4,21 +4,22 @@
 use lambda_http::Request;
 
 use super::{MediaJson, routes};
-use crate::AppState;
-use crate::db::events;
+use crate::auth::Authenticator;
 use crate::db::media::{self, TypeFilter};
+use crate::db::{Database, events};
 use crate::error::ApiError;
 use crate::http::{ApiResult, json_response, path_uuid, single_query_param};
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
 
+/// Reads the database only: it is given no S3 client.
 #[tracing::instrument(skip_all)]
-pub async fn handle(state: &AppState, request: Request) -> ApiResult {
-    let user = state.auth.authenticate(request.headers())?;
+pub async fn handle(auth: &Authenticator, db: &Database, request: Request) -> ApiResult {
+    let user = auth.authenticate(request.headers()).await?;
     let event_id = path_uuid(&request, routes::MEDIA, "event_id")?;
     let query = ListQuery::from_request(&request)?;
-    let client = state.pool.get().await?;
+    let client = db.get().await?;
     if !events::is_owned_by(&client, event_id, user.id).await? {
         return Err(ApiError::EventNotFound);
     }

@@ -1,4 +1,5 @@
-//! The endpoints. Each module has one `handle(state, request)`; the checks run in the same
+//! The endpoints. Each module has one `handle`, taking only what the endpoint uses (the
+//! read-only ones get no S3 client), and the request; the checks run in the same
 //! order everywhere: token (401) → path ids (422) → the event is the caller's (404, the same
 //! answer whether it is missing or someone else's) → the media is in that event (404) → the
 //! rest.
@@ -20,7 +21,8 @@ use lambda_http::Request;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::AppState;
+use crate::auth::Authenticator;
+use crate::db::Database;
 use crate::db::media::{self, Lookup, MediaRow};
 use crate::error::ApiError;
 use crate::http::path_uuid;
@@ -115,14 +117,15 @@ pub fn split_tags(raw: &str) -> Vec<String> {
 /// The media item named by the request's path, if the caller owns its event; with the
 /// connection it was read on, for the caller's next statement.
 pub(crate) async fn owned_media(
-    state: &AppState,
+    auth: &Authenticator,
+    db: &Database,
     request: &Request,
     route: &str,
 ) -> Result<(MediaRow, Client), ApiError> {
-    let user = state.auth.authenticate(request.headers())?;
+    let user = auth.authenticate(request.headers()).await?;
     let event_id = path_uuid(request, route, "event_id")?;
     let media_id = path_uuid(request, route, "media_id")?;
-    let client = state.pool.get().await?;
+    let client = db.get().await?;
     match media::find_owned(&client, event_id, media_id, user.id).await? {
         Lookup::NoEvent => Err(ApiError::EventNotFound),
         Lookup::NoMedia => Err(ApiError::MediaNotFound),

@@ -19,9 +19,9 @@ use crate::storage::ObjectMetadata;
 
 #[tracing::instrument(skip_all)]
 pub async fn handle(state: &AppState, request: Request) -> ApiResult {
-    let user = state.auth.authenticate(request.headers())?;
+    let user = state.auth.authenticate(request.headers()).await?;
     let event_id = path_uuid(&request, routes::MEDIA, "event_id")?;
-    let client = state.pool.get().await?;
+    let client = state.db.get().await?;
     if !events::is_owned_by(&client, event_id, user.id).await? {
         return Err(ApiError::EventNotFound);
     }

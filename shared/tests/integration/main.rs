@@ -11,6 +11,7 @@ mod logs;
 mod migrate_files;
 mod migrations;
 mod read;
+mod secrets;
 mod storage;
 mod support;
 mod upload;
