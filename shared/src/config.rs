@@ -34,7 +34,7 @@ pub struct Config {
     /// RDS's JSON), exactly one of them.
     pub database: SecretSource,
     /// `DATABASE_OPTIONS`: connection parameters that are not secret, in URL query form
-    /// (`sslmode=verify-full&sslrootcert=/opt/global-bundle.pem`), added to the URL the
+    /// (`sslmode=verify-full&sslrootcert=/opt/rds-global-bundle.pem`), added to the URL the
     /// database secret gives; they win over the same parameter in it.
     pub database_options: Option<String>,
     /// The HMAC secret The Plugs backend signs its access tokens with: `SECRET_KEY` or

@@ -123,11 +123,11 @@ mod tests {
         assert_eq!(
             url(
                 secret,
-                Some("sslmode=verify-full&sslrootcert=/opt/global-bundle.pem")
+                Some("sslmode=verify-full&sslrootcert=/opt/rds-global-bundle.pem")
             )
             .unwrap(),
             "postgres://plugs:p%40ss%2Fw%3Ard%3F%26@db.abc.eu-west-1.rds.amazonaws.com:5432/plugs\
-             ?sslmode=verify-full&sslrootcert=/opt/global-bundle.pem"
+             ?sslmode=verify-full&sslrootcert=/opt/rds-global-bundle.pem"
         );
     }
 
