@@ -60,8 +60,19 @@ impl AppState {
     /// stays fast and a missing database shows up as a clean 500 on the first request.
     pub async fn from_env() -> Result<Self, InitError> {
         let config = Config::from_env()?;
-        let storage = Storage::from_config(&config).await;
-        Self::build(config, storage).await
+        let secrets = Secrets::for_config(&config).await;
+        // The secrets' round trips overlap with building the S3 client.
+        let (storage, db, auth) = tokio::try_join!(
+            async { Ok(Storage::from_config(&config).await) },
+            secrets.database(&config),
+            secrets.authenticator(&config)
+        )?;
+        Ok(Self {
+            config,
+            db,
+            storage,
+            auth,
+        })
     }
 
     /// With the S3 client already made (tests point it at their own bucket).
@@ -98,8 +109,11 @@ impl ReadState {
 impl SweepState {
     pub async fn from_env() -> Result<Self, InitError> {
         let config = Config::from_env_without_jwt()?;
-        let storage = Storage::from_config(&config).await;
-        let db = Secrets::for_config(&config).await.database(&config).await?;
+        let secrets = Secrets::for_config(&config).await;
+        let (storage, db) = tokio::try_join!(
+            async { Ok(Storage::from_config(&config).await) },
+            secrets.database(&config)
+        )?;
         Ok(Self {
             config,
             db,

@@ -12,7 +12,7 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::Region;
-use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use secrecy::SecretString;
 
 /// Where one secret value is found.
@@ -160,7 +160,11 @@ impl SecretsManager {
 
 /// The service's error code and message, or the transport failure: what an operator needs
 /// to fix IAM or the network, without the SDK's multi-kilobyte debug dump.
-fn describe<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> String {
+fn describe<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
     match err {
         SdkError::ServiceError(service) => {
             let inner = service.err();
@@ -171,10 +175,10 @@ fn describe<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> String {
             )
         }
         SdkError::TimeoutError(_) => "Secrets Manager did not answer in time".to_owned(),
-        SdkError::DispatchFailure(failure) => {
-            format!("cannot reach Secrets Manager: {failure:?}")
-        }
-        other => format!("{other}"),
+        other => format!(
+            "cannot reach Secrets Manager: {}",
+            DisplayErrorContext(other)
+        ),
     }
 }
 

@@ -55,18 +55,6 @@ impl Database {
         })
     }
 
-    /// A database around a pool that never changes (the CLI, tests).
-    pub fn fixed(pool: Pool) -> Self {
-        let max_size = pool.status().max_size;
-        Self {
-            secret: Secret::fixed(String::new()),
-            options: None,
-            max_size,
-            current: RwLock::new((pool, 0)),
-            rebuild: tokio::sync::Mutex::new(()),
-        }
-    }
-
     /// The pool in use now.
     pub fn pool(&self) -> Pool {
         self.snapshot().0
