@@ -327,15 +327,19 @@ start_api() { # start_api PORT LOGFILE
   env | grep -E '^(S3_[A-Z_]+|AWS_[A-Z0-9_]+|DATABASE_OPTIONS|MAX_FILE_SIZE|PRESIGNED_URL_TTL_SECONDS|INLINE_DOWNLOAD_MAX_BYTES|PUBLIC_BASE_URL|RUST_LOG)=' \
     | sed 's/^\([A-Z0-9_]*\)=\(.*\)$/\1="\2"/' >"$envfile"
   echo "S3_BUCKET_NAME=\"${S3_BUCKET_NAME:-plugs-bucket}\"" >>"$envfile"
+  # cargo lambda watch hands its own environment to the functions too: the values the CLI
+  # uses must not reach them next to the ARNs.
+  local unset_values=()
   if [ -n "${FUNCTION_DATABASE_SECRET_ARN:-}" ]; then
     echo "DATABASE_SECRET_ARN=\"$FUNCTION_DATABASE_SECRET_ARN\"" >>"$envfile"
     echo "JWT_SECRET_ARN=\"$FUNCTION_JWT_SECRET_ARN\"" >>"$envfile"
+    unset_values=(-u DATABASE_URL -u SECRET_KEY)
   else
     echo "DATABASE_URL=\"$DATABASE_URL\"" >>"$envfile"
     echo "SECRET_KEY=\"$SECRET_KEY\"" >>"$envfile"
   fi
   # Several instances per function, as Lambda runs several containers under load.
-  PATH="$VENV/bin:$PATH" setsid cargo lambda watch --ignore-changes --concurrency 4 -A 127.0.0.1 -P "$port" \
+  PATH="$VENV/bin:$PATH" setsid env "${unset_values[@]}" cargo lambda watch --ignore-changes --concurrency 4 -A 127.0.0.1 -P "$port" \
     --env-file "$envfile" >"$logfile" 2>&1 &
   echo $! >"$STACK_DIR/api.pid"
   disown
