@@ -78,8 +78,8 @@ async fn call(world: &World, endpoint: Endpoint, request: Request) -> Response<B
     shared::http::serve(request, |request| async move {
         match endpoint {
             Endpoint::Upload => api::upload::handle(state, request).await,
-            Endpoint::List => api::list::handle(state, request).await,
-            Endpoint::Get => api::get::handle(state, request).await,
+            Endpoint::List => api::list::handle(&state.auth, &state.db, request).await,
+            Endpoint::Get => api::get::handle(&state.auth, &state.db, request).await,
             Endpoint::Download => api::download::handle(state, request).await,
             Endpoint::Stream => api::stream::handle(state, request).await,
             Endpoint::Delete => api::delete::handle(state, request).await,
@@ -130,7 +130,7 @@ where
 /// The ownership check of the endpoints that address an event: the pool checkout and the
 /// statement the endpoint runs.
 async fn owned_event(world: &World, event_id: Uuid) -> Result<shared::db::Client> {
-    let client = world.state.pool.get().await?;
+    let client = world.state.db.get().await?;
     anyhow::ensure!(
         events::access(&client, event_id, world.user_id).await? == events::Access::Owner
     );
@@ -143,7 +143,7 @@ async fn owned_item(
     event_id: Uuid,
     media_id: Uuid,
 ) -> Result<(media::MediaRow, shared::db::Client)> {
-    let client = world.state.pool.get().await?;
+    let client = world.state.db.get().await?;
     match media::find_owned(&client, event_id, media_id, world.user_id).await? {
         media::Lookup::Found(row) => Ok((row, client)),
         _ => anyhow::bail!("the media item is missing"),
@@ -559,7 +559,7 @@ fn declared(
 /// A pending JPEG upload whose bytes are already under its temp key.
 async fn arrived_upload(world: &World, size: usize) -> Result<pending_uploads::PendingUpload> {
     let pending = pending(world, size as i64, "image/jpeg", "jpg");
-    let client = world.state.pool.get().await?;
+    let client = world.state.db.get().await?;
     pending_uploads::insert(&client, &pending).await?;
     world
         .state
@@ -628,7 +628,7 @@ async fn bare_complete(world: &World, pending: &pending_uploads::PendingUpload) 
 /// part of every floor above.
 pub async fn pool_checkout(world: &World, it: &Iterations) -> Result<Samples> {
     let mut ops = [floor_op(move || async move {
-        drop(world.state.pool.get().await?);
+        drop(world.state.db.get().await?);
         Ok(())
     })];
     Ok(measure(it, &mut ops).await?.remove(0))

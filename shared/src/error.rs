@@ -212,6 +212,12 @@ impl From<deadpool_postgres::PoolError> for ApiError {
     }
 }
 
+impl From<crate::db::DatabaseError> for ApiError {
+    fn from(err: crate::db::DatabaseError) -> Self {
+        Self::database(err)
+    }
+}
+
 impl From<StorageError> for ApiError {
     fn from(err: StorageError) -> Self {
         match err {

@@ -33,7 +33,14 @@ pub async fn handle(state: &AppState, request: Request) -> ApiResult {
             ..
         },
         [upload_id],
-    ) = owned_event_and_ids(state, &request, routes::UPLOAD_COMPLETE, ["upload_id"]).await?;
+    ) = owned_event_and_ids(
+        &state.auth,
+        &state.db,
+        &request,
+        routes::UPLOAD_COMPLETE,
+        ["upload_id"],
+    )
+    .await?;
     let tx = client.transaction().await?;
     let Some(pending) = pending_uploads::lock(&tx, event_id, upload_id).await? else {
         // Completed before (the media row carries the upload's id), or never created.

@@ -57,7 +57,7 @@ pub async fn handle(state: &AppState, request: Request) -> ApiResult {
         user,
         event_id,
         client,
-    } = owned_event(state, &request, routes::UPLOADS).await?;
+    } = owned_event(&state.auth, &state.db, &request, routes::UPLOADS).await?;
     let body: CreateUpload = parse_json(request.body())?;
     let declared = validate(body, state.config.max_file_size)?;
 

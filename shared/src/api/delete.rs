@@ -13,7 +13,7 @@ use crate::http::{ApiResult, empty_response};
 
 #[tracing::instrument(skip_all)]
 pub async fn handle(state: &AppState, request: Request) -> ApiResult {
-    let (row, client) = owned_media(state, &request, routes::MEDIA_ITEM).await?;
+    let (row, client) = owned_media(&state.auth, &state.db, &request, routes::MEDIA_ITEM).await?;
     if let Some(key) = row.s3_key.as_deref() {
         state.storage.delete(key).await.map_err(ApiError::from)?;
     }

@@ -16,7 +16,7 @@ use crate::storage::DownloadOverrides;
 
 #[tracing::instrument(skip_all)]
 pub async fn handle(state: &AppState, request: Request) -> ApiResult {
-    let (row, client) = owned_media(state, &request, routes::DOWNLOAD).await?;
+    let (row, client) = owned_media(&state.auth, &state.db, &request, routes::DOWNLOAD).await?;
     // The object fetch below may take a while; the connection is not needed for it.
     drop(client);
     let redirect = wants_redirect(&request)?;

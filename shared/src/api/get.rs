@@ -3,11 +3,13 @@
 use lambda_http::Request;
 
 use super::{MediaJson, owned_media, routes};
-use crate::AppState;
+use crate::auth::Authenticator;
+use crate::db::Database;
 use crate::http::{ApiResult, json_response};
 
+/// Reads the database only: it is given no S3 client.
 #[tracing::instrument(skip_all)]
-pub async fn handle(state: &AppState, request: Request) -> ApiResult {
-    let (row, _client) = owned_media(state, &request, routes::MEDIA_ITEM).await?;
+pub async fn handle(auth: &Authenticator, db: &Database, request: Request) -> ApiResult {
+    let (row, _client) = owned_media(auth, db, &request, routes::MEDIA_ITEM).await?;
     Ok(json_response(200, &MediaJson::from(row)))
 }

@@ -9,7 +9,8 @@ use lambda_http::{Body, Request, Response};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::{MediaJson, OwnedEvent, owned_event, routes};
-use crate::AppState;
+use crate::auth::Authenticator;
+use crate::db::Database;
 use crate::db::media::{self, MediaRow, TypeFilter};
 use crate::error::ApiError;
 use crate::http::{ApiResult, EDGE_HEADER_BYTES, single_query_param};
@@ -18,11 +19,12 @@ use crate::payload;
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
 
+/// Reads the database only: it is given no S3 client.
 #[tracing::instrument(skip_all)]
-pub async fn handle(state: &AppState, request: Request) -> ApiResult {
+pub async fn handle(auth: &Authenticator, db: &Database, request: Request) -> ApiResult {
     let OwnedEvent {
         event_id, client, ..
-    } = owned_event(state, &request, routes::MEDIA).await?;
+    } = owned_event(auth, db, &request, routes::MEDIA).await?;
     let query = ListQuery::from_request(&request)?;
     let (rows, total) =
         media::list(&client, event_id, &query.filter, query.skip, query.limit).await?;

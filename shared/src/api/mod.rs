@@ -1,4 +1,5 @@
-//! The endpoints. Each module has one `handle(state, request)`; the checks run in the same
+//! The endpoints. Each module has one `handle`, taking only what the endpoint uses (the
+//! read-only ones get no S3 client), and the request; the checks run in the same
 //! order everywhere: token (401) → path ids (422) → the event is the caller's (404, the same
 //! answer whether it is missing or someone else's) → the media is in that event (404) → the
 //! rest.
@@ -20,8 +21,8 @@ use lambda_http::Request;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::auth::AuthenticatedUser;
+use crate::auth::{AuthenticatedUser, Authenticator};
+use crate::db::Database;
 use crate::db::events::{self, Access};
 use crate::db::media::{self, Lookup, MediaRow};
 use crate::error::ApiError;
@@ -126,29 +127,31 @@ pub(crate) struct OwnedEvent {
 }
 
 pub(crate) async fn owned_event(
-    state: &AppState,
+    auth: &Authenticator,
+    db: &Database,
     request: &Request,
     route: &str,
 ) -> Result<OwnedEvent, ApiError> {
-    let (owned, []) = owned_event_and_ids(state, request, route, []).await?;
+    let (owned, []) = owned_event_and_ids(auth, db, request, route, []).await?;
     Ok(owned)
 }
 
 /// Like [`owned_event`] for a route with more ids than the event's (`names`, in order): all
 /// path ids are read before ownership.
 pub(crate) async fn owned_event_and_ids<const N: usize>(
-    state: &AppState,
+    auth: &Authenticator,
+    db: &Database,
     request: &Request,
     route: &str,
     names: [&str; N],
 ) -> Result<(OwnedEvent, [Uuid; N]), ApiError> {
-    let user = state.auth.authenticate(request.headers())?;
+    let user = auth.authenticate(request.headers()).await?;
     let event_id = path_uuid(request, route, "event_id")?;
     let mut ids = [Uuid::nil(); N];
     for (id, name) in ids.iter_mut().zip(names) {
         *id = path_uuid(request, route, name)?;
     }
-    let client = state.pool.get().await?;
+    let client = db.get().await?;
     match events::access(&client, event_id, user.id).await? {
         Access::Owner => Ok((
             OwnedEvent {
@@ -166,14 +169,15 @@ pub(crate) async fn owned_event_and_ids<const N: usize>(
 /// connection it was read on, for the caller's next statement. Same order as
 /// [`owned_event`], then the media id (404 when it is not in that event).
 pub(crate) async fn owned_media(
-    state: &AppState,
+    auth: &Authenticator,
+    db: &Database,
     request: &Request,
     route: &str,
 ) -> Result<(MediaRow, Client), ApiError> {
-    let user = state.auth.authenticate(request.headers())?;
+    let user = auth.authenticate(request.headers()).await?;
     let event_id = path_uuid(request, route, "event_id")?;
     let media_id = path_uuid(request, route, "media_id")?;
-    let client = state.pool.get().await?;
+    let client = db.get().await?;
     match media::find_owned(&client, event_id, media_id, user.id).await? {
         Lookup::Denied(denied) => Err(access_error(denied)),
         Lookup::NoMedia => Err(ApiError::MediaNotFound),

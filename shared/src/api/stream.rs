@@ -12,7 +12,7 @@ use crate::storage::DownloadOverrides;
 
 #[tracing::instrument(skip_all)]
 pub async fn handle(state: &AppState, request: Request) -> ApiResult {
-    let (row, _client) = owned_media(state, &request, routes::STREAM).await?;
+    let (row, _client) = owned_media(&state.auth, &state.db, &request, routes::STREAM).await?;
     let redirect = wants_redirect(&request)?;
     let key = row.s3_key.as_deref().ok_or(ApiError::FileNotFound)?;
     let kind = if inline_allowed(&row.file_type) {

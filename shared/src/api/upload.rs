@@ -23,7 +23,7 @@ pub async fn handle(state: &AppState, request: Request) -> ApiResult {
         user,
         event_id,
         client,
-    } = owned_event(state, &request, routes::MEDIA).await?;
+    } = owned_event(&state.auth, &state.db, &request, routes::MEDIA).await?;
     let form = upload_form::read(request, state.config.max_file_size).await?;
     let media_type = media_type::detect(&form.bytes, &form.file_name)?;
     let original_filename = sanitize_file_name(&form.file_name);

@@ -15,6 +15,7 @@ mod migrations;
 mod one_check;
 mod read;
 mod relay;
+mod secrets;
 mod storage;
 mod support;
 mod upload;

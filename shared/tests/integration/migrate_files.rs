@@ -274,7 +274,7 @@ async fn run_with(
     options: &Options,
 ) -> Summary {
     Migrator {
-        pool: &app.state.pool,
+        pool: &app.state.db.pool(),
         storage,
         config: &app.state.config,
     }
@@ -650,7 +650,7 @@ async fn a_missing_uploads_folder_is_an_error_before_anything_runs() {
     let app = TestApp::new().await;
     let legacy = legacy(&app, false).await;
     let err = Migrator {
-        pool: &app.state.pool,
+        pool: &app.state.db.pool(),
         storage: &app.state.storage,
         config: &app.state.config,
     }

@@ -120,8 +120,8 @@ impl TestApp {
             .send()
             .await
             .expect("the test SeaweedFS accepts a new bucket");
-        let state = AppState::new(config, storage).unwrap();
-        let mut client = state.pool.get().await.unwrap();
+        let state = AppState::build(config, storage).await.unwrap();
+        let mut client = state.db.get().await.unwrap();
         db::migrate::run(&mut client).await.unwrap();
         Self {
             state,
@@ -140,7 +140,7 @@ impl TestApp {
         let config = config(database_url, self.state.storage.bucket(), overrides);
         let storage = Storage::from_config(&config).await;
         TestApp {
-            state: AppState::new(config, storage).unwrap(),
+            state: AppState::build(config, storage).await.unwrap(),
             database_url: self.database_url.clone(),
         }
     }
@@ -161,7 +161,7 @@ impl TestApp {
     }
 
     pub async fn db(&self) -> db::Client {
-        self.state.pool.get().await.unwrap()
+        self.state.db.get().await.unwrap()
     }
 
     /// A user with one event; returns (user id, event id, token).
@@ -234,8 +234,8 @@ impl TestApp {
         let response = shared::http::serve(request, |request| async move {
             match endpoint {
                 Endpoint::Upload => shared::api::upload::handle(state, request).await,
-                Endpoint::List => shared::api::list::handle(state, request).await,
-                Endpoint::Get => shared::api::get::handle(state, request).await,
+                Endpoint::List => shared::api::list::handle(&state.auth, &state.db, request).await,
+                Endpoint::Get => shared::api::get::handle(&state.auth, &state.db, request).await,
                 Endpoint::Download => shared::api::download::handle(state, request).await,
                 Endpoint::Stream => shared::api::stream::handle(state, request).await,
                 Endpoint::Delete => shared::api::delete::handle(state, request).await,
