@@ -130,6 +130,10 @@ def main():
 
     status, body = list_all()
     check("the listing answers 200", status == 200, body[:300])
+    # The JSON body is escaped once more inside the Lambda response: Lambda caps that at
+    # 6 MiB + 100 bytes, which `cargo lambda watch` does not enforce.
+    escaped = len(json.dumps(body.decode("utf-8", "replace"), ensure_ascii=False).encode())
+    check("the listing fits Lambda's response limit", escaped <= 6 * 1024 * 1024 + 100, escaped)
     listed = {m["s3_key"] for m in json.loads(body)} if status == 200 else set()
     stored = set(bucket_keys(f"events/{EVENT}/"))
     check("the listing has every upload and completed upload, and no deleted media",

@@ -23,6 +23,12 @@ WORK = tempfile.mkdtemp(prefix="plugs-media-e2e-")
 
 results = {"passed": 0, "failed": 0}
 
+# Lambda refuses to return more than this many bytes of response JSON; `cargo lambda watch`
+# does not, so every answer of the API is measured here (see lambda_payload_bound).
+LAMBDA_RESPONSE_MAX_BYTES = 6 * 1024 * 1024 + 100
+TEXT_TYPES = ("text", "application/json", "application/javascript", "application/xml", "application/yaml")
+answers = {"measured": 0, "too_large": []}
+
 
 def check(name, condition, detail=""):
     if condition:
@@ -67,7 +73,31 @@ def curl(*args, token=TOKEN, output=None):
                 headers[key.strip().lower()] = value.strip()
     with open(body_file, "rb") as f:
         body = f.read()
-    return Reply(status, headers, body)
+    reply = Reply(status, headers, body)
+    if any(str(a).startswith(API + "/") for a in args) and "-L" not in args:
+        measure(reply, args)
+    return reply
+
+
+def lambda_payload_bound(reply):
+    """At least the size of the JSON the function's runtime posted for this answer: the body
+    as lambda_http sends it (escaped text for text types, base64 otherwise) and the headers."""
+    content_type = reply.headers.get("content-type", "")
+    mime = content_type.split(";")[0].strip()
+    if not content_type or content_type.startswith(TEXT_TYPES) or mime.endswith(("+xml", "+yaml", "+json")):
+        body = len(json.dumps(reply.body.decode("utf-8", "replace"), ensure_ascii=False).encode())
+    else:
+        body = 4 * -(-len(reply.body) // 3) + 2
+    skip = {"content-length", "date", "connection", "transfer-encoding"}
+    headers = sum(len(json.dumps(k)) + len(json.dumps(v)) + 2 for k, v in reply.headers.items() if k not in skip)
+    return body + headers
+
+
+def measure(reply, args):
+    answers["measured"] += 1
+    size = lambda_payload_bound(reply)
+    if size > LAMBDA_RESPONSE_MAX_BYTES:
+        answers["too_large"].append((size, reply.status, [str(a) for a in args][-1]))
 
 
 def write(name, data):
@@ -109,6 +139,16 @@ check("list answers 200 with both items, newest first",
       listing.status == 200 and [m["id"] for m in listing.json()] == [png.json().get("id"), media_id],
       listing.body[:300])
 check("list sends X-Total-Count", listing.headers.get("x-total-count") == "2", listing.headers)
+check("the last page has no next link", "link" not in listing.headers, listing.headers)
+first_page = curl("-X", "GET", f"{media_url}?limit=1")
+next_link = first_page.headers.get("link", "")
+check("a page with items after it links the next page",
+      next_link == f'</api/v1/events/{EVENT}/media?skip=1&limit=1>; rel="next"', first_page.headers)
+if next_link.startswith("<") and ">" in next_link:
+    second_page = curl("-X", "GET", API + next_link[1:next_link.index(">")])
+    check("the next link leads to the rest, and ends there",
+          [m["id"] for m in first_page.json() + second_page.json()] == [m["id"] for m in listing.json()]
+          and "link" not in second_page.headers, second_page.headers)
 filtered = curl("-X", "GET", f"{media_url}?file_type=image/jpeg&limit=10")
 check("the spec's filtered list returns only the JPEG",
       filtered.status == 200 and [m["id"] for m in filtered.json()] == [media_id], filtered.body[:300])
@@ -153,9 +193,12 @@ empty = curl("-X", "POST", media_url, "-F", f"file=@{write('empty.png', b'')}")
 check("an empty file is 422 EMPTY_FILE", (empty.status, empty.code()) == (422, "EMPTY_FILE"), empty.body)
 exe = curl("-X", "POST", media_url, "-F", f"file=@{write('photo.png', b'MZ' + bytes(200))}")
 check("an executable named .png is 415", (exe.status, exe.code()) == (415, "UNSUPPORTED_MEDIA_TYPE"), exe.body)
-big = curl("-X", "POST", media_url, "-F", f"file=@{write('big.jpg', JPEG[:20] + bytes(5 * 1024 * 1024))}")
-check("a form upload too big for Lambda is 413 naming the direct upload",
+big = curl("-X", "POST", media_url, "-F", f"file=@{write('big.jpg', JPEG[:20] + bytes(4_500_000))}")
+check("a form upload too big for the function is 413 naming the direct upload",
       (big.status, big.code()) == (413, "FILE_TOO_LARGE") and b"/media/uploads" in big.body, big.body[:300])
+huge = curl("-X", "POST", media_url, "-F", f"file=@{write('huge.jpg', JPEG[:20] + bytes(5 * 1024 * 1024))}")
+check("a request over Lambda's 6 MiB event is 413 REQUEST_TOO_LARGE, as API Gateway refuses it",
+      (huge.status, huge.code()) == (413, "REQUEST_TOO_LARGE") and b"/media/uploads" in huge.body, huge.body[:300])
 
 # --- direct upload: create, PUT straight to S3, complete (the README's flow) --------------
 video = JPEG[:20] + bytes(12 * 1024 * 1024 - 20)
@@ -192,6 +235,9 @@ gone = curl("-X", "GET", item_url)
 check("the deleted media is gone", (gone.status, gone.code()) == (404, "MEDIA_NOT_FOUND"), gone.body)
 object_gone = curl(url, token=None)
 check("its object is gone from the bucket", object_gone.status == 404, object_gone.status)
+
+check(f"every answer fits Lambda's response limit ({answers['measured']} measured)",
+      answers["measured"] > 20 and not answers["too_large"], answers["too_large"])
 
 print(f"e2e: {results['passed']} passed, {results['failed']} failed")
 sys.exit(1 if results["failed"] else 0)

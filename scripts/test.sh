@@ -2,8 +2,9 @@
 # Runs every test: the offline deployment checks (SAM template, OpenAPI, one route table),
 # unit tests, integration tests against a real PostgreSQL and a real S3-compatible server
 # (SeaweedFS), then the spec's flow with curl against the real function binaries under
-# `cargo lambda watch`, and the benchmark harness in smoke mode. Installs what is missing;
-# leaves no process behind.
+# `cargo lambda watch`, schemathesis over openapi.yaml against the same API, and the benchmark
+# harness in smoke mode. Installs what is missing; leaves no process behind, and no
+# PostgreSQL cluster of the machine stopped (scripts/test-apt-install.sh checks that).
 #
 # Uses DATABASE_URL / AWS_ENDPOINT_URL_S3 (+ AWS keys) when given instead of starting its own.
 set -euo pipefail
@@ -12,6 +13,13 @@ cd "$REPO_ROOT"
 
 ensure_tools
 ensure_browser
+if [ "$(id -u)" = 0 ] && command -v pg_createcluster >/dev/null; then
+  log "apt_install leaves the machine's PostgreSQL clusters as it found them"
+  "$REPO_ROOT/scripts/test-apt-install.sh"
+else
+  log "skipping scripts/test-apt-install.sh: it needs root and postgresql-common"
+fi
+
 log "building the workspace"
 cargo build --workspace --locked
 
@@ -43,6 +51,10 @@ seeded=$("$REPO_ROOT/target/debug/plugs-media" seed-demo --email concurrency@exa
 export CONC_EVENT_ID=$(printf '%s\n' "$seeded" | sed -n 's/^EVENT_ID=//p')
 export CONC_TOKEN=$("$REPO_ROOT/target/debug/plugs-media" dev-token --user-id "$(printf '%s\n' "$seeded" | sed -n 's/^USER_ID=//p')")
 python3 "$REPO_ROOT/scripts/concurrency.py" \
+  || { log "cargo lambda watch log:"; tail -n 60 "$STACK_DIR/api.log" >&2; exit 1; }
+
+log "schemathesis: openapi.yaml against the running API (--checks all, bounded to 3 minutes)"
+API_LOG="$STACK_DIR/api.log" "$REPO_ROOT/scripts/schemathesis.sh" \
   || { log "cargo lambda watch log:"; tail -n 60 "$STACK_DIR/api.log" >&2; exit 1; }
 
 log "browser: examples/direct-upload.html in headless Chromium"

@@ -107,7 +107,7 @@ where
 /// The ownership check of the endpoints that address an event: the pool checkout and the
 /// statement the endpoint runs.
 async fn owned_event(world: &World, event_id: Uuid) -> Result<shared::db::Client> {
-    let client = world.state.pool.get().await?;
+    let client = world.state.db.get().await?;
     anyhow::ensure!(
         events::access(&client, event_id, world.user_id).await? == events::Access::Owner
     );
@@ -120,7 +120,7 @@ async fn owned_item(
     event_id: Uuid,
     media_id: Uuid,
 ) -> Result<(media::MediaRow, shared::db::Client)> {
-    let client = world.state.pool.get().await?;
+    let client = world.state.db.get().await?;
     match media::find_owned(&client, event_id, media_id, world.user_id).await? {
         media::Lookup::Found(row) => Ok((row, client)),
         _ => anyhow::bail!("the media item is missing"),
@@ -131,10 +131,10 @@ async fn owned_item(
 async fn bare_presign(world: &World, key: &str) -> Result<String> {
     let request = world
         .state
-        .storage
+        .storage()
         .client()
         .get_object()
-        .bucket(world.state.storage.bucket())
+        .bucket(world.state.storage().bucket())
         .key(key)
         .response_content_disposition(
             "attachment; filename=\"photo.jpg\"; filename*=UTF-8''photo.jpg",
@@ -150,10 +150,10 @@ async fn bare_presign(world: &World, key: &str) -> Result<String> {
 async fn bare_get(world: &World, key: &str) -> Result<Bytes> {
     let output = world
         .state
-        .storage
+        .storage()
         .client()
         .get_object()
-        .bucket(world.state.storage.bucket())
+        .bucket(world.state.storage().bucket())
         .key(key)
         .send()
         .await?;
@@ -165,10 +165,10 @@ async fn bare_put(world: &World, event_id: Uuid, bytes: Bytes) -> Result<String>
     let key = shared::keys::event_media_key(event_id, Utc::now(), "jpg");
     world
         .state
-        .storage
+        .storage()
         .client()
         .put_object()
-        .bucket(world.state.storage.bucket())
+        .bucket(world.state.storage().bucket())
         .key(key.as_str())
         .body(ByteStream::from(bytes))
         .content_type("image/jpeg")
@@ -352,10 +352,10 @@ pub async fn run(world: &World, it: &Iterations, only: &str) -> Result<Vec<Measu
                     let start = Instant::now();
                     let (row, client) = owned_item(w, w.event, id).await?;
                     w.state
-                        .storage
+                        .storage()
                         .client()
                         .delete_object()
-                        .bucket(w.state.storage.bucket())
+                        .bucket(w.state.storage().bucket())
                         .key(row.s3_key.as_deref().unwrap_or_default())
                         .send()
                         .await?;
@@ -437,7 +437,7 @@ pub async fn run(world: &World, it: &Iterations, only: &str) -> Result<Vec<Measu
                 let client = owned_event(w, w.event).await?;
                 let pending = pending(w, 12 * MIB as i64, "video/mp4", "mp4");
                 w.state
-                    .storage
+                    .storage()
                     .presigned_put(
                         &pending.temp_key,
                         declared(w, &pending),
@@ -544,11 +544,11 @@ fn declared(
 /// A pending JPEG upload whose bytes are already under its temp key.
 async fn arrived_upload(world: &World, size: usize) -> Result<pending_uploads::PendingUpload> {
     let pending = pending(world, size as i64, "image/jpeg", "jpg");
-    let client = world.state.pool.get().await?;
+    let client = world.state.db.get().await?;
     pending_uploads::insert(&client, &pending).await?;
     world
         .state
-        .storage
+        .storage()
         .put_new(
             &pending.temp_key,
             world::jpeg(size).into(),
@@ -561,8 +561,8 @@ async fn arrived_upload(world: &World, size: usize) -> Result<pending_uploads::P
 
 /// complete-upload's I/O, bare: the statements it runs and the S3 calls it makes, in order.
 async fn bare_complete(world: &World, pending: &pending_uploads::PendingUpload) -> Result<()> {
-    let s3 = world.state.storage.client();
-    let bucket = world.state.storage.bucket();
+    let s3 = world.state.storage().client();
+    let bucket = world.state.storage().bucket();
     let mut client = owned_event(world, world.event).await?;
     let tx = client.transaction().await?;
     let locked = pending_uploads::lock(&tx, world.event, pending.id)
@@ -613,7 +613,7 @@ async fn bare_complete(world: &World, pending: &pending_uploads::PendingUpload) 
 /// part of every floor above.
 pub async fn pool_checkout(world: &World, it: &Iterations) -> Result<Samples> {
     let mut ops = [floor_op(move || async move {
-        drop(world.state.pool.get().await?);
+        drop(world.state.db.get().await?);
         Ok(())
     })];
     Ok(measure(it, &mut ops).await?.remove(0))

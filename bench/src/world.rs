@@ -86,8 +86,8 @@ impl World {
             .send()
             .await
             .context("create the benchmark bucket")?;
-        let state = AppState::new(config, storage)?;
-        let mut client = state.pool.get().await?;
+        let state = AppState::build(config, storage).await?;
+        let mut client = state.db.get().await?;
         db::migrate::run(&mut client).await?;
 
         let user_id = Uuid::new_v4();
@@ -153,9 +153,40 @@ impl World {
         Ok(world)
     }
 
+    /// Runs the functions as on AWS: the database URL and the JWT key are stored as secrets on
+    /// the stack's Secrets Manager, and the functions get their ARNs instead of the values, so
+    /// a cold start includes reading them.
+    pub async fn use_secrets_manager(&mut self) -> Result<()> {
+        let endpoint = var("AWS_ENDPOINT_URL_SECRETS_MANAGER")?;
+        let secrets = shared::secrets::SecretsManager::from_env("us-east-1").await;
+        let mut env: HashMap<String, String> = self.function_env.drain(..).collect();
+        for (value_name, arn_name) in [
+            ("DATABASE_URL", "DATABASE_SECRET_ARN"),
+            ("SECRET_KEY", "JWT_SECRET_ARN"),
+        ] {
+            let value = env
+                .remove(value_name)
+                .with_context(|| format!("{value_name} is not in the functions' environment"))?;
+            let arn = secrets
+                .client()
+                .create_secret()
+                .name(format!("plugs-media-bench/{}", Uuid::new_v4()))
+                .secret_string(value)
+                .send()
+                .await
+                .context("create a secret on the stack's Secrets Manager")?
+                .arn
+                .context("a created secret has an ARN")?;
+            env.insert(arn_name.to_owned(), arn);
+        }
+        env.insert("AWS_ENDPOINT_URL_SECRETS_MANAGER".to_owned(), endpoint);
+        self.function_env = env.into_iter().collect();
+        Ok(())
+    }
+
     /// `n` rows for the list endpoint (their objects are never read).
     async fn seed_rows(&self, event_id: Uuid, n: usize) -> Result<()> {
-        let client = self.state.pool.get().await?;
+        let client = self.state.db.get().await?;
         let start = Utc::now();
         for i in 0..n {
             let at = start - ChronoDuration::seconds(i as i64);
@@ -187,7 +218,7 @@ impl World {
         let at = Utc::now();
         let key = shared::keys::event_media_key(event_id, at, "jpg");
         self.state
-            .storage
+            .storage()
             .put_new(
                 key.as_str(),
                 jpeg(size).into(),
@@ -199,7 +230,7 @@ impl World {
                 },
             )
             .await?;
-        let client = self.state.pool.get().await?;
+        let client = self.state.db.get().await?;
         let row = media::insert(
             &client,
             &media::NewMedia {

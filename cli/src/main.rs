@@ -120,7 +120,7 @@ async fn main() -> ExitCode {
         Command::Migrate { database_url } => migrate(&database_url).await,
         Command::WatchRouter => {
             print!("{}", shared::endpoint::watch_router_toml());
-            Ok(())
+            Ok(true)
         }
         Command::DevBucket {
             cors_from_template,
@@ -252,13 +252,17 @@ async fn dev_bucket(
 }
 
 async fn sweep(delete_orphans: bool, grace_seconds: Option<u64>) -> anyhow::Result<bool> {
-    let state = shared::AppState::from_env().await?;
-    let mut options = shared::sweep::SweepOptions::from_state(&state);
+    let state = shared::AppState::for_function(&shared::endpoint::SWEEP_UPLOADS).await?;
+    let mut options = shared::sweep::SweepOptions::from_config(&state.config);
     options.delete_orphans |= delete_orphans;
     if let Some(seconds) = grace_seconds {
         options.grace = std::time::Duration::from_secs(seconds);
     }
-    let report = shared::sweep::run(&state, &options).await.map_err(|err| {
+    let target = shared::sweep::SweepTarget {
+        db: &state.db,
+        storage: state.storage(),
+    };
+    let report = shared::sweep::run(&target, &options).await.map_err(|err| {
         anyhow::anyhow!(
             "sweep failed: {err}: {}",
             std::error::Error::source(&err)
@@ -335,7 +339,9 @@ async fn run_migrate_files(
     let config = Config::from_env()?;
     let storage = Storage::from_config(&config).await;
     // One connection per file in flight, plus one for the planning queries.
-    let pool = db::pool(&config.database_url, options.concurrency + 1)?;
+    let pool = shared::open_database(&config, options.concurrency + 1)
+        .await?
+        .pool();
     let migrator = Migrator {
         pool: &pool,
         storage: &storage,
@@ -513,7 +519,14 @@ async fn doctor(write: bool) -> anyhow::Result<bool> {
             return Ok(false);
         }
     };
-    report.pass("jwt secret", "SECRET_KEY is set");
+    match shared::open_authenticator(&config).await {
+        Ok(_) => report.pass("jwt secret", "read (SECRET_KEY or JWT_SECRET_ARN)"),
+        Err(err) => report.fail(
+            "jwt secret",
+            &err.to_string(),
+            "check JWT_SECRET_ARN, the secret's value and secretsmanager:GetSecretValue",
+        ),
+    }
 
     let storage = Storage::from_config(&config).await;
     let bucket_ok = check_bucket(&storage, &mut report).await;
@@ -579,13 +592,18 @@ async fn check_write(storage: &Storage, report: &mut Report) {
 }
 
 async fn check_database(config: &Config, report: &mut Report) {
-    let client = match connect(&config.database_url).await {
+    let connected = async {
+        let db = shared::open_database(config, 1).await?;
+        Ok::<_, anyhow::Error>(db.get().await?)
+    };
+    let client = match connected.await {
         Ok(client) => client,
         Err(err) => {
             return report.fail(
                 "database",
                 &format!("{err:#}"),
-                "check DATABASE_URL, the network path (VPC, security group) and sslmode",
+                "check DATABASE_URL (or DATABASE_SECRET_ARN and its secret), the network path \
+                 (VPC, security group) and sslmode",
             );
         }
     };

@@ -240,8 +240,14 @@ async fn doctor_lists_every_configuration_problem_on_one_line() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let line = line_of(&out, "configuration");
     assert!(line.starts_with("FAIL "), "{line}");
-    assert!(line.contains("DATABASE_URL is required"), "{line}");
-    assert!(line.contains("SECRET_KEY is required"), "{line}");
+    assert!(
+        line.contains("DATABASE_URL or DATABASE_SECRET_ARN is required"),
+        "{line}"
+    );
+    assert!(
+        line.contains("SECRET_KEY or JWT_SECRET_ARN is required"),
+        "{line}"
+    );
     assert!(line.contains("fix: set the variables listed"), "{line}");
 }
 

@@ -1,13 +1,16 @@
 //! What `sam validate --lint` and cfn-lint do not check in template.yaml: how the functions
-//! are built and run, that their S3 permissions are least-privilege, that secrets come from
-//! Secrets Manager, that the bucket the stack creates is hardened, and that the README gives
-//! its CORS rule for a bucket the stack does not create.
+//! are built and run, that their S3 and Secrets Manager permissions are least-privilege, that
+//! secrets are passed by ARN and read at run time (never resolved into the configuration),
+//! that the bucket the stack creates is hardened, and that the README gives its CORS rule for
+//! a bucket the stack does not create.
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use common::{
-    Value, actions, effective_property, functions, intrinsic, is_s3_action, one_or_many,
-    policy_entries, resources_of_type, scalar_text, string_or_sub,
+    Value, actions, effective_property, functions, intrinsic, is_s3_action, logical_id,
+    one_or_many, policy_entries, resources_of_type, scalar_text, string_or_sub,
 };
 
 /// API Gateway's HTTP API gives up on an integration after 30 s.
@@ -185,16 +188,77 @@ fn s3_permissions_name_their_actions_and_are_scoped_to_a_prefix_of_the_bucket() 
     }
 }
 
+/// The template parameters holding the secrets' ARNs.
+const DATABASE_SECRET: &str = "DatabaseSecretArn";
+const JWT_SECRET: &str = "JwtSecretArn";
+
+/// The secrets a function may read, as the parameters naming them: the database's for
+/// every function, the JWT key's for those the registry says check tokens.
+fn expected_secrets(id: &str) -> BTreeSet<String> {
+    let spec = shared::endpoint::functions()
+        .find(|spec| logical_id(spec.name) == id)
+        .unwrap_or_else(|| panic!("{id} is not a function of the registry"));
+    let mut secrets = BTreeSet::from([DATABASE_SECRET.to_owned()]);
+    if spec.needs(shared::endpoint::Capability::JwtKey) {
+        secrets.insert(JWT_SECRET.to_owned());
+    }
+    secrets
+}
+
+/// Every environment variable a function runs with: the Globals ones with its own over them.
+fn environment(template: &Value, function: &Value) -> BTreeMap<String, Value> {
+    let mut variables = BTreeMap::new();
+    for scope in [
+        &template["Globals"]["Function"]["Environment"]["Variables"],
+        &function["Properties"]["Environment"]["Variables"],
+    ] {
+        for (name, value) in scope.as_mapping().into_iter().flatten() {
+            variables.insert(name.as_str().unwrap().to_owned(), value.clone());
+        }
+    }
+    variables
+}
+
+fn is_ref_to(value: &Value, parameter: &str) -> bool {
+    matches!(intrinsic(value), Some((ref f, arg)) if f == "Ref" && arg.as_str() == Some(parameter))
+}
+
 #[test]
-fn secrets_are_resolved_from_secrets_manager_at_deploy_time() {
+fn secrets_are_passed_by_arn_and_read_at_run_time() {
     let template = common::template();
     for (id, function) in functions(&template) {
-        for name in ["DATABASE_URL", "SECRET_KEY"] {
-            let value = common::environment_variable(&template, function, name);
-            let text = string_or_sub(value).unwrap_or_default();
+        let variables = environment(&template, function);
+        for (name, value) in &variables {
+            let text = serde_norway::to_string(value).unwrap();
             assert!(
-                text.starts_with("{{resolve:secretsmanager:") && text.ends_with("}}"),
-                "{id}: {name} must be a Secrets Manager dynamic reference, got {value:?}"
+                !text.contains("{{resolve:"),
+                "{id}: {name} is a dynamic reference, resolved into the configuration in plain text"
+            );
+        }
+        for value_variable in ["DATABASE_URL", "SECRET_KEY"] {
+            assert!(
+                !variables.contains_key(value_variable),
+                "{id}: {value_variable} would put the secret's value in the configuration"
+            );
+        }
+        assert!(
+            variables
+                .get("DATABASE_SECRET_ARN")
+                .is_some_and(|v| is_ref_to(v, DATABASE_SECRET)),
+            "{id}: DATABASE_SECRET_ARN must be !Ref {DATABASE_SECRET}"
+        );
+        let jwt = variables.get("JWT_SECRET_ARN");
+        if expected_secrets(&id).contains(JWT_SECRET) {
+            assert!(
+                jwt.is_some_and(|v| is_ref_to(v, JWT_SECRET)),
+                "{id}: JWT_SECRET_ARN must be !Ref {JWT_SECRET}"
+            );
+        } else {
+            let jwt_variables: Vec<&String> =
+                variables.keys().filter(|k| k.starts_with("JWT_")).collect();
+            assert!(
+                jwt_variables.is_empty(),
+                "{id} checks no tokens, yet gets {jwt_variables:?}"
             );
         }
     }
@@ -205,6 +269,51 @@ fn secrets_are_resolved_from_secrets_manager_at_deploy_time() {
         assert!(
             !default.contains("://") || !default.contains('@'),
             "parameter {name:?} has a credential-bearing default"
+        );
+    }
+}
+
+#[test]
+fn each_function_may_read_exactly_its_own_secrets() {
+    let template = common::template();
+    for (id, function) in functions(&template) {
+        let (statements, others) = policy_entries(function);
+        for other in &others {
+            assert!(
+                !other.to_ascii_lowercase().contains("secretsmanager"),
+                "{id}: secret access only through explicit statements, not `{}`",
+                other.trim()
+            );
+        }
+        let mut granted = BTreeSet::new();
+        for statement in statements {
+            let actions = actions(statement);
+            if !actions
+                .iter()
+                .any(|a| a == "*" || a.to_ascii_lowercase().starts_with("secretsmanager:"))
+            {
+                continue;
+            }
+            assert_eq!(
+                actions,
+                ["secretsmanager:GetSecretValue"],
+                "{id}: a function only reads its secrets"
+            );
+            for resource in one_or_many(&statement["Resource"]) {
+                match intrinsic(resource) {
+                    Some((f, arg)) if f == "Ref" && arg.as_str().is_some() => {
+                        granted.insert(arg.as_str().unwrap().to_owned());
+                    }
+                    _ => panic!(
+                        "{id}: secret resources must be !Ref to a secret ARN parameter, got {resource:?}"
+                    ),
+                }
+            }
+        }
+        assert_eq!(
+            granted,
+            expected_secrets(&id),
+            "{id}: the secrets it may read"
         );
     }
 }
@@ -378,4 +487,18 @@ fn the_readme_gives_the_templates_bucket_cors_rule_for_an_existing_bucket() {
             );
         }
     }
+}
+
+#[test]
+fn the_inline_download_parameter_allows_exactly_what_the_config_accepts() {
+    let template = common::template();
+    let parameter = &template["Parameters"]["InlineDownloadMaxBytes"];
+    assert_eq!(
+        parameter["MaxValue"].as_u64(),
+        Some(shared::config::MAX_INLINE_DOWNLOAD_BYTES),
+        "a larger value would let download answer more than Lambda can return"
+    );
+    assert_eq!(parameter["MinValue"].as_u64(), Some(0));
+    let default = parameter["Default"].as_u64().expect("a numeric default");
+    assert!(default <= shared::config::MAX_INLINE_DOWNLOAD_BYTES);
 }

@@ -1,6 +1,9 @@
 //! Access-token checks, compatible with the tokens The Plugs backend already issues:
 //! HMAC-signed JWTs with `{user_id, email, is_active, exp, iat, type: "access"}`.
 
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
+
 use http::HeaderMap;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -9,6 +12,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::secrets::{Secret, SecretError};
 
 /// The caller, once the token has been verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,69 +29,206 @@ struct Claims {
     is_active: Option<bool>,
 }
 
-/// Verifies tokens with one secret and one pinned algorithm; built once per container.
+/// Verifies tokens with one secret and one pinned algorithm; built once per container. When
+/// the secret lives in Secrets Manager, a token whose signature does not match makes it
+/// re-read the secret (at most once per [`KEY_REREAD_INTERVAL`]) and check the token again,
+/// so a rotated key is picked up without a redeploy.
 pub struct Authenticator {
-    key: DecodingKey,
+    key: RwLock<DecodingKey>,
     validation: Validation,
+    rotation: Option<Rotation>,
+}
+
+/// The shortest time between two re-reads of the JWT secret. Anyone can send a token with a
+/// bad signature, so without a limit every forged request would cost a Secrets Manager call
+/// (latency, quota and money); with it a container makes at most one call a minute, and a
+/// rotated key is picked up by the first token signed with it after that.
+pub const KEY_REREAD_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The key's secret and when it was last re-read.
+struct Rotation {
+    secret: Secret,
+    interval: Duration,
+    last_reread: Mutex<Option<Instant>>,
+}
+
+impl Rotation {
+    /// Takes the right to re-read now, if the interval has passed since the last time.
+    fn claim(&self) -> bool {
+        let mut last = self
+            .last_reread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.is_some_and(|at| at.elapsed() < self.interval) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
+    }
+}
+
+/// The JSON form of the JWT secret: `{"SECRET_KEY": "..."}` (the variable's own name), for a
+/// secret that holds other values of the backend too.
+#[derive(Deserialize)]
+struct JwtSecretJson {
+    #[serde(rename = "SECRET_KEY")]
+    secret_key: String,
+}
+
+/// The HMAC key in the JWT secret's text: the whole (trimmed) string, or the `SECRET_KEY`
+/// member when the text is a JSON object.
+pub fn jwt_key(secret: &SecretString) -> Result<SecretString, String> {
+    let text = secret.expose_secret().trim();
+    let key = if text.starts_with('{') {
+        serde_json::from_str::<JwtSecretJson>(text)
+            .map_err(|_| {
+                "the JWT secret is a JSON object without a SECRET_KEY string member".to_owned()
+            })?
+            .secret_key
+    } else {
+        text.to_owned()
+    };
+    if key.is_empty() {
+        return Err("the JWT secret is empty".to_owned());
+    }
+    Ok(key.into())
 }
 
 impl Authenticator {
+    /// With a key that never changes.
     pub fn new(secret: &SecretString, algorithm: Algorithm) -> Self {
-        let mut validation = Validation::new(algorithm);
-        // A token without an expiry would be valid forever.
-        validation.set_required_spec_claims(&["exp"]);
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        validation.leeway = 30;
         Self {
-            key: DecodingKey::from_secret(secret.expose_secret().as_bytes()),
-            validation,
+            key: RwLock::new(decoding_key(secret)),
+            validation: validation(algorithm),
+            rotation: None,
         }
+    }
+
+    /// Reads the secret once; re-reads it on a bad signature when it can rotate (Secrets
+    /// Manager), at most once per `interval`.
+    pub async fn open(
+        secret: Secret,
+        algorithm: Algorithm,
+        interval: Duration,
+    ) -> Result<Self, SecretError> {
+        let key = read_key(&secret).await?;
+        let rotation = secret.is_rotatable().then(|| Rotation {
+            secret,
+            interval,
+            last_reread: Mutex::new(None),
+        });
+        Ok(Self {
+            key: RwLock::new(decoding_key(&key)),
+            validation: validation(algorithm),
+            rotation,
+        })
     }
 
     /// Reads `Authorization: Bearer <token>` and returns the user it proves.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<AuthenticatedUser, ApiError> {
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<AuthenticatedUser, ApiError> {
         let token = bearer_token(headers)?;
-        self.verify(token)
+        let claims = match self.decode(token) {
+            Err(err) if *err.kind() == ErrorKind::InvalidSignature && self.reread_key().await => {
+                self.decode(token)
+            }
+            other => other,
+        };
+        user_from(claims.map_err(token_error)?)
     }
 
+    /// Checks `token` with the key in hand (no re-read).
     pub fn verify(&self, token: &str) -> Result<AuthenticatedUser, ApiError> {
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|err| {
-                match err.kind() {
-                    ErrorKind::ExpiredSignature => ApiError::TokenExpired,
-                    ErrorKind::ImmatureSignature => {
-                        ApiError::InvalidToken("token is not valid yet".into())
-                    }
-                    ErrorKind::MissingRequiredClaim(claim) => {
-                        ApiError::InvalidToken(format!("token has no {claim} claim"))
-                    }
-                    ErrorKind::InvalidAlgorithm => {
-                        ApiError::InvalidToken("unexpected signing algorithm".into())
-                    }
-                    ErrorKind::InvalidSignature => ApiError::InvalidToken("bad signature".into()),
-                    _ => ApiError::InvalidToken("malformed token".into()),
-                }
-            })?;
-        let claims = data.claims;
-        if let Some(kind) = claims.token_type.as_deref()
-            && kind != "access"
-        {
-            return Err(ApiError::InvalidToken(format!(
-                "a {kind} token cannot be used here"
-            )));
-        }
-        let subject = claims
-            .user_id
-            .or(claims.sub)
-            .ok_or_else(|| ApiError::InvalidToken("token names no user".into()))?;
-        let id = Uuid::try_parse(&subject)
-            .map_err(|_| ApiError::InvalidToken("token's user id is not a UUID".into()))?;
-        if claims.is_active == Some(false) {
-            return Err(ApiError::UserInactive);
-        }
-        Ok(AuthenticatedUser { id })
+        user_from(self.decode(token).map_err(token_error)?)
     }
+
+    fn decode(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
+        let key = self
+            .key
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map(|data| data.claims)
+    }
+
+    /// Re-reads the key when allowed; returns whether a key was read (worth checking again).
+    async fn reread_key(&self) -> bool {
+        let Some(rotation) = &self.rotation else {
+            return false;
+        };
+        if !rotation.claim() {
+            return false;
+        }
+        match read_key(&rotation.secret).await {
+            Ok(key) => {
+                *self
+                    .key
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = decoding_key(&key);
+                tracing::info!(
+                    secret = rotation.secret.id(),
+                    "re-read the JWT secret after a bad signature"
+                );
+                true
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "could not re-read the JWT secret");
+                false
+            }
+        }
+    }
+}
+
+async fn read_key(secret: &Secret) -> Result<SecretString, SecretError> {
+    let text = secret.read().await?;
+    jwt_key(&text).map_err(|reason| SecretError::new(secret.id().unwrap_or("SECRET_KEY"), reason))
+}
+
+fn decoding_key(secret: &SecretString) -> DecodingKey {
+    DecodingKey::from_secret(secret.expose_secret().as_bytes())
+}
+
+fn validation(algorithm: Algorithm) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    // A token without an expiry would be valid forever.
+    validation.set_required_spec_claims(&["exp"]);
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    validation.leeway = 30;
+    validation
+}
+
+fn token_error(err: jsonwebtoken::errors::Error) -> ApiError {
+    match err.kind() {
+        ErrorKind::ExpiredSignature => ApiError::TokenExpired,
+        ErrorKind::ImmatureSignature => ApiError::InvalidToken("token is not valid yet".into()),
+        ErrorKind::MissingRequiredClaim(claim) => {
+            ApiError::InvalidToken(format!("token has no {claim} claim"))
+        }
+        ErrorKind::InvalidAlgorithm => {
+            ApiError::InvalidToken("unexpected signing algorithm".into())
+        }
+        ErrorKind::InvalidSignature => ApiError::InvalidToken("bad signature".into()),
+        _ => ApiError::InvalidToken("malformed token".into()),
+    }
+}
+
+fn user_from(claims: Claims) -> Result<AuthenticatedUser, ApiError> {
+    if let Some(kind) = claims.token_type.as_deref()
+        && kind != "access"
+    {
+        return Err(ApiError::InvalidToken(format!(
+            "a {kind} token cannot be used here"
+        )));
+    }
+    let subject = claims
+        .user_id
+        .or(claims.sub)
+        .ok_or_else(|| ApiError::InvalidToken("token names no user".into()))?;
+    let id = Uuid::try_parse(&subject)
+        .map_err(|_| ApiError::InvalidToken("token's user id is not a UUID".into()))?;
+    if claims.is_active == Some(false) {
+        return Err(ApiError::UserInactive);
+    }
+    Ok(AuthenticatedUser { id })
 }
 
 fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
@@ -158,7 +299,18 @@ mod tests {
     }
 
     fn check(token: &str) -> Result<AuthenticatedUser, ApiError> {
-        authenticator().authenticate(&headers(&format!("Bearer {token}")))
+        authenticate(&authenticator(), &format!("Bearer {token}"))
+    }
+
+    /// `authenticate` with a fixed key never waits on anything: run it to completion here.
+    fn authenticate(auth: &Authenticator, header: &str) -> Result<AuthenticatedUser, ApiError> {
+        let headers = if header.is_empty() {
+            HeaderMap::new()
+        } else {
+            headers(header)
+        };
+        futures_util::FutureExt::now_or_never(auth.authenticate(&headers))
+            .expect("a fixed key needs no I/O")
     }
 
     fn with(
@@ -179,7 +331,7 @@ mod tests {
         let user = Uuid::new_v4();
         let token = sign(&access_claims(user, 60), SECRET, Algorithm::HS256);
         assert_eq!(check(&token).unwrap().id, user);
-        let lower = authenticator().authenticate(&headers(&format!("bearer {token}")));
+        let lower = authenticate(&authenticator(), &format!("bearer {token}"));
         assert_eq!(lower.unwrap().id, user);
     }
 
@@ -292,20 +444,71 @@ mod tests {
     #[test]
     fn missing_or_foreign_schemes_require_authentication() {
         let auth = authenticator();
+        assert_eq!(code(authenticate(&auth, "")), "AUTHENTICATION_REQUIRED");
         assert_eq!(
-            code(auth.authenticate(&HeaderMap::new())),
+            code(authenticate(&auth, "Bearer ")),
             "AUTHENTICATION_REQUIRED"
         );
         assert_eq!(
-            code(auth.authenticate(&headers("Bearer "))),
+            code(authenticate(&auth, "Basic dXNlcjpwYXNz")),
             "AUTHENTICATION_REQUIRED"
         );
+        assert_eq!(code(authenticate(&auth, "Bearer garbage")), "INVALID_TOKEN");
+    }
+
+    #[test]
+    fn the_jwt_secret_is_a_plain_string_or_json_with_secret_key() {
+        let key =
+            |text: &str| jwt_key(&text.to_owned().into()).map(|k| k.expose_secret().to_owned());
+        assert_eq!(key(" plain-key\n").unwrap(), "plain-key");
         assert_eq!(
-            code(auth.authenticate(&headers("Basic dXNlcjpwYXNz"))),
-            "AUTHENTICATION_REQUIRED"
+            key(r#"{"SECRET_KEY": "json-key", "OTHER": "x"}"#).unwrap(),
+            "json-key"
+        );
+        for bad in [
+            "",
+            "  ",
+            r#"{"secret": "hunter2"}"#,
+            r#"{"SECRET_KEY": ""}"#,
+        ] {
+            let err = key(bad).unwrap_err();
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_rotation_may_reread_once_per_interval() {
+        let rotation = Rotation {
+            secret: Secret::fixed("k".to_owned()),
+            interval: Duration::from_secs(60),
+            last_reread: Mutex::new(None),
+        };
+        assert!(rotation.claim(), "the first bad signature may re-read");
+        assert!(!rotation.claim(), "the next ones wait for the interval");
+        *rotation.last_reread.lock().unwrap() = Some(Instant::now() - Duration::from_secs(61));
+        assert!(
+            rotation.claim(),
+            "after the interval a re-read is allowed again"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fixed_key_is_never_reread() {
+        let auth = Authenticator::open(
+            Secret::fixed(SECRET.to_owned()),
+            Algorithm::HS256,
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+        assert!(auth.rotation.is_none());
+        let token = sign(
+            &access_claims(Uuid::new_v4(), 60),
+            "other",
+            Algorithm::HS256,
         );
         assert_eq!(
-            code(auth.authenticate(&headers("Bearer garbage"))),
+            code(authenticate(&auth, &format!("Bearer {token}"))),
             "INVALID_TOKEN"
         );
     }

@@ -8,8 +8,23 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 use secrecy::SecretString;
 
+use crate::secrets::SecretSource;
+
 /// The hard ceiling for any presigned URL: a leaked link must expire quickly.
 pub const MAX_PRESIGNED_TTL_SECONDS: u64 = 900;
+
+/// Room an inline download keeps in Lambda's response for everything but the file: status,
+/// headers (a 255-character name percent-encoded in `Content-Disposition` is ~3.4 KB, the
+/// content type up to 255 characters), the correlation id and the JSON around them. The
+/// download test checks the worst case stays within it.
+pub const INLINE_DOWNLOAD_HEADROOM_BYTES: usize = 16 * 1024;
+
+/// The largest `INLINE_DOWNLOAD_MAX_BYTES`: the most bytes whose base64 (4 characters per 3
+/// bytes, in quotes) still fits Lambda's response after the headroom:
+/// (6,291,556 − 16,384 − 2) / 4 × 3 = 4,706,376 bytes (rounded down to whole quads).
+/// template.yaml's `InlineDownloadMaxBytes` allows the same (checked by deploy-checks).
+pub const MAX_INLINE_DOWNLOAD_BYTES: u64 =
+    ((crate::payload::RESPONSE_MAX_BYTES - INLINE_DOWNLOAD_HEADROOM_BYTES - 2) / 4 * 3) as u64;
 
 /// Everything the service needs to know about its environment.
 #[derive(Debug, Clone)]
@@ -27,16 +42,26 @@ pub struct Config {
     pub s3_force_path_style: bool,
     /// `MAX_FILE_SIZE`: the largest file accepted, in bytes (default 10485760).
     pub max_file_size: u64,
-    /// `DATABASE_URL`: PostgreSQL URL; `sslmode` and `sslrootcert` are honoured.
-    pub database_url: SecretString,
-    /// `SECRET_KEY`: the HMAC secret The Plugs backend signs its access tokens with.
-    pub secret_key: SecretString,
+    /// The database credentials: `DATABASE_URL` (a PostgreSQL URL; `sslmode` and `sslrootcert`
+    /// are honoured) or `DATABASE_SECRET_ARN` (a Secrets Manager secret holding such a URL or
+    /// RDS's JSON), exactly one of them.
+    pub database: SecretSource,
+    /// `DATABASE_OPTIONS`: connection parameters that are not secret, in URL query form
+    /// (`sslmode=verify-full&sslrootcert=/opt/rds-global-bundle.pem`), added to the URL the
+    /// database secret gives; they win over the same parameter in it.
+    pub database_options: Option<String>,
+    /// The HMAC secret The Plugs backend signs its access tokens with: `SECRET_KEY` or
+    /// `JWT_SECRET_ARN` (a Secrets Manager secret), exactly one of them. `None` only for a
+    /// configuration read with [`Config::from_env_without_jwt`] (the sweep, which checks no
+    /// tokens and is given no key).
+    pub jwt_secret: Option<SecretSource>,
     /// `JWT_ALGORITHM`: the one algorithm tokens must be signed with (default HS256).
     pub jwt_algorithm: Algorithm,
     /// `PRESIGNED_URL_TTL_SECONDS`: lifetime of download and stream links (default 300, ≤ 900).
     pub presigned_url_ttl: Duration,
     /// `INLINE_DOWNLOAD_MAX_BYTES`: files up to this size are returned by `download` directly;
-    /// larger ones are redirected to S3 (default 4 MiB, which fits Lambda's 6 MB response).
+    /// larger ones are redirected to S3 (default 4 MiB; at most [`MAX_INLINE_DOWNLOAD_BYTES`],
+    /// whose base64 still fits Lambda's 6 MB response).
     pub inline_download_max_bytes: u64,
     /// `PUBLIC_BASE_URL`: optional base for `file_url` (a CDN); without it `file_url` is the
     /// virtual-hosted S3 URL of the object.
@@ -86,14 +111,38 @@ pub struct ConfigError {
     pub problems: Vec<String>,
 }
 
+/// Whether the JWT key is part of the configuration being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JwtKey {
+    Required,
+    NotUsed,
+}
+
 impl Config {
-    /// Reads the process environment.
+    /// Reads the process environment, for a function that checks access tokens.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// Reads the process environment without the JWT key: for the sweep, which checks no
+    /// tokens, so that it is never handed the key (nor permission to read it).
+    pub fn from_env_without_jwt() -> Result<Self, ConfigError> {
+        Self::parse(|name| std::env::var(name).ok(), JwtKey::NotUsed)
+    }
+
     /// Reads variables through `lookup`, so tests can pass a map instead of the environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::parse(lookup, JwtKey::Required)
+    }
+
+    /// Like [`Config::from_lookup`], without the JWT key.
+    pub fn from_lookup_without_jwt(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        Self::parse(lookup, JwtKey::NotUsed)
+    }
+
+    fn parse(lookup: impl Fn(&str) -> Option<String>, jwt: JwtKey) -> Result<Self, ConfigError> {
         let mut env = Reader {
             lookup: &lookup,
             problems: Vec::new(),
@@ -117,8 +166,12 @@ impl Config {
         let s3_force_path_style = env.bool_or("S3_FORCE_PATH_STYLE", false);
         let max_file_size =
             env.number_or("MAX_FILE_SIZE", 10_485_760, 1..=u64::from(i32::MAX as u32));
-        let database_url = env.required("DATABASE_URL").unwrap_or_default().into();
-        let secret_key = env.required("SECRET_KEY").unwrap_or_default().into();
+        let database = env.secret_source("DATABASE_URL", "DATABASE_SECRET_ARN");
+        let database_options = env.optional("DATABASE_OPTIONS");
+        let jwt_secret = match jwt {
+            JwtKey::Required => Some(env.secret_source("SECRET_KEY", "JWT_SECRET_ARN")),
+            JwtKey::NotUsed => None,
+        };
         let jwt_algorithm = env.jwt_algorithm("JWT_ALGORITHM");
         let ttl = env.number_or(
             "PRESIGNED_URL_TTL_SECONDS",
@@ -128,7 +181,7 @@ impl Config {
         let inline_download_max_bytes = env.number_or(
             "INLINE_DOWNLOAD_MAX_BYTES",
             4 * 1024 * 1024,
-            0..=5 * 1024 * 1024,
+            0..=MAX_INLINE_DOWNLOAD_BYTES,
         );
         let public_base_url = env
             .optional_url("PUBLIC_BASE_URL")
@@ -150,8 +203,9 @@ impl Config {
             s3_endpoint_url,
             s3_force_path_style,
             max_file_size,
-            database_url,
-            secret_key,
+            database,
+            database_options,
+            jwt_secret,
             jwt_algorithm,
             presigned_url_ttl: Duration::from_secs(ttl),
             inline_download_max_bytes,
@@ -198,6 +252,25 @@ impl Reader<'_> {
             self.problems.push(format!("{name} is required"));
         }
         value
+    }
+
+    /// A secret given either as a value (`value_name`) or as a Secrets Manager secret's ARN or
+    /// name (`arn_name`): exactly one of the two.
+    fn secret_source(&mut self, value_name: &str, arn_name: &str) -> SecretSource {
+        match (self.optional(value_name), self.optional(arn_name)) {
+            (Some(value), None) => SecretSource::Value(value.into()),
+            (None, Some(id)) => SecretSource::SecretsManager(id),
+            (Some(_), Some(_)) => {
+                self.problems
+                    .push(format!("set {value_name} or {arn_name}, not both"));
+                SecretSource::Value(String::new().into())
+            }
+            (None, None) => {
+                self.problems
+                    .push(format!("{value_name} or {arn_name} is required"));
+                SecretSource::Value(String::new().into())
+            }
+        }
     }
 
     fn string_or(&self, name: &str, default: &str) -> String {
@@ -293,6 +366,30 @@ mod tests {
     }
 
     #[test]
+    fn the_inline_download_limit_is_the_most_whose_base64_fits_lambdas_response() {
+        assert_eq!(MAX_INLINE_DOWNLOAD_BYTES, 4_706_376);
+        let with_inline = |value: &str| {
+            let mut pairs = MINIMAL.to_vec();
+            pairs.push(("INLINE_DOWNLOAD_MAX_BYTES", value));
+            config_from(&pairs).map(|c| c.inline_download_max_bytes)
+        };
+        assert_eq!(with_inline("4706376").unwrap(), MAX_INLINE_DOWNLOAD_BYTES);
+        assert_eq!(with_inline("0").unwrap(), 0);
+        // 5 MiB is ~7 MB of base64: more than Lambda can return.
+        for refused in ["4706377", "5242880"] {
+            let err = with_inline(refused).unwrap_err().to_string();
+            assert!(err.contains("INLINE_DOWNLOAD_MAX_BYTES"), "{err}");
+            assert!(err.contains("0 to 4706376"), "{err}");
+        }
+        let base64 = crate::payload::base64_len(MAX_INLINE_DOWNLOAD_BYTES as usize) + 2;
+        assert!(base64 + INLINE_DOWNLOAD_HEADROOM_BYTES <= crate::payload::RESPONSE_MAX_BYTES);
+        let one_quad_more = crate::payload::base64_len(MAX_INLINE_DOWNLOAD_BYTES as usize + 3) + 2;
+        assert!(
+            one_quad_more + INLINE_DOWNLOAD_HEADROOM_BYTES > crate::payload::RESPONSE_MAX_BYTES
+        );
+    }
+
+    #[test]
     fn every_problem_is_reported_at_once() {
         let err = config_from(&[
             ("S3_USE_IAM_ROLE", "maybe"),
@@ -302,8 +399,8 @@ mod tests {
         .unwrap_err();
         let text = err.to_string();
         for needle in [
-            "DATABASE_URL is required",
-            "SECRET_KEY is required",
+            "DATABASE_URL or DATABASE_SECRET_ARN is required",
+            "SECRET_KEY or JWT_SECRET_ARN is required",
             "S3_USE_IAM_ROLE",
             "PRESIGNED_URL_TTL_SECONDS",
             "JWT_ALGORITHM",
@@ -349,6 +446,55 @@ mod tests {
         for secret in ["hunter2", "jwt-secret-value", "aws-secret-value"] {
             assert!(!text.contains(secret), "{secret} leaked: {text}");
         }
+    }
+
+    #[test]
+    fn secrets_come_from_a_value_or_a_secrets_manager_arn() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:plugs-db-AbCdEf";
+        let config = config_from(&[
+            ("DATABASE_SECRET_ARN", arn),
+            ("DATABASE_OPTIONS", "sslmode=verify-full"),
+            ("JWT_SECRET_ARN", "plugs-media/jwt-secret"),
+        ])
+        .unwrap();
+        assert!(matches!(&config.database, SecretSource::SecretsManager(id) if id == arn));
+        assert_eq!(
+            config.database_options.as_deref(),
+            Some("sslmode=verify-full")
+        );
+        assert!(matches!(&config.jwt_secret,
+            Some(SecretSource::SecretsManager(id)) if id == "plugs-media/jwt-secret"));
+
+        let config = config_from(MINIMAL).unwrap();
+        assert!(
+            matches!(&config.database, SecretSource::Value(url) if url.expose_secret() == "postgres://db/x")
+        );
+        assert!(
+            matches!(&config.jwt_secret, Some(SecretSource::Value(key)) if key.expose_secret() == "s")
+        );
+    }
+
+    #[test]
+    fn a_secret_given_twice_is_refused() {
+        let mut pairs = MINIMAL.to_vec();
+        pairs.extend([("DATABASE_SECRET_ARN", "db"), ("JWT_SECRET_ARN", "jwt")]);
+        let err = config_from(&pairs).unwrap_err();
+        assert_eq!(
+            err.problems,
+            [
+                "set DATABASE_URL or DATABASE_SECRET_ARN, not both",
+                "set SECRET_KEY or JWT_SECRET_ARN, not both"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_sweep_configuration_has_no_jwt_key_and_needs_none() {
+        let config = Config::from_lookup_without_jwt(|name| {
+            (name == "DATABASE_URL").then(|| "postgres://db/x".to_owned())
+        })
+        .unwrap();
+        assert!(config.jwt_secret.is_none());
     }
 
     #[test]

@@ -76,6 +76,13 @@ pub enum ApiError {
     /// 413: the file exceeds `MAX_FILE_SIZE` (or what Lambda can carry).
     #[error("{message}")]
     FileTooLarge { message: String },
+    /// 413: the request is larger than the event Lambda accepts; in AWS, API Gateway refuses
+    /// it before any function runs, and locally the edge does the same.
+    #[error(
+        "the request is larger than the {limit} bytes a function can receive; send files over \
+         4.4 MB with a direct upload (POST .../media/uploads)"
+    )]
+    RequestTooLarge { limit: usize },
     /// 415: the file's type is not on the allow-list, or its bytes contradict its name.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -88,6 +95,14 @@ pub enum ApiError {
     /// 500: the S3 credentials are missing or invalid.
     #[error("S3 credentials are not configured or are invalid")]
     S3Credentials(#[source] StorageError),
+    /// 500: the answer would be larger than Lambda can return ({size} bytes of response JSON);
+    /// a bug guard: no valid input should ever produce it.
+    #[error("a {status} answer of {size} bytes exceeds the Lambda response limit of {limit} bytes")]
+    ResponseTooLarge {
+        status: u16,
+        size: usize,
+        limit: usize,
+    },
     /// 500: the database could not be reached or a query failed.
     #[error("database error")]
     Database(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -120,9 +135,12 @@ impl ApiError {
             Self::UploadMismatch(_) => 422,
             Self::MalformedRequest(_) => 400,
             Self::Validation { .. } | Self::EmptyFile => 422,
-            Self::FileTooLarge { .. } => 413,
+            Self::FileTooLarge { .. } | Self::RequestTooLarge { .. } => 413,
             Self::UnsupportedMediaType(_) => 415,
-            Self::S3Connection(_) | Self::S3Credentials(_) | Self::Database(_) => 500,
+            Self::S3Connection(_)
+            | Self::S3Credentials(_)
+            | Self::Database(_)
+            | Self::ResponseTooLarge { .. } => 500,
         }
     }
 
@@ -144,11 +162,13 @@ impl ApiError {
             Self::Validation { .. } => "VALIDATION_ERROR",
             Self::EmptyFile => "EMPTY_FILE",
             Self::FileTooLarge { .. } => "FILE_TOO_LARGE",
+            Self::RequestTooLarge { .. } => "REQUEST_TOO_LARGE",
             Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             Self::S3Connection(_) => "S3_CONNECTION_ERROR",
             Self::S3PermissionDenied(_) => "S3_ACCESS_DENIED",
             Self::S3Credentials(_) => "S3_CREDENTIALS_ERROR",
             Self::Database(_) => "DATABASE_ERROR",
+            Self::ResponseTooLarge { .. } => "RESPONSE_TOO_LARGE",
         }
     }
 
@@ -159,6 +179,7 @@ impl ApiError {
             Self::S3Connection(_) => "the file storage is unavailable, try again later".into(),
             Self::S3Credentials(_) => "the file storage is misconfigured".into(),
             Self::Database(_) => "the database is unavailable, try again later".into(),
+            Self::ResponseTooLarge { .. } => "the answer is too large to send".into(),
             other => other.to_string(),
         }
     }
@@ -187,6 +208,12 @@ impl From<tokio_postgres::Error> for ApiError {
 
 impl From<deadpool_postgres::PoolError> for ApiError {
     fn from(err: deadpool_postgres::PoolError) -> Self {
+        Self::database(err)
+    }
+}
+
+impl From<crate::db::DatabaseError> for ApiError {
+    fn from(err: crate::db::DatabaseError) -> Self {
         Self::database(err)
     }
 }

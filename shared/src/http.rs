@@ -1,7 +1,7 @@
 //! The edge between API Gateway and the endpoint logic: reading path and query parameters,
 //! and turning every handler result, success or [`ApiError`], into a response with a JSON
-//! body and an `x-correlation-id` header. A handler never returns `Err` to the runtime
-//! (API Gateway would answer a bare 502).
+//! body and an `x-correlation-id` header, within Lambda's 6 MB limits ([`crate::payload`]).
+//! A handler never returns `Err` to the runtime (API Gateway would answer a bare 502).
 
 use std::future::Future;
 
@@ -15,6 +15,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::payload;
 
 pub type ApiResult = Result<Response<Body>, ApiError>;
 
@@ -120,22 +121,74 @@ where
         method = %request.method(),
         path = %request.uri().path()
     );
-    let result = if was_unreadable(&request) {
-        Err(ApiError::MalformedRequest(
-            "the request could not be decoded (invalid base64 body or path)".into(),
-        ))
-    } else {
-        tracing::Instrument::instrument(handler(request), span.clone()).await
+    let result = match refusal_before_handler(&request) {
+        Some(err) => Err(err),
+        None => tracing::Instrument::instrument(handler(request), span.clone()).await,
     };
-    let mut response = span.in_scope(|| match result {
-        Ok(response) => response,
-        Err(err) => error_response(&err, &correlation_id),
+    let response = span.in_scope(|| {
+        let response = match result {
+            Ok(response) => response,
+            Err(err) => error_response(&err, &correlation_id),
+        };
+        within_response_limit(
+            with_correlation_id(response, &correlation_id),
+            &correlation_id,
+        )
     });
-    if let Ok(value) = HeaderValue::from_str(&correlation_id) {
-        response.headers_mut().insert("x-correlation-id", value);
-    }
     span.in_scope(|| tracing::info!(status = response.status().as_u16(), "answered"));
     Ok(response)
+}
+
+/// What API Gateway or lambda_http would refuse before any handler runs.
+fn refusal_before_handler(request: &Request) -> Option<ApiError> {
+    if was_unreadable(request) {
+        return Some(ApiError::MalformedRequest(
+            "the request could not be decoded (invalid base64 body or path)".into(),
+        ));
+    }
+    if payload::request_size_lower_bound(request) > payload::REQUEST_MAX_BYTES {
+        return Some(ApiError::RequestTooLarge {
+            limit: payload::REQUEST_MAX_BYTES,
+        });
+    }
+    None
+}
+
+/// The longest API Gateway request id taken as the correlation id.
+const MAX_CORRELATION_ID_LEN: usize = 128;
+
+/// The most [`serve`] adds to a handler's response JSON (the `x-correlation-id` header), for
+/// handlers that size their answer to the response limit. The id may hold `"` or `\\`, each
+/// escaped to 2 bytes.
+pub const EDGE_HEADER_BYTES: usize =
+    ",\"x-correlation-id\":\"\"".len() + 2 * MAX_CORRELATION_ID_LEN;
+
+/// Whether a handler's `response` will fit Lambda's response once the edge adds its headers.
+pub fn fits_response_limit(response: &Response<Body>) -> bool {
+    payload::response_size(response).saturating_add(EDGE_HEADER_BYTES)
+        <= payload::RESPONSE_MAX_BYTES
+}
+
+fn with_correlation_id(mut response: Response<Body>, correlation_id: &str) -> Response<Body> {
+    if let Ok(value) = HeaderValue::from_str(correlation_id) {
+        response.headers_mut().insert("x-correlation-id", value);
+    }
+    response
+}
+
+/// `response` if Lambda can return it; otherwise a logged 500 `RESPONSE_TOO_LARGE`, because
+/// behind API Gateway an oversized answer becomes a bare 502 that no log explains.
+fn within_response_limit(response: Response<Body>, correlation_id: &str) -> Response<Body> {
+    let size = payload::response_size(&response);
+    if size <= payload::RESPONSE_MAX_BYTES {
+        return response;
+    }
+    let err = ApiError::ResponseTooLarge {
+        status: response.status().as_u16(),
+        size,
+        limit: payload::RESPONSE_MAX_BYTES,
+    };
+    with_correlation_id(error_response(&err, correlation_id), correlation_id)
 }
 
 /// The error's JSON envelope with its status; 5xx causes go to the log, never the body.
@@ -174,7 +227,11 @@ pub fn correlation_id(request: &Request) -> String {
         _ => None,
     };
     from_context
-        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= MAX_CORRELATION_ID_LEN
+                && id.bytes().all(|b| b.is_ascii_graphic())
+        })
         .unwrap_or_else(|| Uuid::new_v4().to_string())
 }
 
@@ -406,6 +463,70 @@ mod tests {
         event["rawQueryString"] = serde_json::json!(format!("{UNREADABLE_MARK}=true"));
         let response = through_the_runtime_adapter(event).await;
         assert_eq!(response["statusCode"], 200, "{response}");
+    }
+
+    async fn serve_answering(request: Request, answer: Response<Body>) -> Response<Body> {
+        serve(request, |_request| async { Ok(answer) })
+            .await
+            .unwrap()
+    }
+
+    fn binary(len: usize) -> Response<Body> {
+        Response::builder()
+            .status(200)
+            .header(CONTENT_TYPE, "image/jpeg")
+            .body(Body::Binary(vec![7; len]))
+            .unwrap()
+    }
+
+    fn error_code(response: &Response<Body>) -> String {
+        let Body::Text(text) = response.body() else {
+            panic!("JSON is text")
+        };
+        let json: serde_json::Value = serde_json::from_str(text).unwrap();
+        json["error"]["code"].as_str().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn an_answer_lambda_cannot_return_becomes_a_500_response_too_large() {
+        // 5 MiB of bytes is about 7 MB of base64.
+        let response = serve_answering(Request::default(), binary(5 * 1024 * 1024)).await;
+        assert_eq!(response.status(), 500);
+        assert_eq!(error_code(&response), "RESPONSE_TOO_LARGE");
+        assert!(response.headers().contains_key("x-correlation-id"));
+
+        let largest = (payload::RESPONSE_MAX_BYTES - 1024) / 4 * 3;
+        let response = serve_answering(Request::default(), binary(largest)).await;
+        assert_eq!(response.status(), 200);
+        assert!(payload::response_size(&response) <= payload::RESPONSE_MAX_BYTES);
+    }
+
+    #[test]
+    fn the_edge_adds_at_most_edge_header_bytes() {
+        let worst_id = "\"".repeat(MAX_CORRELATION_ID_LEN);
+        let bare = payload::response_size(&binary(10));
+        let with_id = payload::response_size(&with_correlation_id(binary(10), &worst_id));
+        assert_eq!(with_id - bare, EDGE_HEADER_BYTES);
+    }
+
+    #[tokio::test]
+    async fn a_request_lambda_cannot_receive_is_refused_with_413() {
+        // 4.8 MB of bytes is 6.4 MB of base64 in the event.
+        let big = Request::new(Body::Binary(vec![0; 4_800_000]));
+        let called = std::sync::atomic::AtomicBool::new(false);
+        let response = serve(big, |_request| async {
+            called.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(empty_response(204))
+        })
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 413);
+        assert_eq!(error_code(&response), "REQUEST_TOO_LARGE");
+        assert!(!called.load(std::sync::atomic::Ordering::SeqCst));
+
+        let fits = Request::new(Body::Binary(vec![0; 4_500_000]));
+        let response = serve_answering(fits, empty_response(204)).await;
+        assert_eq!(response.status(), 204);
     }
 
     #[test]

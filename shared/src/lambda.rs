@@ -7,6 +7,7 @@ use crate::{AppState, http, telemetry};
 /// Serves `endpoint` on the Lambda runtime until the container is stopped.
 pub async fn serve(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let state: &'static AppState = Box::leak(Box::new(AppState::from_env().await?));
+    let spec = endpoint.spec();
+    let state: &'static AppState = Box::leak(Box::new(AppState::for_function(&spec).await?));
     http::run(move |request| endpoint.handle(state, request)).await
 }

@@ -16,9 +16,16 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::AppState;
-use crate::db::{media, pending_uploads};
+use crate::config::Config;
+use crate::db::{Database, media, pending_uploads};
 use crate::error::ApiError;
+use crate::storage::Storage;
+
+/// What the sweep works on: the database and the bucket. No JWT key: it checks no tokens.
+pub struct SweepTarget<'a> {
+    pub db: &'a Database,
+    pub storage: &'a Storage,
+}
 
 /// How many expired uploads one query fetches.
 const BATCH: i64 = 500;
@@ -31,10 +38,10 @@ pub struct SweepOptions {
 }
 
 impl SweepOptions {
-    pub fn from_state(state: &AppState) -> Self {
+    pub fn from_config(config: &Config) -> Self {
         Self {
-            grace: state.config.sweep_grace,
-            delete_orphans: state.config.sweep_delete_orphans,
+            grace: config.sweep_grace,
+            delete_orphans: config.sweep_delete_orphans,
             now: Utc::now(),
         }
     }
@@ -51,7 +58,7 @@ pub struct SweepReport {
     pub rows_missing_their_object: Vec<String>,
 }
 
-pub async fn run(state: &AppState, options: &SweepOptions) -> Result<SweepReport, ApiError> {
+pub async fn run(state: &SweepTarget<'_>, options: &SweepOptions) -> Result<SweepReport, ApiError> {
     let mut report = SweepReport {
         expired_uploads_removed: remove_expired_uploads(state, options.now).await?,
         ..SweepReport::default()
@@ -71,8 +78,11 @@ pub async fn run(state: &AppState, options: &SweepOptions) -> Result<SweepReport
     Ok(report)
 }
 
-async fn remove_expired_uploads(state: &AppState, now: DateTime<Utc>) -> Result<usize, ApiError> {
-    let client = state.pool.get().await?;
+async fn remove_expired_uploads(
+    state: &SweepTarget<'_>,
+    now: DateTime<Utc>,
+) -> Result<usize, ApiError> {
+    let client = state.db.get().await?;
     let mut removed = 0;
     loop {
         let batch = pending_uploads::expired(&client, now, BATCH).await?;
@@ -93,11 +103,11 @@ async fn remove_expired_uploads(state: &AppState, now: DateTime<Utc>) -> Result<
 }
 
 async fn remove_stray_temp_objects(
-    state: &AppState,
+    state: &SweepTarget<'_>,
     cutoff: DateTime<Utc>,
 ) -> Result<usize, ApiError> {
     let owned: HashSet<String> = {
-        let client = state.pool.get().await?;
+        let client = state.db.get().await?;
         pending_uploads::temp_keys(&client)
             .await?
             .into_iter()
@@ -118,7 +128,7 @@ async fn remove_stray_temp_objects(
 }
 
 async fn check_event_objects(
-    state: &AppState,
+    state: &SweepTarget<'_>,
     options: &SweepOptions,
     cutoff: DateTime<Utc>,
     report: &mut SweepReport,
@@ -131,7 +141,7 @@ async fn check_event_objects(
     // Rows are read after the listing: a row inserted in between points at an object listed
     // already, never the other way round.
     let live: HashSet<String> = {
-        let client = state.pool.get().await?;
+        let client = state.db.get().await?;
         media::live_keys(&client).await?.into_iter().collect()
     };
     report.objects_checked = objects.len();

@@ -4,17 +4,24 @@
 
 use lambda_http::lambda_runtime::{self, Error, LambdaEvent, service_fn};
 use serde_json::Value;
-use shared::sweep::{self, SweepOptions};
+use shared::endpoint::SWEEP_UPLOADS;
+use shared::sweep::{self, SweepOptions, SweepTarget};
 use shared::{AppState, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let state: &'static AppState = Box::leak(Box::new(AppState::from_env().await?));
+    // What the registry entry declares: no JWT key, the sweep checks no tokens.
+    let state: &'static AppState =
+        Box::leak(Box::new(AppState::for_function(&SWEEP_UPLOADS).await?));
     lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| async move {
         // A failed sweep is retried by the next schedule; the error goes to the log and the
         // invocation is marked failed so alarms can see it.
-        let report = sweep::run(state, &SweepOptions::from_state(state))
+        let target = SweepTarget {
+            db: &state.db,
+            storage: state.storage(),
+        };
+        let report = sweep::run(&target, &SweepOptions::from_config(&state.config))
             .await
             .inspect_err(|err| tracing::error!(error = %err, "sweep failed"))?;
         Ok::<_, Error>(serde_json::to_value(report)?)

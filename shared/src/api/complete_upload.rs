@@ -59,7 +59,7 @@ pub async fn handle(state: &AppState, upload: OwnedUpload) -> ApiResult {
         let stored = stored.clone();
         async move {
             state
-                .storage
+                .storage()
                 .copy(temp_key, etag, key.as_str(), stored)
                 .await
         }
@@ -97,7 +97,7 @@ pub async fn handle(state: &AppState, upload: OwnedUpload) -> ApiResult {
     };
     // The row no longer points at the temp object; if this delete fails, the sweep (and the
     // bucket's temp/ lifecycle rule) removes it.
-    if let Err(err) = state.storage.delete(&pending.temp_key).await {
+    if let Err(err) = state.storage().delete(&pending.temp_key).await {
         tracing::warn!(key = %pending.temp_key, error = %err, "could not delete a completed upload's temp object");
     }
     tracing::info!(media_id = %row.id, %event_id, key = %key, "direct upload completed");
@@ -107,7 +107,7 @@ pub async fn handle(state: &AppState, upload: OwnedUpload) -> ApiResult {
 /// The object under the temp key must exist, have the declared size and start like the
 /// declared type; a wrong one is deleted so nothing unchecked stays in the bucket.
 async fn check_arrival(state: &AppState, pending: &PendingUpload) -> Result<Checked, ApiError> {
-    let info = match state.storage.info(&pending.temp_key).await {
+    let info = match state.storage().info(&pending.temp_key).await {
         Ok(info) => info,
         Err(StorageError::NotFound) => {
             let hint = if pending.expires_at < Utc::now() {
@@ -133,7 +133,7 @@ async fn check_arrival(state: &AppState, pending: &PendingUpload) -> Result<Chec
         )));
     }
     let head = state
-        .storage
+        .storage()
         .read_prefix(&pending.temp_key, &etag, SNIFF_BYTES as u64)
         .await
         .map_err(ApiError::from)?;
@@ -159,7 +159,7 @@ async fn check_arrival(state: &AppState, pending: &PendingUpload) -> Result<Chec
 
 async fn discard(state: &AppState, pending: &PendingUpload) -> Result<(), ApiError> {
     state
-        .storage
+        .storage()
         .delete(&pending.temp_key)
         .await
         .map_err(ApiError::from)

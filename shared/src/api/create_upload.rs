@@ -24,6 +24,7 @@ use crate::storage::{DeclaredFile, ObjectMetadata};
 struct CreateUpload {
     filename: String,
     content_type: String,
+    #[serde(deserialize_with = "whole_number")]
     file_size: i64,
     /// Hex (32 digits) or base64 (24 characters) MD5 of the file.
     checksum_md5: Option<String>,
@@ -76,7 +77,7 @@ pub async fn handle(state: &AppState, event: OwnedEvent, input: Input) -> ApiRes
         metadata,
     };
     let presigned = state
-        .storage
+        .storage()
         .presigned_put(key.as_str(), file, state.config.upload_url_ttl)
         .await
         .map_err(ApiError::from)?;
@@ -169,9 +170,31 @@ fn validate(body: CreateUpload, max_file_size: u64) -> Result<Declared, ApiError
     })
 }
 
+/// A JSON integer, also when written with a fraction of zero (`1024.0`) or too large for i64
+/// (`1e30`, which then saturates and is refused as too large): JSON Schema's `integer`, which
+/// openapi.yaml promises, counts all of those as integers.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    use serde::de::Error;
+    let number = serde_json::Number::deserialize(deserializer)?;
+    if let Some(n) = number.as_i64() {
+        return Ok(n);
+    }
+    number
+        .as_f64()
+        .filter(|f| f.fract() == 0.0)
+        // `as` saturates: beyond i64 is beyond any size limit anyway.
+        .map(|f| f as i64)
+        .ok_or_else(|| {
+            D::Error::custom(format!(
+                "file_size: {number} is not a whole number of bytes"
+            ))
+        })
+}
+
 /// Content-MD5 wants base64; clients often have hex. Either is accepted.
 fn md5_as_base64(raw: &str) -> Result<String, ApiError> {
-    let raw = raw.trim();
+    // ASCII whitespace only, as the OpenAPI pattern says (a trailing newline from `md5sum`).
+    let raw = raw.trim_ascii();
     let digest = if raw.len() == 32 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
         (0..16)
             .map(|i| u8::from_str_radix(&raw[2 * i..2 * i + 2], 16).expect("checked hex"))
@@ -248,5 +271,35 @@ mod tests {
         );
         assert_eq!(md5_as_base64(b64).unwrap(), b64);
         assert!(md5_as_base64("abc").is_err());
+    }
+
+    #[test]
+    fn a_file_size_written_with_a_zero_fraction_is_a_whole_number() {
+        let declared = body(serde_json::json!({
+            "filename": "a.png", "content_type": "image/png", "file_size": 512.0
+        }))
+        .unwrap();
+        assert_eq!(declared.size, 512);
+        let huge = body(serde_json::json!({
+            "filename": "a.png", "content_type": "image/png", "file_size": 1e300
+        }))
+        .unwrap_err();
+        assert_eq!(huge.code(), "FILE_TOO_LARGE");
+        for bad in [serde_json::json!(1.5), serde_json::json!("12")] {
+            let err = body(serde_json::json!({
+                "filename": "a.png", "content_type": "image/png", "file_size": bad
+            }))
+            .unwrap_err();
+            assert_eq!(err.code(), "VALIDATION_ERROR", "{bad}");
+        }
+    }
+
+    #[test]
+    fn md5_takes_ascii_whitespace_around_it_and_nothing_else() {
+        let b64 = "1B2M2Y8AsgTpgAmY7PhCfg==";
+        assert_eq!(md5_as_base64(&format!(" {b64}\n")).unwrap(), b64);
+        assert!(md5_as_base64(&format!("\u{a0}{b64}")).is_err());
+        // Base64 whose last digit carries bits beyond the 16 bytes is not a digest.
+        assert!(md5_as_base64("1B2M2Y8AsgTpgAmY7PhCfh==").is_err());
     }
 }

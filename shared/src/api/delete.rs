@@ -13,7 +13,7 @@ use crate::http::{ApiResult, empty_response};
 pub async fn handle(state: &AppState, media: OwnedMedia) -> ApiResult {
     let OwnedMedia { row, client, .. } = media;
     if let Some(key) = row.s3_key.as_deref() {
-        state.storage.delete(key).await.map_err(ApiError::from)?;
+        state.storage().delete(key).await.map_err(ApiError::from)?;
     }
     media::delete(&client, row.id).await?;
     tracing::info!(media_id = %row.id, event_id = %row.event_id, "media deleted");

@@ -59,6 +59,11 @@ impl Input {
         self.request.body()
     }
 
+    /// The path the client asked for (for links to the next page).
+    pub fn path(&self) -> &str {
+        self.request.uri().path()
+    }
+
     /// The whole request, for readers that need headers and body together (multipart).
     pub fn into_request(self) -> Request {
         self.request
@@ -98,10 +103,10 @@ pub async fn media(
     request: Request,
     path: &str,
 ) -> Result<(OwnedMedia, Input), ApiError> {
-    let user = state.auth.authenticate(request.headers())?;
+    let user = state.auth().authenticate(request.headers()).await?;
     let event_id = path_uuid(&request, path, "event_id")?;
     let media_id = path_uuid(&request, path, "media_id")?;
-    let client = state.pool.get().await?;
+    let client = state.db.get().await?;
     match media::find_owned(&client, event_id, media_id, user.id).await? {
         Lookup::Denied(denied) => Err(access_error(denied)),
         Lookup::NoMedia => Err(ApiError::MediaNotFound),
@@ -124,13 +129,13 @@ async fn event_and_ids<const N: usize>(
     path: &str,
     names: [&str; N],
 ) -> Result<(OwnedEvent, [Uuid; N]), ApiError> {
-    let user = state.auth.authenticate(request.headers())?;
+    let user = state.auth().authenticate(request.headers()).await?;
     let event_id = path_uuid(request, path, "event_id")?;
     let mut ids = [Uuid::nil(); N];
     for (id, name) in ids.iter_mut().zip(names) {
         *id = path_uuid(request, path, name)?;
     }
-    let client = state.pool.get().await?;
+    let client = state.db.get().await?;
     match events::access(&client, event_id, user.id).await? {
         Access::Owner => Ok((
             OwnedEvent {

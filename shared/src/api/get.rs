@@ -4,6 +4,7 @@ use super::MediaJson;
 use super::extract::OwnedMedia;
 use crate::http::{ApiResult, json_response};
 
+/// Reads the database only: it is given no S3 client.
 #[tracing::instrument(skip_all)]
 pub async fn handle(media: OwnedMedia) -> ApiResult {
     Ok(json_response(200, &MediaJson::from(media.row)))

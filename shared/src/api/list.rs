@@ -1,11 +1,19 @@
 //! `GET /api/v1/events/{event_id}/media?file_type=&skip=&limit=`: the event's media, newest
-//! first, with the total in `X-Total-Count`.
+//! first, with the total in `X-Total-Count`. A page holds at most `limit` items and stops
+//! early where the next item would take the answer past Lambda's response limit (1000 items
+//! at their field limits are ~55 MB); `Link: <...>; rel="next"` then says where to go on.
+
+use http::HeaderValue;
+use http::header::{CONTENT_TYPE, LINK};
+use lambda_http::{Body, Response};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::MediaJson;
 use super::extract::{Input, OwnedEvent};
-use crate::db::media::{self, TypeFilter};
+use crate::db::media::{self, MediaRow, TypeFilter};
 use crate::error::ApiError;
-use crate::http::{ApiResult, json_response};
+use crate::http::{ApiResult, EDGE_HEADER_BYTES};
+use crate::payload;
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
@@ -18,12 +26,67 @@ pub async fn handle(event: OwnedEvent, input: Input) -> ApiResult {
     let query = ListQuery::from_input(&input)?;
     let (rows, total) =
         media::list(&client, event_id, &query.filter, query.skip, query.limit).await?;
-    let items: Vec<MediaJson> = rows.into_iter().map(MediaJson::from).collect();
-    let mut response = json_response(200, &items);
+    Ok(page_response(input.path(), &query, rows, total))
+}
+
+/// The leading rows that fit one answer, as a JSON array, with `X-Total-Count` and, when rows
+/// follow, a `Link` to the next page that starts right after the last item sent.
+fn page_response(path: &str, query: &ListQuery, rows: Vec<MediaRow>, total: i64) -> Response<Body> {
+    let items: Vec<String> = rows
+        .into_iter()
+        .map(|row| serde_json::to_string(&MediaJson::from(row)).expect("media JSON serializes"))
+        .collect();
+    // The link is sized for the largest skip it can name, so the real one never needs more.
+    let longest_link = next_link(path, query, query.skip + items.len() as i64);
+    let frame = payload::response_size(&page(String::from("[]"), total, Some(&longest_link)));
+    let budget = payload::RESPONSE_MAX_BYTES.saturating_sub(frame + EDGE_HEADER_BYTES);
+    let taken = items_within(&items, budget);
+    let next_skip = query.skip + taken as i64;
+    let link = (next_skip < total).then(|| next_link(path, query, next_skip));
+    page(
+        format!("[{}]", items[..taken].join(",")),
+        total,
+        link.as_deref(),
+    )
+}
+
+/// How many leading items fit in `budget` bytes of response JSON, where each costs its
+/// escaped length and a comma. At least one, so paging always moves on: a single item over
+/// the limit is left to the edge's RESPONSE_TOO_LARGE.
+fn items_within(items: &[String], budget: usize) -> usize {
+    let mut used = 0;
+    let fitting = items
+        .iter()
+        .take_while(|item| {
+            used += payload::json_escaped_len(item) + 1;
+            used <= budget
+        })
+        .count();
+    fitting.max(1).min(items.len())
+}
+
+fn page(body: String, total: i64, link: Option<&str>) -> Response<Body> {
+    let mut response = Response::builder()
+        .status(200)
+        .header(CONTENT_TYPE, "application/json")
+        .header("x-total-count", total)
+        .body(Body::Text(body))
+        .expect("static response parts are valid");
+    if let Some(value) = link.and_then(|link| HeaderValue::from_str(link).ok()) {
+        response.headers_mut().insert(LINK, value);
+    }
     response
-        .headers_mut()
-        .insert("x-total-count", http::HeaderValue::from(total));
-    Ok(response)
+}
+
+/// `</api/v1/events/{id}/media?skip=N&limit=L&file_type=T>; rel="next"` (RFC 8288), with the
+/// request's own path and filter.
+fn next_link(path: &str, query: &ListQuery, skip: i64) -> String {
+    let mut target = format!("{path}?skip={skip}&limit={}", query.limit);
+    if let TypeFilter::Exact(value) | TypeFilter::Prefix(value) = &query.filter {
+        target.push_str("&file_type=");
+        target.extend(utf8_percent_encode(value, NON_ALPHANUMERIC));
+    }
+    format!("<{target}>; rel=\"next\"")
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -37,7 +100,8 @@ impl ListQuery {
     fn from_input(input: &Input) -> Result<Self, ApiError> {
         let skip = number(input, "skip", 0, 0..=i64::from(i32::MAX))?;
         let limit = number(input, "limit", DEFAULT_LIMIT, 1..=MAX_LIMIT)?;
-        let filter = match input.query("file_type")?.map(str::trim) {
+        // Not trimmed: the OpenAPI pattern (`^[!-~]*$`) promises that a space is refused.
+        let filter = match input.query("file_type")? {
             None | Some("") => TypeFilter::Any,
             Some(t) if t.len() > 255 || !t.bytes().all(|b| b.is_ascii_graphic()) => {
                 return Err(ApiError::validation(
@@ -98,6 +162,96 @@ mod tests {
         ListQuery::from_input(&Input::unchecked(request))
     }
 
+    /// A row with every field at its own limit, in the characters that grow most on the way
+    /// out: `"` is 2 bytes in the body and 4 in Lambda's response JSON (`\\\"`), so is an emoji.
+    fn largest_row(n: u32) -> MediaRow {
+        let created_at =
+            chrono::DateTime::from_timestamp(1_700_000_000 - i64::from(n), 999_999_000).unwrap();
+        MediaRow {
+            id: uuid::Uuid::from_u128(u128::from(n)),
+            event_id: uuid::Uuid::nil(),
+            title: Some("😀".repeat(crate::api::upload_form::MAX_TITLE_CHARS)),
+            description: Some("\"".repeat(crate::api::upload_form::MAX_DESCRIPTION_CHARS)),
+            file_url: "\"".repeat(512),
+            s3_key: Some("\"".repeat(512)),
+            file_type: "\"".repeat(255),
+            file_size: Some(i32::MAX),
+            tags: Some(
+                vec![
+                    "\"".repeat(crate::api::upload_form::MAX_TAG_CHARS);
+                    crate::api::upload_form::MAX_TAGS
+                ]
+                .join(", "),
+            ),
+            original_filename: Some("\"".repeat(255)),
+            created_at,
+            updated_at: Some(created_at),
+        }
+    }
+
+    fn item_cost(row: MediaRow) -> usize {
+        payload::json_escaped_len(&serde_json::to_string(&MediaJson::from(row)).unwrap()) + 1
+    }
+
+    #[test]
+    fn the_largest_item_costs_59_5_kb_so_1000_cannot_share_an_answer() {
+        // In Lambda's response JSON each of these characters costs 4 bytes:
+        //   title 256 × 4 = 1,024; description 10,000 × 4 = 40,000;
+        //   tags 50 × (64 × 4 + 4 for the escaped quotes + 1 comma) = 13,050;
+        //   file_url 512 × 4 + s3_key 512 × 4 + file_type 255 × 4 = 5,116;
+        //   ids, size, dates, field names and the comma: 323 (each `"` of the JSON is 2 bytes).
+        // 59,513 bytes, so 6,291,556 / 59,513 = 105 items per answer at worst, while the 1000
+        // items `limit` allows would be ~59.5 MB: pages are cut by size, not only by count.
+        let cost = item_cost(largest_row(1));
+        assert_eq!(cost, 1_024 + 40_000 + 13_050 + 5_116 + 323);
+        assert!(1000 * cost > payload::RESPONSE_MAX_BYTES);
+        assert!(payload::RESPONSE_MAX_BYTES / cost >= 100);
+    }
+
+    #[test]
+    fn a_page_of_the_largest_items_stops_where_the_next_would_not_fit() {
+        let rows: Vec<MediaRow> = (0..1000).map(largest_row).collect();
+        let query = ListQuery {
+            filter: TypeFilter::Prefix("image/".into()),
+            skip: 7,
+            limit: 1000,
+        };
+        let path = "/api/v1/events/e/media";
+        let response = page_response(path, &query, rows, 1007);
+        let size = payload::response_size(&response) + EDGE_HEADER_BYTES;
+        assert!(size <= payload::RESPONSE_MAX_BYTES, "{size}");
+        assert!(size + item_cost(largest_row(0)) > payload::RESPONSE_MAX_BYTES);
+        let Body::Text(body) = response.body() else {
+            panic!("JSON is text")
+        };
+        let sent = serde_json::from_str::<Vec<serde_json::Value>>(body)
+            .unwrap()
+            .len();
+        assert!((100..1000).contains(&sent), "{sent}");
+        assert_eq!(
+            response.headers()[LINK],
+            format!(
+                "<{path}?skip={}&limit=1000&file_type=image%2F>; rel=\"next\"",
+                7 + sent
+            )
+        );
+    }
+
+    #[test]
+    fn the_last_page_has_no_next_link() {
+        let rows: Vec<MediaRow> = (0..3).map(largest_row).collect();
+        let query = query(&[("skip", "2")]).unwrap();
+        let response = page_response("/p", &query, rows, 5);
+        assert!(!response.headers().contains_key(LINK));
+        assert_eq!(response.headers()["x-total-count"], "5");
+        let rows: Vec<MediaRow> = (0..3).map(largest_row).collect();
+        let response = page_response("/p", &query, rows, 6);
+        assert_eq!(
+            response.headers()[LINK],
+            "</p?skip=5&limit=100>; rel=\"next\""
+        );
+    }
+
     #[test]
     fn defaults_are_skip_0_and_limit_100() {
         let q = query(&[]).unwrap();
@@ -114,6 +268,20 @@ mod tests {
             query(&[("file_type", "image/JPEG")]).unwrap().filter,
             TypeFilter::Exact("image/jpeg".into())
         );
+    }
+
+    #[test]
+    fn a_file_type_with_spaces_or_non_ascii_is_refused() {
+        for value in [
+            " image/png",
+            "image/png ",
+            "image /png",
+            "\u{a0}image/",
+            "imagé/",
+        ] {
+            let err = query(&[("file_type", value)]).unwrap_err();
+            assert_eq!(err.code(), "VALIDATION_ERROR", "{value:?}");
+        }
     }
 
     #[test]

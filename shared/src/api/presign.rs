@@ -51,7 +51,7 @@ pub(super) async fn presigned_answer(
     redirect: bool,
 ) -> ApiResult {
     let presigned = state
-        .storage
+        .storage()
         .presigned_get(key, state.config.presigned_url_ttl, overrides)
         .await
         .map_err(ApiError::from)?;

@@ -41,7 +41,7 @@ pub async fn handle(state: &AppState, event: OwnedEvent, input: Input) -> ApiRes
         let metadata = metadata.clone();
         async move {
             state
-                .storage
+                .storage()
                 .put_new(key.as_str(), bytes, media_type.mime, metadata)
                 .await
         }
@@ -77,7 +77,7 @@ pub async fn handle(state: &AppState, event: OwnedEvent, input: Input) -> ApiRes
 
 /// Best effort: the request already failed; a leftover object is logged for the sweep.
 pub(crate) async fn remove_orphan(state: &AppState, key: &S3Key) {
-    if let Err(err) = state.storage.delete(key.as_str()).await {
+    if let Err(err) = state.storage().delete(key.as_str()).await {
         tracing::error!(key = %key, error = %err, "could not remove the object of a failed upload");
     }
 }

@@ -167,6 +167,14 @@ pub(crate) fn optional_text(
 
 /// `"photo, event,memories"` → `["photo", "event", "memories"]`, within the limits.
 pub fn parse_tags(raw: &str) -> Result<Vec<String>, ApiError> {
+    // Checked before trimming, so a control character is refused wherever it stands, as the
+    // OpenAPI pattern says.
+    if raw.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            &["body", "tags"],
+            "must not contain control characters",
+        ));
+    }
     let tags = super::split_tags(raw);
     if tags.len() > MAX_TAGS {
         return Err(ApiError::validation(
@@ -183,12 +191,6 @@ pub fn parse_tags(raw: &str) -> Result<Vec<String>, ApiError> {
             ),
         ));
     }
-    if tags.iter().any(|t| t.chars().any(char::is_control)) {
-        return Err(ApiError::validation(
-            &["body", "tags"],
-            "must not contain control characters",
-        ));
-    }
     Ok(tags)
 }
 
@@ -203,6 +205,14 @@ mod tests {
         assert!(parse_tags(&vec!["t"; MAX_TAGS + 1].join(",")).is_err());
         assert!(parse_tags(&"x".repeat(MAX_TAG_CHARS + 1)).is_err());
         assert!(parse_tags(" , , ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_control_character_in_tags_is_refused_even_at_an_edge() {
+        for raw in ["a\u{7}b", "a,\n", "\tstage", "night\u{85}"] {
+            let err = parse_tags(raw).unwrap_err();
+            assert_eq!(err.code(), "VALIDATION_ERROR", "{raw:?}");
+        }
     }
 
     #[test]

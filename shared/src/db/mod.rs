@@ -1,5 +1,7 @@
-//! PostgreSQL access: the connection pool (one per container) and one module per table.
+//! PostgreSQL access: the connection pool (one per container), the [`Database`] that rebuilds
+//! it when the credentials rotate, and one module per table.
 
+pub mod credentials;
 pub mod events;
 pub mod media;
 pub mod migrate;
@@ -7,6 +9,7 @@ pub mod pending_uploads;
 mod tls;
 
 use std::str::FromStr;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
@@ -14,6 +17,126 @@ use secrecy::ExposeSecret;
 use secrecy::SecretString;
 
 pub use deadpool_postgres::Client;
+use deadpool_postgres::PoolError;
+use tokio_postgres::error::SqlState;
+
+use crate::secrets::{Secret, SecretError};
+
+/// The container's database: a pool built from the credentials secret, rebuilt from a fresh
+/// read of the secret when PostgreSQL refuses the credentials (they were rotated).
+///
+/// deadpool's manager keeps the connection settings it was built with, so a rotation means a
+/// new pool; connections already open stay valid (PostgreSQL does not end sessions when a
+/// password changes) and are dropped with the old pool.
+pub struct Database {
+    secret: Secret,
+    options: Option<String>,
+    max_size: usize,
+    /// The pool and how many times it was rebuilt, so callers that failed on the same pool
+    /// re-read the secret once between them.
+    current: RwLock<(Pool, u64)>,
+    rebuild: tokio::sync::Mutex<()>,
+}
+
+impl Database {
+    /// Reads the secret once and builds the pool (no connection is opened yet).
+    pub async fn open(
+        secret: Secret,
+        options: Option<String>,
+        max_size: usize,
+    ) -> Result<Self, DatabaseError> {
+        let pool = pool_from_secret(&secret, options.as_deref(), max_size).await?;
+        Ok(Self {
+            secret,
+            options,
+            max_size,
+            current: RwLock::new((pool, 0)),
+            rebuild: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The pool in use now.
+    pub fn pool(&self) -> Pool {
+        self.snapshot().0
+    }
+
+    fn snapshot(&self) -> (Pool, u64) {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A connection; when PostgreSQL refuses the credentials and they come from Secrets
+    /// Manager, re-reads the secret once, rebuilds the pool and tries again.
+    pub async fn get(&self) -> Result<Client, DatabaseError> {
+        let (pool, generation) = self.snapshot();
+        match pool.get().await {
+            Err(err) if is_authentication_failure(&err) && self.secret.is_rotatable() => {
+                tracing::warn!(
+                    secret = self.secret.id(),
+                    "the database refused the credentials: re-reading the secret"
+                );
+                self.rebuild_after(generation).await?;
+                Ok(self.pool().get().await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Rebuilds the pool from a fresh read of the secret, unless another caller already
+    /// rebuilt it since `seen`.
+    async fn rebuild_after(&self, seen: u64) -> Result<(), DatabaseError> {
+        let _one_at_a_time = self.rebuild.lock().await;
+        if self.snapshot().1 != seen {
+            return Ok(());
+        }
+        let pool = pool_from_secret(&self.secret, self.options.as_deref(), self.max_size).await?;
+        let mut current = self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *current = (pool, seen + 1);
+        tracing::info!(
+            secret = self.secret.id(),
+            "database pool rebuilt with the re-read credentials"
+        );
+        Ok(())
+    }
+}
+
+async fn pool_from_secret(
+    secret: &Secret,
+    options: Option<&str>,
+    max_size: usize,
+) -> Result<Pool, DatabaseError> {
+    let text = secret.read().await?;
+    let url = credentials::database_url(&text, options)?;
+    Ok(pool(&url, max_size)?)
+}
+
+/// SQLSTATE 28P01 (wrong password) and 28000 (no such role, or pg_hba refuses it): what a
+/// rotated secret looks like from the old credentials' side.
+fn is_authentication_failure(err: &PoolError) -> bool {
+    let PoolError::Backend(err) = err else {
+        return false;
+    };
+    err.code().is_some_and(|code| {
+        *code == SqlState::INVALID_PASSWORD
+            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+    })
+}
+
+/// The database could not be used: its secret, its URL or the connection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Setup(#[from] PoolSetupError),
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+}
 
 /// A pool of at most `max_size` connections, created lazily: building it does no I/O, so a
 /// cold start does not wait for the database.
@@ -46,5 +169,5 @@ pub fn pool(database_url: &SecretString, max_size: usize) -> Result<Pool, PoolSe
 
 /// The database URL or its TLS options could not be used.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid DATABASE_URL: {0}")]
+#[error("invalid database URL: {0}")]
 pub struct PoolSetupError(pub String);

@@ -1095,7 +1095,7 @@ fn create_upload_cases(w: &World) -> Vec<Case> {
             "create: file_size beyond i64",
             Endpoint::CreateUpload,
             body(edit(ok(), "file_size", Some(json!(1e30)))),
-            Err(422, "VALIDATION_ERROR"),
+            Err(413, "FILE_TOO_LARGE"),
         ),
         case(
             "create: text/html",
@@ -1247,7 +1247,7 @@ async fn check_stored_safely(app: &TestApp, media: &Value) {
             .all(|c| c.is_ascii_alphanumeric() || "/_.-".contains(c)),
         "{key}"
     );
-    let info = app.state.storage.info(key).await.unwrap();
+    let info = app.state.storage().info(key).await.unwrap();
     assert_eq!(
         info.server_side_encryption.as_deref(),
         Some("AES256"),

@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::json;
 use shared::storage::ObjectMetadata;
-use shared::sweep::{self, SweepOptions};
+use shared::sweep::{self, SweepOptions, SweepTarget};
 use uuid::Uuid;
 
 use crate::relay;
@@ -67,7 +67,7 @@ async fn a_12_mib_file_goes_create_put_complete() {
         [key],
         "the temp object must be gone"
     );
-    let info = app.state.storage.info(key).await.unwrap();
+    let info = app.state.storage().info(key).await.unwrap();
     assert_eq!(info.server_side_encryption.as_deref(), Some("AES256"));
     assert_eq!(info.metadata.get("user_id"), Some(&who.user_id.to_string()));
     assert_eq!(
@@ -75,7 +75,7 @@ async fn a_12_mib_file_goes_create_put_complete() {
         Some("keynote photo.jpg")
     );
     assert_eq!(
-        app.state.storage.download(key).await.unwrap().as_ref(),
+        app.state.storage().download(key).await.unwrap().as_ref(),
         bytes.as_slice()
     );
     let pending: i64 = app
@@ -250,7 +250,7 @@ async fn a_size_other_than_declared_is_refused_and_its_object_deleted() {
         .unwrap()
         .get(0);
     app.state
-        .storage
+        .storage()
         .put_new(
             &temp_key,
             Bytes::from(jpeg(500)),
@@ -363,6 +363,13 @@ async fn the_form_upload_points_large_files_to_the_direct_upload() {
     assert!(app.object_keys().await.is_empty());
 }
 
+fn target(app: &TestApp) -> SweepTarget<'_> {
+    SweepTarget {
+        db: &app.state.db,
+        storage: &app.state.storage(),
+    }
+}
+
 fn sweep_now(delete_orphans: bool) -> SweepOptions {
     SweepOptions {
         grace: Duration::ZERO,
@@ -385,7 +392,7 @@ async fn the_sweep_removes_expired_uploads_with_their_objects() {
         )
         .await
         .unwrap();
-    let report = sweep::run(&app.state, &sweep_now(false)).await.unwrap();
+    let report = sweep::run(&target(&app), &sweep_now(false)).await.unwrap();
     assert_eq!(report.expired_uploads_removed, 1);
     assert_eq!(report.stray_temp_objects_removed, 0);
     assert_eq!(
@@ -411,7 +418,7 @@ async fn the_sweep_reports_orphans_and_deletes_them_when_told_to() {
     let kept = app.upload_png(&who).await;
     let orphan = format!("events/{}/media/2024/01/01/120000_000001.jpg", who.event_id);
     app.state
-        .storage
+        .storage()
         .put_new(
             &orphan,
             Bytes::from(jpeg(100)),
@@ -422,7 +429,7 @@ async fn the_sweep_reports_orphans_and_deletes_them_when_told_to() {
         .unwrap();
     let stray_temp = "temp/2024/01/01/120000_000001.jpg";
     app.state
-        .storage
+        .storage()
         .put_new(
             stray_temp,
             Bytes::from(jpeg(100)),
@@ -433,7 +440,7 @@ async fn the_sweep_reports_orphans_and_deletes_them_when_told_to() {
         .unwrap();
     let lost = app.upload_png(&who).await;
     app.state
-        .storage
+        .storage()
         .delete(lost["s3_key"].as_str().unwrap())
         .await
         .unwrap();
@@ -443,11 +450,11 @@ async fn the_sweep_reports_orphans_and_deletes_them_when_told_to() {
         grace: Duration::from_secs(3600),
         ..sweep_now(true)
     };
-    let report = sweep::run(&app.state, &young).await.unwrap();
+    let report = sweep::run(&target(&app), &young).await.unwrap();
     assert!(report.orphan_objects.is_empty());
     assert_eq!(report.stray_temp_objects_removed, 0);
 
-    let report = sweep::run(&app.state, &sweep_now(false)).await.unwrap();
+    let report = sweep::run(&target(&app), &sweep_now(false)).await.unwrap();
     assert_eq!(report.orphan_objects, [orphan.clone()]);
     assert_eq!(report.orphan_objects_deleted, 0);
     assert_eq!(
@@ -457,7 +464,7 @@ async fn the_sweep_reports_orphans_and_deletes_them_when_told_to() {
     assert_eq!(report.stray_temp_objects_removed, 1);
     assert_eq!(report.objects_checked, 2);
 
-    let report = sweep::run(&app.state, &sweep_now(true)).await.unwrap();
+    let report = sweep::run(&target(&app), &sweep_now(true)).await.unwrap();
     assert_eq!(report.orphan_objects_deleted, 1);
     assert_eq!(app.object_keys().await, [kept["s3_key"].as_str().unwrap()]);
 }
@@ -500,7 +507,7 @@ async fn bytes_put_again_after_the_check_are_never_copied() {
 
     let reply = racing.complete_upload(&who, id).await;
     for key in published_keys(&app).await {
-        let stored = app.state.storage.download(&key).await.unwrap();
+        let stored = app.state.storage().download(&key).await.unwrap();
         assert!(
             stored.as_ref() == checked.as_slice(),
             "{key} holds bytes complete never checked, starting {:02x?} (reply {})",
@@ -592,10 +599,10 @@ async fn the_published_object_carries_the_apis_headers_not_the_clients() {
         let key = done.json()["s3_key"].as_str().unwrap().to_owned();
         let head = app
             .state
-            .storage
+            .storage()
             .client()
             .head_object()
-            .bucket(app.state.storage.bucket())
+            .bucket(app.state.storage().bucket())
             .key(&key)
             .send()
             .await

@@ -49,7 +49,7 @@ async fn assert_consistent(app: &TestApp) {
     for key in &objects {
         let sse = app
             .state
-            .storage
+            .storage()
             .info(key)
             .await
             .unwrap()
@@ -209,7 +209,7 @@ async fn an_exhausted_pool_is_a_clean_database_error() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
     let held: Vec<_> =
-        futures_util::future::join_all((0..shared::POOL_SIZE).map(|_| app.state.pool.get()))
+        futures_util::future::join_all((0..shared::POOL_SIZE).map(|_| app.state.db.get()))
             .await
             .into_iter()
             .map(Result::unwrap)

@@ -236,7 +236,7 @@ pub async fn legacy(app: &TestApp, with_problems: bool) -> Legacy {
             .unwrap();
     }
     app.state
-        .storage
+        .storage()
         .put_new(
             DONE_KEY,
             Bytes::from(png()),
@@ -264,7 +264,7 @@ pub async fn legacy(app: &TestApp, with_problems: bool) -> Legacy {
 }
 
 async fn run(app: &TestApp, legacy: &Legacy, options: &Options) -> Summary {
-    run_with(app, &app.state.storage, legacy, options).await
+    run_with(app, &app.state.storage(), legacy, options).await
 }
 
 async fn run_with(
@@ -274,7 +274,7 @@ async fn run_with(
     options: &Options,
 ) -> Summary {
     Migrator {
-        pool: &app.state.pool,
+        pool: &app.state.db.pool(),
         storage,
         config: &app.state.config,
     }
@@ -332,11 +332,11 @@ async fn snapshot(app: &TestApp) -> (BTreeMap<Uuid, RowState>, BTreeMap<String, 
         .collect();
     let mut objects = BTreeMap::new();
     for key in app.object_keys().await {
-        let info = app.state.storage.info(&key).await.unwrap();
+        let info = app.state.storage().info(&key).await.unwrap();
         objects.insert(
             key.clone(),
             ObjectState {
-                bytes: app.state.storage.download(&key).await.unwrap(),
+                bytes: app.state.storage().download(&key).await.unwrap(),
                 content_type: info.content_type,
                 sse: info.server_side_encryption,
                 metadata: info.metadata.into_iter().collect(),
@@ -438,7 +438,7 @@ async fn exactly_the_pending_rows_move_into_the_bucket_byte_for_byte() {
             row.file_url,
             format!(
                 "https://{}.s3.us-east-1.amazonaws.com/{key}",
-                app.state.storage.bucket()
+                app.state.storage().bucket()
             )
         );
         assert_eq!(row.file_type, *mime);
@@ -503,7 +503,7 @@ async fn an_interrupted_run_resumes_to_the_state_of_an_uninterrupted_one() {
     assert_eq!((first.considered, first.migrated), (2, 2));
     // 2. A run killed between writing DOC's object and recording it in its row.
     app.state
-        .storage
+        .storage()
         .put_new(
             &key_of(t0() + Duration::minutes(3), "pdf"),
             Bytes::from(pdf()),
@@ -520,7 +520,7 @@ async fn an_interrupted_run_resumes_to_the_state_of_an_uninterrupted_one() {
     let before = snapshot(&app).await;
     let down = Storage::from_config(&config(
         &app.database_url,
-        app.state.storage.bucket(),
+        app.state.storage().bucket(),
         &[("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")],
     ))
     .await;
@@ -560,7 +560,7 @@ async fn a_dry_run_writes_nothing_and_plans_what_the_real_run_does() {
     let legacy = legacy(&app, true).await;
     // An earlier run left PHOTO's object behind: the plan adopts it.
     app.state
-        .storage
+        .storage()
         .put_new(
             &key_of(t0(), "png"),
             Bytes::from(png()),
@@ -608,7 +608,7 @@ async fn a_different_object_at_the_key_is_a_conflict_and_is_not_overwritten() {
     // Same size as the file but other bytes (caught by the checksum), and another size.
     let mut same_size = png();
     same_size[20] ^= 0xff;
-    let storage = &app.state.storage;
+    let storage = &app.state.storage();
     for (key, bytes) in [
         (&photo_key, same_size.clone()),
         (&notes_key, b"other".to_vec()),
@@ -650,8 +650,8 @@ async fn a_missing_uploads_folder_is_an_error_before_anything_runs() {
     let app = TestApp::new().await;
     let legacy = legacy(&app, false).await;
     let err = Migrator {
-        pool: &app.state.pool,
-        storage: &app.state.storage,
+        pool: &app.state.db.pool(),
+        storage: &app.state.storage(),
         config: &app.state.config,
     }
     .run(

@@ -167,10 +167,10 @@ async fn outcome_of(app: &TestApp, reply: Reply) -> Result<Outcome, String> {
     let key = reply.json()["s3_key"].as_str().unwrap().to_owned();
     let head = app
         .state
-        .storage
+        .storage()
         .client()
         .head_object()
-        .bucket(app.state.storage.bucket())
+        .bucket(app.state.storage().bucket())
         .key(&key)
         .send()
         .await

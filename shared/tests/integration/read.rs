@@ -278,7 +278,7 @@ async fn a_row_whose_object_is_gone_answers_file_not_found() {
     let who = app.organiser().await;
     let media = app.upload_png(&who).await;
     app.state
-        .storage
+        .storage()
         .delete(media["s3_key"].as_str().unwrap())
         .await
         .unwrap();

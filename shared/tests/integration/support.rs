@@ -120,8 +120,8 @@ impl TestApp {
             .send()
             .await
             .expect("the test SeaweedFS accepts a new bucket");
-        let state = AppState::new(config, storage).unwrap();
-        let mut client = state.pool.get().await.unwrap();
+        let state = AppState::build(config, storage).await.unwrap();
+        let mut client = state.db.get().await.unwrap();
         db::migrate::run(&mut client).await.unwrap();
         Self {
             state,
@@ -137,10 +137,10 @@ impl TestApp {
 
     /// Like [`TestApp::sibling`], with another database URL (one that is unreachable).
     pub async fn sibling_on(&self, database_url: &str, overrides: &[(&str, &str)]) -> TestApp {
-        let config = config(database_url, self.state.storage.bucket(), overrides);
+        let config = config(database_url, self.state.storage().bucket(), overrides);
         let storage = Storage::from_config(&config).await;
         TestApp {
-            state: AppState::new(config, storage).unwrap(),
+            state: AppState::build(config, storage).await.unwrap(),
             database_url: self.database_url.clone(),
         }
     }
@@ -161,7 +161,7 @@ impl TestApp {
     }
 
     pub async fn db(&self) -> db::Client {
-        self.state.pool.get().await.unwrap()
+        self.state.db.get().await.unwrap()
     }
 
     /// A user with one event; returns (user id, event id, token).
@@ -208,7 +208,7 @@ impl TestApp {
     pub async fn object_keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self
             .state
-            .storage
+            .storage()
             .list("")
             .await
             .unwrap()
@@ -231,10 +231,11 @@ impl TestApp {
     /// Calls one endpoint in-process, through the same adapter and dispatch the Lambda
     /// binary uses.
     pub async fn call(&self, endpoint: Endpoint, request: Request) -> Reply {
-        let state = &self.state;
-        let response = shared::http::serve(request, |request| endpoint.handle(state, request))
+        let state = self.state.narrowed_to(&endpoint.spec());
+        let response = shared::http::serve(request, |request| endpoint.handle(&state, request))
             .await
             .expect("the adapter never returns Err");
+        assert_lambda_can_return(&response);
         Reply::from(response)
     }
 
@@ -420,6 +421,25 @@ pub fn with_multipart(request: Request, parts: &[Part<'_>], fields: &[(&str, &st
 pub fn with_body(request: Request, body: Vec<u8>) -> Request {
     let (parts, _) = request.into_parts();
     Request::from_parts(parts, Body::Binary(body))
+}
+
+/// Fails the test on an answer Lambda could not return (behind API Gateway a bare 502), and on
+/// the edge's `RESPONSE_TOO_LARGE`, which only such an answer produces: no test input may
+/// lead to either.
+pub fn assert_lambda_can_return(response: &Response<Body>) {
+    let size = shared::payload::response_size(response);
+    assert!(
+        size <= shared::payload::RESPONSE_MAX_BYTES,
+        "a {} answer of {size} bytes exceeds Lambda's {}-byte response limit",
+        response.status(),
+        shared::payload::RESPONSE_MAX_BYTES
+    );
+    if let Body::Text(text) = response.body() {
+        assert!(
+            !text.contains("\"RESPONSE_TOO_LARGE\""),
+            "the edge refused an oversized answer: {text}"
+        );
+    }
 }
 
 /// A response, read once.

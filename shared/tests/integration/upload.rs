@@ -42,7 +42,7 @@ async fn an_upload_stores_the_object_encrypted_with_metadata_and_records_it() {
         assert!(media[field].is_string(), "{field}");
     }
 
-    let info = app.state.storage.info(key).await.unwrap();
+    let info = app.state.storage().info(key).await.unwrap();
     assert_eq!(info.server_side_encryption.as_deref(), Some("AES256"));
     assert_eq!(info.content_type.as_deref(), Some("image/png"));
     assert_eq!(info.size, png().len() as u64);
@@ -56,7 +56,7 @@ async fn an_upload_stores_the_object_encrypted_with_metadata_and_records_it() {
         Some("Event Photo.png")
     );
     assert_eq!(
-        app.state.storage.download(key).await.unwrap().as_ref(),
+        app.state.storage().download(key).await.unwrap().as_ref(),
         png().as_slice()
     );
 
