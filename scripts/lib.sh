@@ -257,8 +257,17 @@ prepare_demo_database() {
   export DEMO_USER_ID DEMO_EVENT_ID DEMO_TOKEN OTHER_EVENT_ID OTHER_TOKEN
 }
 
+# The environment variable that makes cargo start this host's binaries through a runner.
+cargo_runner_variable() {
+  local host
+  host=$(rustc -vV | sed -n 's/^host: //p')
+  printf 'CARGO_TARGET_%s_RUNNER\n' "$(printf '%s' "$host" | tr 'a-z.-' 'A-Z__')"
+}
+
 # Serves the API with `cargo lambda watch` on ADDRESS:PORT in the background (its own
-# process group, so stopping it stops the functions it started too).
+# process group, so stopping it stops the functions it started too). Each function runs under
+# scripts/runtime_relay.py, which sends its runtime API calls with `Connection: close`:
+# without it, cargo lambda watch loses some answers whose body is large (see that script).
 start_api() { # start_api PORT LOGFILE
   local port=$1 logfile=$2 envfile="$STACK_DIR/functions.env"
   # The functions' environment, in the KEY=VALUE form --env-file reads.
@@ -266,7 +275,8 @@ start_api() { # start_api PORT LOGFILE
     | sed 's/^\([A-Z0-9_]*\)=\(.*\)$/\1="\2"/' >"$envfile"
   echo "S3_BUCKET_NAME=\"${S3_BUCKET_NAME:-plugs-bucket}\"" >>"$envfile"
   # Several instances per function, as Lambda runs several containers under load.
-  PATH="$VENV/bin:$PATH" setsid cargo lambda watch --ignore-changes --concurrency 4 -A 127.0.0.1 -P "$port" \
+  env "$(cargo_runner_variable)=$REPO_ROOT/scripts/runtime_relay.py" PATH="$VENV/bin:$PATH" \
+    setsid cargo lambda watch --ignore-changes --concurrency 4 -A 127.0.0.1 -P "$port" \
     --env-file "$envfile" >"$logfile" 2>&1 &
   echo $! >"$STACK_DIR/api.pid"
   disown
