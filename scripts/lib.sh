@@ -358,10 +358,19 @@ prepare_demo_database() {
   FUNCTION_JWT_SECRET_ARN=$(SECRET_VALUE=$SECRET_KEY put_local_secret plugs-media/jwt-secret)
 }
 
+# The environment variable that makes cargo start this host's binaries through a runner.
+cargo_runner_variable() {
+  local host
+  host=$(rustc -vV | sed -n 's/^host: //p')
+  printf 'CARGO_TARGET_%s_RUNNER\n' "$(printf '%s' "$host" | tr 'a-z.-' 'A-Z__')"
+}
+
 # Serves the API with `cargo lambda watch` on ADDRESS:PORT in the background (its own
 # process group, so stopping it stops the functions it started too). The functions read the
 # database URL and the JWT key from Secrets Manager when prepare_demo_database stored them
-# there, as on AWS; from DATABASE_URL and SECRET_KEY otherwise.
+# there, as on AWS; from DATABASE_URL and SECRET_KEY otherwise. Each function runs under
+# scripts/runtime_relay.py, which sends its runtime API calls with `Connection: close`:
+# without it, cargo lambda watch loses some answers whose body is large (see that script).
 start_api() { # start_api PORT LOGFILE
   local port=$1 logfile=$2 envfile="$STACK_DIR/functions.env"
   # The functions' environment, in the KEY=VALUE form --env-file reads: the stack's
@@ -385,7 +394,8 @@ start_api() { # start_api PORT LOGFILE
   # The routes, from the endpoint registry: what API Gateway serves, nothing else.
   "$REPO_ROOT/target/debug/plugs-media" watch-router >"$STACK_DIR/CargoLambda.toml"
   # Several instances per function, as Lambda runs several containers under load.
-  PATH="$VENV/bin:$PATH" setsid env "${unset_values[@]}" cargo lambda --global "$STACK_DIR/CargoLambda.toml" watch --ignore-changes --concurrency 4 -A 127.0.0.1 -P "$port" \
+  env "$(cargo_runner_variable)=$REPO_ROOT/scripts/runtime_relay.py" PATH="$VENV/bin:$PATH" \
+    setsid env "${unset_values[@]}" cargo lambda --global "$STACK_DIR/CargoLambda.toml" watch --ignore-changes --concurrency 4 -A 127.0.0.1 -P "$port" \
     --env-file "$envfile" >"$logfile" 2>&1 &
   echo $! >"$STACK_DIR/api.pid"
   disown

@@ -2,9 +2,10 @@
 # Runs every test: the offline deployment checks (SAM template, OpenAPI, one route table),
 # unit tests, integration tests against a real PostgreSQL and a real S3-compatible server
 # (SeaweedFS), then the spec's flow with curl against the real function binaries under
-# `cargo lambda watch`, schemathesis over openapi.yaml against the same API, and the benchmark
-# harness in smoke mode. Installs what is missing; leaves no process behind, and no
-# PostgreSQL cluster of the machine stopped (scripts/test-apt-install.sh checks that).
+# `cargo lambda watch`, a soak through it (no answer may be lost), schemathesis over
+# openapi.yaml against the same API, and the benchmark harness in smoke mode. Installs what is
+# missing; leaves no process behind, and no PostgreSQL cluster of the machine stopped
+# (scripts/test-apt-install.sh checks that).
 #
 # Uses DATABASE_URL / AWS_ENDPOINT_URL_S3 (+ AWS keys) when given instead of starting its own.
 set -euo pipefail
@@ -51,6 +52,13 @@ seeded=$("$REPO_ROOT/target/debug/plugs-media" seed-demo --email concurrency@exa
 export CONC_EVENT_ID=$(printf '%s\n' "$seeded" | sed -n 's/^EVENT_ID=//p')
 export CONC_TOKEN=$("$REPO_ROOT/target/debug/plugs-media" dev-token --user-id "$(printf '%s\n' "$seeded" | sed -n 's/^USER_ID=//p')")
 python3 "$REPO_ROOT/scripts/concurrency.py" \
+  || { log "cargo lambda watch log:"; tail -n 60 "$STACK_DIR/api.log" >&2; exit 1; }
+
+log "soak: 300 sequential 1 MiB downloads and 300 listings through cargo lambda watch, none lost"
+seeded=$("$REPO_ROOT/target/debug/plugs-media" seed-demo --email soak@example.com)
+export SOAK_EVENT_ID=$(printf '%s\n' "$seeded" | sed -n 's/^EVENT_ID=//p')
+export SOAK_TOKEN=$("$REPO_ROOT/target/debug/plugs-media" dev-token --user-id "$(printf '%s\n' "$seeded" | sed -n 's/^USER_ID=//p')")
+python3 "$REPO_ROOT/scripts/soak.py" \
   || { log "cargo lambda watch log:"; tail -n 60 "$STACK_DIR/api.log" >&2; exit 1; }
 
 log "schemathesis: openapi.yaml against the running API (--checks all, bounded to 3 minutes)"
