@@ -550,16 +550,7 @@ async fn the_published_object_carries_the_apis_headers_not_the_clients() {
             .await;
         assert_eq!(done.status, 201, "{name}: {}", done.text());
         let key = done.json()["s3_key"].as_str().unwrap().to_owned();
-        let head = app
-            .state
-            .storage
-            .client()
-            .head_object()
-            .bucket(app.state.storage.bucket())
-            .key(&key)
-            .send()
-            .await
-            .unwrap();
+        let head = app.head(&key).await;
         assert_eq!(
             (
                 head.content_type(),

@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::support::*;
@@ -48,13 +47,7 @@ async fn with_s3_stopped_or_hung_every_write_path_fails_cleanly_and_in_time() {
     let who = app.organiser().await;
     let media = app.upload_png(&who).await;
     let media_id = Uuid::parse_str(media["id"].as_str().unwrap()).unwrap();
-    let ticket = app
-        .create_upload(
-            &who,
-            json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 100}),
-        )
-        .await
-        .json();
+    let ticket = app.ticket(&who, "a.jpg", "image/jpeg", 100).await;
     let upload_id = Uuid::parse_str(ticket["upload_id"].as_str().unwrap()).unwrap();
 
     let (hung_url, _hung) = black_hole();

@@ -5,7 +5,6 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::support::*;
@@ -53,13 +52,7 @@ async fn logs_hold_no_token_secret_or_signature() {
                 .to_owned(),
         );
     }
-    let ticket = app
-        .create_upload(
-            &who,
-            json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 10}),
-        )
-        .await
-        .json();
+    let ticket = app.ticket(&who, "a.jpg", "image/jpeg", 10).await;
     signatures.push(
         ticket["url"]
             .as_str()

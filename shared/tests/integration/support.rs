@@ -191,6 +191,19 @@ impl TestApp {
             .await;
     }
 
+    /// The object's HEAD as S3 answers it: every header the API stored, not only ours.
+    pub async fn head(&self, key: &str) -> aws_sdk_s3::operation::head_object::HeadObjectOutput {
+        self.state
+            .storage
+            .client()
+            .head_object()
+            .bucket(self.state.storage.bucket())
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("HeadObject {key}: {e}"))
+    }
+
     pub async fn media_count(&self) -> i64 {
         self.db()
             .await
