@@ -151,3 +151,37 @@ pub fn with_form(request: Request, form: Vec<u8>) -> Request {
     head.headers.remove("content-length");
     Request::from_parts(head, Body::Binary(form))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fixture_gets_the_ids_and_token_in_place_of_every_placeholder() {
+        let (event, media) = (Uuid::new_v4(), Uuid::new_v4());
+        for endpoint in crate::Endpoint::ALL {
+            let (function, case) = endpoint.fixture();
+            let text = fill(&fixture_text(function, case).unwrap(), event, media, "tok");
+            assert!(!text.contains(FIXTURE_EVENT_ID), "{function}/{case}");
+            assert!(!text.contains(FIXTURE_MEDIA_ID), "{function}/{case}");
+            assert!(!text.contains(FIXTURE_TOKEN), "{function}/{case}");
+            assert!(text.contains(&event.to_string()), "{function}/{case}");
+            parse(&text).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_form_names_each_part_and_closes_with_the_boundary() {
+        let body = multipart_body(
+            &[Part::file("file", "a.jpg", b"JPEG").typed("image/jpeg")],
+            &[("title", "Hi")],
+        );
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.starts_with(&format!("--{BOUNDARY}\r\n")));
+        assert!(text.contains(
+            "name=\"file\"; filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\nJPEG\r\n"
+        ));
+        assert!(text.contains("name=\"title\"\r\n\r\nHi\r\n"));
+        assert!(text.ends_with(&format!("--{BOUNDARY}--\r\n")));
+    }
+}

@@ -131,3 +131,23 @@ pub fn config_of(env: &HashMap<String, String>, overrides: &[(&str, &str)]) -> R
     Config::from_lookup(|name| vars.get(name).cloned())
         .map_err(|e| anyhow::anyhow!("the configuration is invalid: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::database_url;
+
+    #[test]
+    fn a_database_url_keeps_the_server_and_the_query_of_the_admin_url() {
+        assert_eq!(
+            database_url(
+                "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
+                "t_1"
+            ),
+            "postgres://postgres@127.0.0.1:5432/t_1?sslmode=disable"
+        );
+        assert_eq!(
+            database_url("postgres://u:p@db.example/postgres", "bench_2"),
+            "postgres://u:p@db.example/bench_2"
+        );
+    }
+}
