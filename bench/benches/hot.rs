@@ -13,7 +13,6 @@ use shared::storage::{DownloadOverrides, Storage};
 use uuid::Uuid;
 
 const SECRET: &str = "benchmark-secret";
-const BOUNDARY: &str = "benchboundary7MA4YWxkTrZu0gW";
 
 fn jwt(c: &mut Criterion) {
     let auth = Authenticator::new(&SecretString::from(SECRET), Algorithm::HS256);
@@ -36,15 +35,10 @@ fn keys(c: &mut Criterion) {
 }
 
 fn multipart(c: &mut Criterion) {
-    let mut body = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"photo.jpg\"\r\n\
-         Content-Type: image/jpeg\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend((0..4 * 1024 * 1024).map(|i| (i % 251) as u8));
-    body.extend_from_slice(
-        format!("\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nPhoto\r\n--{BOUNDARY}--\r\n")
-            .as_bytes(),
+    let file: Vec<u8> = (0..4 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let body = test_support::multipart_body(
+        &[test_support::Part::file("file", "photo.jpg", &file).typed("image/jpeg")],
+        &[("title", "Photo")],
     );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -55,7 +49,7 @@ fn multipart(c: &mut Criterion) {
                 let mut request = Request::new(Body::Binary(body.clone()));
                 request.headers_mut().insert(
                     "content-type",
-                    format!("multipart/form-data; boundary={BOUNDARY}")
+                    test_support::multipart_content_type()
                         .parse()
                         .expect("valid"),
                 );

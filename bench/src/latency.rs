@@ -2,7 +2,8 @@
 //! (`shared::http::serve` + `shared::api::<endpoint>::handle` on a `lambda_http::Request` made
 //! from the `events/` fixtures), each next to its floor: the same I/O done bare, with the same
 //! pool and the same S3 client. Endpoint and floor iterations alternate (and swap order every
-//! iteration), so the machine's noise lands on both alike.
+//! iteration), so the machine's noise lands on both alike. The call is `test_support::serve`,
+//! the same dispatch the integration tests use.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,10 +15,10 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use bytes::Bytes;
 use chrono::Utc;
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 use shared::db::{events, media, pending_uploads};
-use shared::endpoint::Endpoint;
 use shared::storage::ObjectMetadata;
+use test_support::{Endpoint, serve};
 use uuid::Uuid;
 
 use crate::stats::Samples;
@@ -60,14 +61,6 @@ async fn measure(iterations: &Iterations, ops: &mut [Op<'_>]) -> Result<Vec<Samp
     Ok(samples)
 }
 
-/// The Lambda path: the adapter and the endpoint's handler, as the function binary runs it.
-async fn call(world: &World, endpoint: Endpoint, request: Request) -> Response<Body> {
-    let state = &world.state;
-    shared::http::serve(request, |request| endpoint.handle(state, request))
-        .await
-        .expect("the adapter never returns Err")
-}
-
 /// An op that calls `endpoint` with `make()`'s request and expects `status`.
 fn endpoint_op<'a>(
     world: &'a World,
@@ -80,7 +73,7 @@ fn endpoint_op<'a>(
         let request = make();
         Box::pin(async move {
             let start = Instant::now();
-            let response = call(world, endpoint, request).await;
+            let response = serve(&world.state, endpoint, request).await;
             let took = start.elapsed();
             world::expect_status(&response, status, what)?;
             Ok(took)
@@ -340,7 +333,7 @@ pub async fn run(world: &World, it: &Iterations, only: &str) -> Result<Vec<Measu
                     let (id, _) = w.put_media(w.event, 1024).await?;
                     let request = w.request(("delete-media", "delete"), w.event, id);
                     let start = Instant::now();
-                    let response = call(w, Endpoint::DeleteMedia, request).await;
+                    let response = serve(&w.state, Endpoint::DeleteMedia, request).await;
                     let took = start.elapsed();
                     world::expect_status(&response, 204, "delete")?;
                     Ok(took)
@@ -468,7 +461,7 @@ pub async fn run(world: &World, it: &Iterations, only: &str) -> Result<Vec<Measu
                     let pending = arrived_upload(w, ARRIVED).await?;
                     let request = w.request(("complete-upload", "complete"), w.event, pending.id);
                     let start = Instant::now();
-                    let response = call(w, Endpoint::CompleteUpload, request).await;
+                    let response = serve(&w.state, Endpoint::CompleteUpload, request).await;
                     let took = start.elapsed();
                     world::expect_status(&response, 201, "complete-upload")?;
                     Ok(took)

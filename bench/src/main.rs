@@ -80,15 +80,10 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     // The functions log every request; the same subscriber, writing nowhere, keeps that cost in.
     if !args.without_logs {
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "info,aws_config=warn,aws_smithy_runtime=warn,tokio_postgres=warn",
-            ))
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_writer(std::io::sink)
-            .init();
+        use shared::telemetry::{DEFAULT_FILTER, Format, subscriber};
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        let filter = tracing_subscriber::EnvFilter::new(DEFAULT_FILTER);
+        subscriber(Format::Json, filter, std::io::sink).init();
     }
 
     let (cold_runs, iterations) = if args.smoke {

@@ -1,31 +1,23 @@
 //! The benchmark's world on the local stack: its own database (migrated) and bucket, one
 //! organiser with three events (10 rows, 100 rows, and one for uploads and single items),
-//! and the fixtures of `events/` turned into requests for that organiser.
+//! and the fixtures of `events/` turned into requests for that organiser. The database, the
+//! bucket, the fixtures and the bodies come from `test-support`, as the tests' do.
 
 use std::collections::HashMap;
 
 use anyhow::{Context, Result, bail};
 use chrono::{Duration as ChronoDuration, Utc};
 use lambda_http::{Body, Request, Response};
-use secrecy::SecretString;
 use shared::AppState;
-use shared::config::Config;
 use shared::db::{self, media};
 use shared::storage::{ObjectMetadata, Storage};
+use test_support::fixtures::{self, Part};
+use test_support::{Endpoint, Scratch, stack};
 use uuid::Uuid;
 
-const FIXTURE_EVENT_ID: &str = "0b6c4f2e-5f1a-4c3e-9a57-3d2f1e8b7a01";
-const FIXTURE_MEDIA_ID: &str = "7d3e9a10-2c4b-4f8e-8b1a-5e6f7a8b9c02";
-const FIXTURE_TOKEN: &str = "REPLACE_WITH_DEV_TOKEN";
-pub const BOUNDARY: &str = "benchboundary7MA4YWxkTrZu0gW";
+pub use test_support::jpeg;
 
 pub const MIB: usize = 1024 * 1024;
-
-fn var(name: &str) -> Result<String> {
-    std::env::var(name).with_context(|| {
-        format!("{name} is not set: run through scripts/bench.sh (or scripts/test.sh), which start the stack")
-    })
-}
 
 pub struct World {
     pub state: AppState,
@@ -41,51 +33,22 @@ pub struct World {
     /// A 5 MiB JPEG, over `INLINE_DOWNLOAD_MAX_BYTES`: downloads answer a redirect.
     pub large_media: Uuid,
     pub large_key: String,
+    token: String,
     fixtures: HashMap<(&'static str, &'static str), String>,
 }
 
 impl World {
     pub async fn create() -> Result<Self> {
-        let admin_url = var("PLUGS_TEST_ADMIN_DATABASE_URL")?;
-        let name = format!("bench_{}", Uuid::new_v4().simple());
-        let admin = db::pool(&SecretString::from(admin_url.clone()), 1)?;
-        admin
-            .get()
-            .await
-            .context("the stack's PostgreSQL is reachable")?
-            .batch_execute(&format!("create database {name}"))
-            .await?;
-        let database_url = database_url(&admin_url, &name);
-        let bucket = format!("bench-{}", Uuid::new_v4().simple());
-
-        let mut vars: HashMap<String, String> = HashMap::new();
-        for name in [
-            "AWS_ENDPOINT_URL_S3",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "S3_FORCE_PATH_STYLE",
-            "S3_REGION",
-            "AWS_REGION",
-            "SECRET_KEY",
-            "AWS_EC2_METADATA_DISABLED",
-        ] {
-            vars.insert(name.into(), var(name)?);
+        let mut env = Vec::new();
+        for name in ["AWS_REGION", "SECRET_KEY", "AWS_EC2_METADATA_DISABLED"] {
+            env.push((name, stack::var(name)?));
         }
-        vars.insert("S3_USE_IAM_ROLE".into(), "false".into());
         // The create-upload fixture declares a 12 MiB file.
-        vars.insert("MAX_FILE_SIZE".into(), (16 * MIB).to_string());
-        vars.insert("DATABASE_URL".into(), database_url);
-        vars.insert("S3_BUCKET_NAME".into(), bucket.clone());
-        let config = Config::from_lookup(|name| vars.get(name).cloned())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        env.push(("MAX_FILE_SIZE", (16 * MIB).to_string()));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let scratch = Scratch::create("bench", &env).await?;
+        let config = scratch.config(&[])?;
         let storage = Storage::from_config(&config).await;
-        storage
-            .client()
-            .create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .context("create the benchmark bucket")?;
         let state = AppState::build(config, storage).await?;
         let mut client = state.db.get().await?;
         db::migrate::run(&mut client).await?;
@@ -108,35 +71,20 @@ impl World {
         }
         let token = shared::auth::issue::sign(
             &shared::auth::issue::access_claims(user_id, 24 * 3600),
-            &vars["SECRET_KEY"],
+            &scratch.env["SECRET_KEY"],
             state.config.jwt_algorithm,
         );
         drop(client);
 
         let mut fixtures = HashMap::new();
-        for key in [
-            ("upload-media", "upload-photo"),
-            ("list-media", "list-all"),
-            ("get-media", "get-one"),
-            ("download-media", "download"),
-            ("stream-media", "stream"),
-            ("delete-media", "delete"),
-            ("create-upload", "create-video-upload"),
-            ("complete-upload", "complete"),
-        ] {
-            let path = format!(
-                "{}/../events/{}/{}.json",
-                env!("CARGO_MANIFEST_DIR"),
-                key.0,
-                key.1
-            );
-            let text = std::fs::read_to_string(&path).with_context(|| path.clone())?;
-            fixtures.insert(key, text.replace(FIXTURE_TOKEN, &token));
+        for key in Endpoint::ALL.map(test_support::fixture_of) {
+            let text = fixtures::fixture_text(key.0, key.1)?;
+            fixtures.insert(key, text);
         }
 
         let mut world = Self {
             state,
-            function_env: vars.into_iter().collect(),
+            function_env: scratch.env.into_iter().collect(),
             user_id,
             event,
             event_10,
@@ -144,6 +92,7 @@ impl World {
             inline_media: Uuid::nil(),
             large_media: Uuid::nil(),
             large_key: String::new(),
+            token,
             fixtures,
         };
         world.seed_rows(event_10, 10).await?;
@@ -157,7 +106,7 @@ impl World {
     /// the stack's Secrets Manager, and the functions get their ARNs instead of the values, so
     /// a cold start includes reading them.
     pub async fn use_secrets_manager(&mut self) -> Result<()> {
-        let endpoint = var("AWS_ENDPOINT_URL_SECRETS_MANAGER")?;
+        let endpoint = stack::var("AWS_ENDPOINT_URL_SECRETS_MANAGER")?;
         let secrets = shared::secrets::SecretsManager::from_env("us-east-1").await;
         let mut env: HashMap<String, String> = self.function_env.drain(..).collect();
         for (value_name, arn_name) in [
@@ -269,11 +218,12 @@ impl World {
         event_id: Uuid,
         media_id: Uuid,
     ) -> FixtureText {
-        FixtureText(
-            self.fixtures[&fixture]
-                .replace(FIXTURE_EVENT_ID, &event_id.to_string())
-                .replace(FIXTURE_MEDIA_ID, &media_id.to_string()),
-        )
+        FixtureText(fixtures::fill(
+            &self.fixtures[&fixture],
+            event_id,
+            media_id,
+            &self.token,
+        ))
     }
 }
 
@@ -281,64 +231,20 @@ pub struct FixtureText(pub String);
 
 impl FixtureText {
     pub fn parse_request(&self) -> Request {
-        lambda_http::request::from_str(&self.0).expect("the fixtures are API Gateway events")
+        fixtures::parse(&self.0).expect("the fixtures are API Gateway events")
     }
-}
-
-fn database_url(admin: &str, database: &str) -> String {
-    let (base, query) = admin.split_once('?').unwrap_or((admin, ""));
-    let server = base.rsplit_once('/').map(|(s, _)| s).unwrap_or(base);
-    if query.is_empty() {
-        format!("{server}/{database}")
-    } else {
-        format!("{server}/{database}?{query}")
-    }
-}
-
-/// A JPEG signature followed by filler, `size` bytes in total.
-pub fn jpeg(size: usize) -> Vec<u8> {
-    let mut bytes =
-        b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00".to_vec();
-    bytes.extend((0..size.saturating_sub(bytes.len())).map(|i| (i % 251) as u8));
-    bytes.truncate(size);
-    bytes
 }
 
 /// The upload form the endpoint expects: the file and a title.
 pub fn multipart(file: &[u8]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(file.len() + 512);
-    body.extend_from_slice(
-        format!(
-            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"photo.jpg\"\r\n\
-             Content-Type: image/jpeg\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(file);
-    body.extend_from_slice(
-        format!(
-            "\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nBenchmark\r\n\
-             --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"tags\"\r\n\r\nphoto,event\r\n--{BOUNDARY}--\r\n"
-        )
-        .as_bytes(),
-    );
-    body
+    test_support::multipart_body(
+        &[Part::file("file", "photo.jpg", file).typed("image/jpeg")],
+        &[("title", "Benchmark"), ("tags", "photo,event")],
+    )
 }
 
-pub fn multipart_content_type() -> String {
-    format!("multipart/form-data; boundary={BOUNDARY}")
-}
-
-/// `request` with `body` as its binary body and the form's content type.
-pub fn with_form(request: Request, body: Vec<u8>) -> Request {
-    let (mut parts, _) = request.into_parts();
-    parts.headers.insert(
-        "content-type",
-        multipart_content_type().parse().expect("valid header"),
-    );
-    parts.headers.remove("content-length");
-    Request::from_parts(parts, Body::Binary(body))
-}
+pub use test_support::fixtures::with_form;
+pub use test_support::multipart_content_type;
 
 /// The status, checked; the body's text for the error message.
 pub fn expect_status(response: &Response<Body>, status: u16, what: &str) -> Result<()> {

@@ -1,85 +1,36 @@
 //! The real `plugs-media` binary, run with a crafted environment against the PostgreSQL and
 //! SeaweedFS that `scripts/test.sh` starts: `doctor` on a healthy and on broken stacks, and
-//! `migrate-files` killed mid-run and run again.
+//! `migrate-files` killed mid-run and run again. The stack's database and bucket come from
+//! `test-support`, as the integration tests' do.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
-use shared::config::Config;
 use shared::db;
 use shared::storage::Storage;
+use test_support::{Scratch, Snapshot};
 use uuid::Uuid;
-
-fn stack_var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run these tests through ./scripts/test.sh, which starts PostgreSQL and SeaweedFS")
-    })
-}
 
 /// One test's database and bucket, and the environment that points the binary at them.
 struct World {
-    env: HashMap<String, String>,
-    database_url: String,
-    bucket: String,
+    scratch: Scratch,
 }
 
 impl World {
     /// A fresh database (migrated with `plugs-media migrate` when `migrated`) and bucket.
     async fn new(migrated: bool) -> Self {
-        let admin = stack_var("PLUGS_TEST_ADMIN_DATABASE_URL");
-        let name = format!("t_{}", Uuid::new_v4().simple());
-        let pool = db::pool(&SecretString::from(admin.clone()), 1).unwrap();
-        pool.get()
-            .await
-            .expect("the test PostgreSQL is reachable")
-            .batch_execute(&format!("create database {name}"))
-            .await
-            .unwrap();
-        let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
-        let server = base.rsplit_once('/').map(|(s, _)| s).unwrap_or(base);
-        let database_url = if query.is_empty() {
-            format!("{server}/{name}")
-        } else {
-            format!("{server}/{name}?{query}")
-        };
-        let bucket = format!("t-{}", Uuid::new_v4().simple());
-        let mut env: HashMap<String, String> = [
-            "AWS_ENDPOINT_URL_S3",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "S3_FORCE_PATH_STYLE",
-            "S3_REGION",
-        ]
-        .iter()
-        .map(|n| ((*n).to_owned(), stack_var(n)))
-        .collect();
-        env.extend(
-            [
-                ("S3_USE_IAM_ROLE", "false"),
+        let scratch = Scratch::create(
+            "t",
+            &[
                 ("AWS_EC2_METADATA_DISABLED", "true"),
                 ("SECRET_KEY", "cli-test-secret"),
-                ("DATABASE_URL", database_url.as_str()),
-                ("S3_BUCKET_NAME", bucket.as_str()),
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned())),
-        );
-        let world = Self {
-            env,
-            database_url,
-            bucket,
-        };
-        world
-            .storage()
-            .await
-            .client()
-            .create_bucket()
-            .bucket(&world.bucket)
-            .send()
-            .await
-            .expect("the test SeaweedFS accepts a new bucket");
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        let world = Self { scratch };
         if migrated {
             let out = world.run(&["migrate"], &[]);
             assert!(out.status.success(), "{}", text(&out));
@@ -87,16 +38,13 @@ impl World {
         world
     }
 
-    fn config(&self) -> Config {
-        Config::from_lookup(|n| self.env.get(n).cloned()).unwrap()
-    }
-
     async fn storage(&self) -> Storage {
-        Storage::from_config(&self.config()).await
+        self.scratch.storage(&[]).await.unwrap()
     }
 
     async fn db(&self) -> db::Client {
-        let pool = db::pool(&SecretString::from(self.database_url.clone()), 1).unwrap();
+        let url = SecretString::from(self.scratch.database_url.clone());
+        let pool = db::pool(&url, 1).unwrap();
         pool.get().await.unwrap()
     }
 
@@ -108,7 +56,7 @@ impl World {
         if let Ok(path) = std::env::var("PATH") {
             command.env("PATH", path);
         }
-        let mut env = self.env.clone();
+        let mut env = self.scratch.env.clone();
         for (k, v) in overrides {
             if v.is_empty() {
                 env.remove(*k);
@@ -381,19 +329,15 @@ async fn migrate_files_killed_mid_run_finishes_on_the_next_run() {
     assert_eq!(json["verify_failures"].as_u64(), Some(0));
 
     assert_eq!(migrated_rows(&world).await, FILES as i64);
-    let keys = world.storage().await.list("").await.unwrap();
-    assert_eq!(keys.len(), FILES, "one object per row, no duplicates");
-    let distinct: std::collections::HashSet<String> = world
-        .db()
-        .await
-        .query("select s3_key from event_media", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(distinct.len(), FILES);
-    assert!(keys.iter().all(|o| distinct.contains(&o.key)));
+    let storage = world.storage().await;
+    let snapshot = Snapshot::take(&world.db().await, &storage).await.unwrap();
+    assert_eq!(
+        snapshot.objects.len(),
+        FILES,
+        "one object per row, no duplicates"
+    );
+    assert_eq!(snapshot.live_keys().len(), FILES);
+    snapshot.assert_consistent(&storage).await;
 }
 
 #[tokio::test]

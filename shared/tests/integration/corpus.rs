@@ -44,27 +44,6 @@ fn case(name: impl Into<String>, endpoint: Endpoint, request: Request, expect: E
     }
 }
 
-/// The state a failed request must not change.
-async fn snapshot(app: &TestApp) -> (Vec<String>, Vec<String>, i64) {
-    let client = app.db().await;
-    let rows = client
-        .query(
-            "select id::text || coalesce(s3_key, '') from event_media order by 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let pending: i64 = client
-        .query_one("select count(*) from media_pending_uploads", &[])
-        .await
-        .unwrap()
-        .get(0);
-    (app.object_keys().await, rows, pending)
-}
-
 fn b64(value: &Value) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
 }
@@ -1191,9 +1170,9 @@ async fn every_hostile_request_gets_its_exact_answer_and_changes_nothing() {
 
     let mut failures = Vec::new();
     for case in cases {
-        let before = snapshot(&app).await;
+        let before = app.snapshot().await;
         let reply = app.call(case.endpoint, case.request).await;
-        let after = snapshot(&app).await;
+        let after = app.snapshot().await;
         let got = (
             reply.status,
             if reply.status >= 400 {

@@ -101,13 +101,7 @@ async fn s3_refuses_a_put_that_differs_from_the_declaration() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
     let bytes = jpeg(4096);
-    let ticket = app
-        .create_upload(
-            &who,
-            json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 4096}),
-        )
-        .await
-        .json();
+    let ticket = app.ticket(&who, "a.jpg", "image/jpeg", 4096).await;
 
     let (status, _) = put(&ticket, jpeg(4000)).await;
     assert!(
@@ -161,13 +155,7 @@ async fn a_declared_checksum_is_enforced_by_s3() {
 async fn complete_before_the_put_is_a_conflict() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
-    let ticket = app
-        .create_upload(
-            &who,
-            json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 10}),
-        )
-        .await
-        .json();
+    let ticket = app.ticket(&who, "a.jpg", "image/jpeg", 10).await;
     app.complete_upload(&who, ticket["upload_id"].as_str().unwrap())
         .await
         .assert_error(409, "UPLOAD_INCOMPLETE");
@@ -181,15 +169,7 @@ async fn complete_before_the_put_is_a_conflict() {
 async fn concurrent_completes_make_one_row() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
-    let bytes = jpeg(50_000);
-    let ticket = app
-        .create_upload(
-            &who,
-            json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": bytes.len()}),
-        )
-        .await
-        .json();
-    assert_eq!(put(&ticket, bytes).await.0, 200);
+    let ticket = app.ready_upload(&who, "a.jpg", jpeg(50_000)).await;
     let id = ticket["upload_id"].as_str().unwrap();
     let replies =
         futures_util::future::join_all((0..4).map(|_| app.complete_upload(&who, id))).await;
@@ -215,15 +195,7 @@ async fn a_spoofed_type_is_refused_and_its_object_deleted() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
     let elf = [b"\x7fELF\x02\x01\x01\x00".as_slice(), &[0u8; 120]].concat();
-    let ticket = app
-        .create_upload(
-            &who,
-            json!({"filename": "photo.png", "content_type": "image/png", "file_size": elf.len()}),
-        )
-        .await
-        .json();
-    assert_eq!(put(&ticket, elf).await.0, 200);
-    app.complete_upload(&who, ticket["upload_id"].as_str().unwrap())
+    app.direct_upload(&who, "photo.png", "image/png", elf)
         .await
         .assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
     assert!(app.object_keys().await.is_empty());
@@ -234,13 +206,7 @@ async fn a_spoofed_type_is_refused_and_its_object_deleted() {
 async fn a_size_other_than_declared_is_refused_and_its_object_deleted() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
-    let ticket = app
-        .create_upload(
-            &who,
-            json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 999}),
-        )
-        .await
-        .json();
+    let ticket = app.ticket(&who, "a.jpg", "image/jpeg", 999).await;
     // Written around the presigned URL (S3 would refuse it), as a misbehaving tool might.
     let temp_key: String = app
         .db()
@@ -574,13 +540,7 @@ async fn the_published_object_carries_the_apis_headers_not_the_clients() {
         ),
     ];
     for (name, mime, bytes, disposition) in cases {
-        let ticket = app
-            .create_upload(
-                &who,
-                json!({"filename": name, "content_type": mime, "file_size": bytes.len()}),
-            )
-            .await
-            .json();
+        let ticket = app.ticket(&who, name, mime, bytes.len()).await;
         let mut headers = headers_of(&ticket);
         headers.extend(
             [
@@ -597,16 +557,7 @@ async fn the_published_object_carries_the_apis_headers_not_the_clients() {
             .await;
         assert_eq!(done.status, 201, "{name}: {}", done.text());
         let key = done.json()["s3_key"].as_str().unwrap().to_owned();
-        let head = app
-            .state
-            .storage()
-            .client()
-            .head_object()
-            .bucket(app.state.storage().bucket())
-            .key(&key)
-            .send()
-            .await
-            .unwrap();
+        let head = app.head(&key).await;
         assert_eq!(
             (
                 head.content_type(),

@@ -1,62 +1,11 @@
 //! Sabotage: infrastructure failures mid-request. Each answers a clean error within a bounded
 //! time and leaves the bucket and the rows consistent with each other.
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::support::*;
-
-/// Objects under `events/` are exactly the live rows' keys, every object is encrypted, and
-/// every object under `temp/` belongs to a pending upload.
-async fn assert_consistent(app: &TestApp) {
-    let client = app.db().await;
-    let keys: BTreeSet<String> = client
-        .query(
-            "select s3_key from event_media where not is_deleted and s3_key is not null",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let pending: BTreeSet<String> = client
-        .query("select temp_key from media_pending_uploads", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let objects = app.object_keys().await;
-    let events: BTreeSet<String> = objects
-        .iter()
-        .filter(|k| k.starts_with("events/"))
-        .cloned()
-        .collect();
-    let temp: BTreeSet<String> = objects
-        .iter()
-        .filter(|k| k.starts_with("temp/"))
-        .cloned()
-        .collect();
-    assert_eq!(events, keys, "objects under events/ and live rows disagree");
-    assert!(
-        temp.is_subset(&pending),
-        "temp objects without a pending upload: {temp:?}"
-    );
-    for key in &objects {
-        let sse = app
-            .state
-            .storage()
-            .info(key)
-            .await
-            .unwrap()
-            .server_side_encryption;
-        assert_eq!(sse.as_deref(), Some("AES256"), "{key} is not encrypted");
-    }
-}
 
 /// The same database and bucket, but S3 reached at `endpoint` (something that is not S3).
 async fn with_s3_at(app: &TestApp, endpoint: &str) -> TestApp {
@@ -98,13 +47,7 @@ async fn with_s3_stopped_or_hung_every_write_path_fails_cleanly_and_in_time() {
     let who = app.organiser().await;
     let media = app.upload_png(&who).await;
     let media_id = Uuid::parse_str(media["id"].as_str().unwrap()).unwrap();
-    let ticket = app
-        .create_upload(
-            &who,
-            json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 100}),
-        )
-        .await
-        .json();
+    let ticket = app.ticket(&who, "a.jpg", "image/jpeg", 100).await;
     let upload_id = Uuid::parse_str(ticket["upload_id"].as_str().unwrap()).unwrap();
 
     let (hung_url, _hung) = black_hole();
@@ -140,7 +83,7 @@ async fn with_s3_stopped_or_hung_every_write_path_fails_cleanly_and_in_time() {
                 elapsed < Duration::from_secs(10),
                 "{what} S3: {endpoint:?} took {elapsed:?}"
             );
-            assert_consistent(&app).await;
+            app.assert_consistent().await;
         }
     }
     assert_eq!(
@@ -168,7 +111,7 @@ async fn with_s3_stopped_or_hung_every_write_path_fails_cleanly_and_in_time() {
         .status,
         204
     );
-    assert_consistent(&app).await;
+    app.assert_consistent().await;
 }
 
 #[tokio::test]
@@ -235,7 +178,7 @@ async fn a_database_failure_after_the_copy_leaves_the_upload_completable() {
     )
     .await
     .assert_error(500, "DATABASE_ERROR");
-    assert_consistent(&app).await;
+    app.assert_consistent().await;
     assert_eq!(
         app.object_keys().await.len(),
         1,
@@ -254,7 +197,7 @@ async fn a_database_failure_after_the_copy_leaves_the_upload_completable() {
         )
         .await;
     assert_eq!(retry.status, 201, "{}", retry.text());
-    assert_consistent(&app).await;
+    app.assert_consistent().await;
 }
 
 #[tokio::test]

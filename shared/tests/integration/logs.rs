@@ -1,10 +1,10 @@
 //! What the logs may not hold: the token, the JWT secret, the S3 secret key, or a presigned
-//! URL's signature — at the level production logs at.
+//! URL's signature — at the level production logs at, through the production subscriber
+//! (`shared::telemetry::subscriber`) with a writer that keeps what it is given.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::support::*;
@@ -27,15 +27,14 @@ impl Write for Captured {
 async fn logs_hold_no_token_secret_or_signature() {
     let captured = Captured::default();
     let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            shared::telemetry::DEFAULT_FILTER,
-        ))
-        .json()
-        .with_current_span(true)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // What the functions install (JSON: the template sets AWS_LAMBDA_LOG_FORMAT), at the
+    // default level whatever RUST_LOG says here, writing to the capture instead of stdout.
+    let subscriber = shared::telemetry::subscriber(
+        shared::telemetry::Format::Json,
+        tracing_subscriber::EnvFilter::new(shared::telemetry::DEFAULT_FILTER),
+        move || writer.clone(),
+    );
+    let _guard = tracing::dispatcher::set_default(&subscriber);
 
     let app = TestApp::with(&[("INLINE_DOWNLOAD_MAX_BYTES", "0")]).await;
     let who = app.organiser().await;
@@ -53,13 +52,7 @@ async fn logs_hold_no_token_secret_or_signature() {
                 .to_owned(),
         );
     }
-    let ticket = app
-        .create_upload(
-            &who,
-            json!({"filename": "a.jpg", "content_type": "image/jpeg", "file_size": 10}),
-        )
-        .await
-        .json();
+    let ticket = app.ticket(&who, "a.jpg", "image/jpeg", 10).await;
     signatures.push(
         ticket["url"]
             .as_str()

@@ -165,16 +165,7 @@ async fn outcome_of(app: &TestApp, reply: Reply) -> Result<Outcome, String> {
         return Err(format!("{} {}", reply.status, reply.text()));
     }
     let key = reply.json()["s3_key"].as_str().unwrap().to_owned();
-    let head = app
-        .state
-        .storage()
-        .client()
-        .head_object()
-        .bucket(app.state.storage().bucket())
-        .key(&key)
-        .send()
-        .await
-        .unwrap();
+    let head = app.head(&key).await;
     Ok(Outcome::Stored(match head.content_disposition() {
         None => None,
         Some("attachment") => Some("attachment"),

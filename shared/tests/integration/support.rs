@@ -1,66 +1,46 @@
 //! Test harness: each test gets its own database and its own bucket on the real PostgreSQL
 //! and SeaweedFS that `scripts/test.sh` starts, so tests run in parallel and never see each
-//! other's rows or objects.
+//! other's rows or objects. The stack, the fixtures' bytes, the dispatch and the consistency
+//! check come from the `test-support` crate, which the CLI tests and the benchmark share.
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
 use lambda_http::{Body, Request, Response};
-use secrecy::SecretString;
 use serde_json::Value;
 use shared::AppState;
 use shared::config::Config;
 use shared::db;
 use shared::storage::Storage;
+use test_support::{Snapshot, stack};
 use uuid::Uuid;
 
-pub const FIXTURE_EVENT_ID: &str = "0b6c4f2e-5f1a-4c3e-9a57-3d2f1e8b7a01";
-pub const FIXTURE_MEDIA_ID: &str = "7d3e9a10-2c4b-4f8e-8b1a-5e6f7a8b9c02";
-pub const FIXTURE_TOKEN: &str = "REPLACE_WITH_DEV_TOKEN";
+pub use test_support::fixtures::{
+    FIXTURE_EVENT_ID, FIXTURE_MEDIA_ID, FIXTURE_TOKEN, with_body, with_multipart,
+};
+pub use test_support::{BOUNDARY, Endpoint, Part, fixture_of, jpeg, png};
+
 pub const SECRET: &str = "integration-test-secret";
 
 fn stack_var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the integration tests through ./scripts/test.sh, which starts PostgreSQL and SeaweedFS")
-    })
-}
-
-/// The URL of `database` on the test cluster.
-pub fn database_url(database: &str) -> String {
-    let admin = stack_var("PLUGS_TEST_ADMIN_DATABASE_URL");
-    let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
-    let server = base.rsplit_once('/').map(|(s, _)| s).unwrap_or(base);
-    if query.is_empty() {
-        format!("{server}/{database}")
-    } else {
-        format!("{server}/{database}?{query}")
-    }
+    stack::var(name).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// A connection to the test cluster's admin database.
 pub async fn create_database_admin() -> db::Client {
-    let admin = db::pool(
-        &SecretString::from(stack_var("PLUGS_TEST_ADMIN_DATABASE_URL")),
-        1,
-    )
-    .unwrap();
-    admin.get().await.expect("the test PostgreSQL is reachable")
+    stack::admin().await.unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// The URL of `database` on the test cluster.
+pub fn database_url(database: &str) -> String {
+    stack::database_url(&stack_var(stack::ADMIN_DATABASE_URL), database)
 }
 
 /// A fresh, empty database; returns its URL.
 pub async fn create_database() -> String {
-    let name = format!("t_{}", Uuid::new_v4().simple());
-    let admin = db::pool(
-        &SecretString::from(stack_var("PLUGS_TEST_ADMIN_DATABASE_URL")),
-        1,
-    )
-    .unwrap();
-    let client = admin.get().await.expect("the test PostgreSQL is reachable");
-    client
-        .batch_execute(&format!("create database {name}"))
+    stack::create_database("t_")
         .await
-        .unwrap();
-    database_url(&name)
+        .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// Variables Lambda sets that the AWS SDK reads: with both, it adds `x-amzn-trace-id` to
@@ -76,24 +56,11 @@ pub fn config(database_url: &str, bucket: &str, overrides: &[(&str, &str)]) -> C
     for name in LAMBDA_SDK_VARIABLES {
         stack_var(name);
     }
-    let mut vars: HashMap<String, String> = [
-        "AWS_ENDPOINT_URL_S3",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "S3_FORCE_PATH_STYLE",
-        "S3_REGION",
-    ]
-    .iter()
-    .map(|name| ((*name).to_owned(), stack_var(name)))
-    .collect();
-    vars.insert("S3_USE_IAM_ROLE".into(), "false".into());
+    let mut vars = stack::stack_env().unwrap_or_else(|e| panic!("{e:#}"));
     vars.insert("DATABASE_URL".into(), database_url.into());
     vars.insert("S3_BUCKET_NAME".into(), bucket.into());
     vars.insert("SECRET_KEY".into(), SECRET.into());
-    for (k, v) in overrides {
-        vars.insert((*k).into(), (*v).into());
-    }
-    Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration is valid")
+    stack::config_of(&vars, overrides).expect("test configuration is valid")
 }
 
 /// One test's world: a migrated database, a bucket, and the state the handlers run with.
@@ -109,23 +76,17 @@ impl TestApp {
 
     /// With configuration overrides, e.g. `("MAX_FILE_SIZE", "1024")`.
     pub async fn with(overrides: &[(&str, &str)]) -> Self {
-        let database_url = create_database().await;
-        let bucket = format!("t-{}", Uuid::new_v4().simple());
-        let config = config(&database_url, &bucket, overrides);
-        let storage = Storage::from_config(&config).await;
-        storage
-            .client()
-            .create_bucket()
-            .bucket(&bucket)
-            .send()
+        let scratch = test_support::Scratch::create("t", &[("SECRET_KEY", SECRET)])
             .await
-            .expect("the test SeaweedFS accepts a new bucket");
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let config = config(&scratch.database_url, &scratch.bucket, overrides);
+        let storage = Storage::from_config(&config).await;
         let state = AppState::build(config, storage).await.unwrap();
         let mut client = state.db.get().await.unwrap();
         db::migrate::run(&mut client).await.unwrap();
         Self {
             state,
-            database_url,
+            database_url: scratch.database_url,
         }
     }
 
@@ -219,6 +180,35 @@ impl TestApp {
         keys
     }
 
+    /// The rows and objects now, to compare with a later snapshot.
+    pub async fn snapshot(&self) -> Snapshot {
+        Snapshot::take(&self.db().await, &self.state.storage())
+            .await
+            .unwrap()
+    }
+
+    /// Objects under `events/` are exactly the live rows' keys, every object is encrypted,
+    /// and every object under `temp/` belongs to a pending upload.
+    pub async fn assert_consistent(&self) {
+        self.snapshot()
+            .await
+            .assert_consistent(&self.state.storage())
+            .await;
+    }
+
+    /// The object's HEAD as S3 answers it: every header the API stored, not only ours.
+    pub async fn head(&self, key: &str) -> aws_sdk_s3::operation::head_object::HeadObjectOutput {
+        self.state
+            .storage()
+            .client()
+            .head_object()
+            .bucket(self.state.storage().bucket())
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("HeadObject {key}: {e}"))
+    }
+
     pub async fn media_count(&self) -> i64 {
         self.db()
             .await
@@ -231,10 +221,7 @@ impl TestApp {
     /// Calls one endpoint in-process, through the same adapter and dispatch the Lambda
     /// binary uses.
     pub async fn call(&self, endpoint: Endpoint, request: Request) -> Reply {
-        let state = self.state.narrowed_to(&endpoint.spec());
-        let response = shared::http::serve(request, |request| endpoint.handle(&state, request))
-            .await
-            .expect("the adapter never returns Err");
+        let response = test_support::serve(&self.state, endpoint, request).await;
         assert_lambda_can_return(&response);
         Reply::from(response)
     }
@@ -278,14 +265,51 @@ impl TestApp {
         .await
     }
 
-    /// A direct upload of the JPEG `bytes` whose PUT reached S3, waiting for its complete;
-    /// returns the create-upload ticket.
-    pub async fn ready_upload(&self, who: &Organiser, file_name: &str, bytes: Vec<u8>) -> Value {
-        let body = serde_json::json!({"filename": file_name, "content_type": "image/jpeg", "file_size": bytes.len()});
-        let ticket = self.create_upload(who, body).await.json();
+    /// The create-upload ticket for a file of `file_size` bytes declared as `content_type`.
+    pub async fn ticket(
+        &self,
+        who: &Organiser,
+        file_name: &str,
+        content_type: &str,
+        file_size: usize,
+    ) -> Value {
+        let body = serde_json::json!({"filename": file_name, "content_type": content_type, "file_size": file_size});
+        let reply = self.create_upload(who, body).await;
+        assert_eq!(reply.status, 201, "{file_name}: {}", reply.text());
+        reply.json()
+    }
+
+    /// A direct upload of `bytes` whose PUT reached S3, waiting for its complete; returns
+    /// the create-upload ticket.
+    pub async fn uploaded(
+        &self,
+        who: &Organiser,
+        file_name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Value {
+        let ticket = self.ticket(who, file_name, content_type, bytes.len()).await;
         let (status, text) = put(&ticket, bytes).await;
-        assert_eq!(status, 200, "{text}");
+        assert_eq!(status, 200, "{file_name}: {text}");
         ticket
+    }
+
+    /// [`TestApp::uploaded`] for a JPEG.
+    pub async fn ready_upload(&self, who: &Organiser, file_name: &str, bytes: Vec<u8>) -> Value {
+        self.uploaded(who, file_name, "image/jpeg", bytes).await
+    }
+
+    /// The whole direct path, create → PUT → complete; returns complete's reply.
+    pub async fn direct_upload(
+        &self,
+        who: &Organiser,
+        file_name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Reply {
+        let ticket = self.uploaded(who, file_name, content_type, bytes).await;
+        self.complete_upload(who, ticket["upload_id"].as_str().unwrap())
+            .await
     }
 
     /// Uploads a small PNG and returns its media JSON.
@@ -296,14 +320,6 @@ impl TestApp {
         assert_eq!(reply.status, 201, "{}", reply.text());
         reply.json()
     }
-}
-
-pub use shared::endpoint::Endpoint;
-
-/// The registry's fixture of `endpoint`: (function folder, case).
-pub fn fixture_of(endpoint: Endpoint) -> (&'static str, &'static str) {
-    let spec = endpoint.spec();
-    (spec.name, spec.fixture)
 }
 
 pub struct Organiser {
@@ -322,16 +338,10 @@ pub fn token_for(user_id: Uuid) -> String {
 
 /// Loads `events/<function>/<case>.json` with the placeholders replaced.
 pub fn fixture(function: &str, case: &str, event_id: Uuid, media_id: Uuid, token: &str) -> Request {
-    let path = format!(
-        "{}/../events/{function}/{case}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let text = text
-        .replace(FIXTURE_EVENT_ID, &event_id.to_string())
-        .replace(FIXTURE_MEDIA_ID, &media_id.to_string())
-        .replace(FIXTURE_TOKEN, token);
-    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    use test_support::fixtures::{fill, fixture_text, parse};
+    let text = fixture_text(function, case).unwrap_or_else(|e| panic!("{e:#}"));
+    parse(&fill(&text, event_id, media_id, token))
+        .unwrap_or_else(|e| panic!("{function}/{case}: {e:#}"))
 }
 
 /// The fixture of `endpoint` for this organiser and media.
@@ -359,68 +369,6 @@ pub fn with_query(request: Request, pairs: &[(&str, &str)]) -> Request {
             .push((*v).to_owned());
     }
     request.with_query_string_parameters(map)
-}
-
-pub struct Part<'a> {
-    pub name: &'a str,
-    pub file_name: Option<&'a str>,
-    pub bytes: &'a [u8],
-}
-
-impl<'a> Part<'a> {
-    pub fn file(name: &'a str, file_name: &'a str, bytes: &'a [u8]) -> Self {
-        Self {
-            name,
-            file_name: Some(file_name),
-            bytes,
-        }
-    }
-}
-
-pub const BOUNDARY: &str = "testboundary7MA4YWxkTrZu0gW";
-
-/// Replaces the body with a multipart form of `parts` followed by text `fields`.
-pub fn with_multipart(request: Request, parts: &[Part<'_>], fields: &[(&str, &str)]) -> Request {
-    let mut body = Vec::new();
-    for part in parts {
-        body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
-        match part.file_name {
-            Some(file_name) => body.extend_from_slice(
-                format!(
-                    "Content-Disposition: form-data; name=\"{}\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
-                    part.name
-                )
-                .as_bytes(),
-            ),
-            None => body.extend_from_slice(
-                format!("Content-Disposition: form-data; name=\"{}\"\r\n\r\n", part.name).as_bytes(),
-            ),
-        }
-        body.extend_from_slice(part.bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    for (name, value) in fields {
-        body.extend_from_slice(
-            format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-    with_body(
-        with_header(
-            request,
-            "content-type",
-            &format!("multipart/form-data; boundary={BOUNDARY}"),
-        ),
-        body,
-    )
-}
-
-pub fn with_body(request: Request, body: Vec<u8>) -> Request {
-    let (parts, _) = request.into_parts();
-    Request::from_parts(parts, Body::Binary(body))
 }
 
 /// Fails the test on an answer Lambda could not return (behind API Gateway a bare 502), and on
@@ -587,31 +535,4 @@ pub async fn http_put(url: &str, headers: &[(String, String)], body: Vec<u8>) ->
     })
     .await
     .unwrap()
-}
-
-/// A valid 1×1 PNG.
-pub fn png() -> Vec<u8> {
-    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
-    let chunk = |bytes: &mut Vec<u8>, kind: &[u8], data: &[u8]| {
-        bytes.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        bytes.extend_from_slice(kind);
-        bytes.extend_from_slice(data);
-        bytes.extend_from_slice(&[0, 0, 0, 0]); // CRC: not checked by signature sniffing
-    };
-    chunk(
-        &mut bytes,
-        b"IHDR",
-        &[0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0],
-    );
-    chunk(&mut bytes, b"IEND", &[]);
-    bytes
-}
-
-/// A JPEG header followed by `size` bytes in total.
-pub fn jpeg(size: usize) -> Vec<u8> {
-    let mut bytes =
-        b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00".to_vec();
-    bytes.extend((0..size.saturating_sub(bytes.len())).map(|i| (i % 251) as u8));
-    bytes.truncate(size);
-    bytes
 }
