@@ -49,8 +49,23 @@ timeout --kill-after=10 "$SCHEMATHESIS_TIMEOUT" \
   --report junit --report-dir "${SCHEMATHESIS_REPORT_DIR:-$REPO_ROOT/.local/schemathesis-report}"
 
 if [ -n "${API_LOG:-}" ]; then
-  answered=$(tail -c +"$((log_start + 1))" "$API_LOG" | { grep -a -o 'answered status=[0-9]*' || true; } | sort | uniq -c)
-  [ -n "$answered" ] || die "no 'answered status=' lines in $API_LOG: cannot tell what the functions answered"
+  # The functions log JSON lines as on Lambda (`"message":"answered","status":404`), or text
+  # (`answered status=404`) when run without AWS_LAMBDA_LOG_FORMAT=JSON.
+  answered=$(tail -c +"$((log_start + 1))" "$API_LOG" | python3 -c '
+import json, re, sys
+for line in sys.stdin:
+    line = line.strip()
+    try:
+        event = json.loads(line)
+    except ValueError:
+        found = re.search(r"answered status=([0-9]+)", line)
+        if found:
+            print("status=" + found.group(1))
+        continue
+    if isinstance(event, dict) and event.get("message") == "answered":
+        print("status=%s" % event.get("status"))
+' | sort | uniq -c)
+  [ -n "$answered" ] || die "no 'answered' lines in $API_LOG: cannot tell what the functions answered"
   printf 'what the functions answered during the run:\n%s\n' "$answered"
   if grep -q 'status=5' <<<"$answered"; then
     die "a function answered a 5xx during the schemathesis run (see $API_LOG)"
