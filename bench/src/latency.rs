@@ -114,7 +114,8 @@ async fn owned_item(
     media_id: Uuid,
 ) -> Result<(media::MediaRow, shared::db::Client)> {
     let client = world.state.db.get().await?;
-    match media::find_owned(&client, event_id, media_id, world.user_id).await? {
+    let shape = world.state.db.shape(&client).await?;
+    match media::find_owned(&client, shape, event_id, media_id, world.user_id).await? {
         media::Lookup::Found(row) => Ok((row, client)),
         _ => anyhow::bail!("the media item is missing"),
     }
@@ -182,8 +183,10 @@ async fn insert_row(
     key: &str,
     size: usize,
 ) -> Result<()> {
+    let shape = world.state.db.shape(client).await?;
     media::insert(
         client,
+        shape,
         &media::NewMedia {
             id: Uuid::new_v4(),
             event_id,
@@ -222,8 +225,9 @@ pub async fn run(world: &World, it: &Iterations, only: &str) -> Result<Vec<Measu
             }),
             floor_op(move || async move {
                 let client = owned_event(w, event_id).await?;
+                let shape = w.state.db.shape(&client).await?;
                 let filter = media::TypeFilter::Any;
-                media::list(&client, event_id, &filter, 0, 100).await?;
+                media::list(&client, shape, event_id, &filter, 0, 100).await?;
                 Ok(())
             }),
         ];
@@ -343,7 +347,8 @@ pub async fn run(world: &World, it: &Iterations, only: &str) -> Result<Vec<Measu
                 Box::pin(async move {
                     let (id, _) = w.put_media(w.event, 1024).await?;
                     let start = Instant::now();
-                    let (row, client) = owned_item(w, w.event, id).await?;
+                    let (row, mut client) = owned_item(w, w.event, id).await?;
+                    let shape = w.state.db.shape(&client).await?;
                     w.state
                         .storage()
                         .client()
@@ -352,7 +357,7 @@ pub async fn run(world: &World, it: &Iterations, only: &str) -> Result<Vec<Measu
                         .key(row.s3_key.as_deref().unwrap_or_default())
                         .send()
                         .await?;
-                    anyhow::ensure!(media::delete(&client, row.id).await?);
+                    anyhow::ensure!(media::delete(&mut client, shape, row.id).await?);
                     Ok(start.elapsed())
                 })
             }),

@@ -142,6 +142,7 @@ impl World {
             let key = shared::keys::event_media_key(event_id, at, "jpg");
             media::insert(
                 &client,
+                self.state.db.shape(&client).await?,
                 &media::NewMedia {
                     id: Uuid::new_v4(),
                     event_id,
@@ -182,6 +183,7 @@ impl World {
         let client = self.state.db.get().await?;
         let row = media::insert(
             &client,
+            self.state.db.shape(&client).await?,
             &media::NewMedia {
                 id: Uuid::new_v4(),
                 event_id,

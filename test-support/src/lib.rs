@@ -7,9 +7,11 @@
 pub mod consistency;
 pub mod dispatch;
 pub mod fixtures;
+pub mod plugs;
 pub mod stack;
 
 pub use consistency::Snapshot;
 pub use dispatch::{Endpoint, fixture_of, serve};
 pub use fixtures::{BOUNDARY, Part, jpeg, multipart_body, multipart_content_type, png};
+pub use plugs::PlugsSchema;
 pub use stack::Scratch;

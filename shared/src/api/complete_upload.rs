@@ -27,17 +27,19 @@ struct Checked {
 #[tracing::instrument(skip_all)]
 pub async fn handle(state: &AppState, upload: OwnedUpload) -> ApiResult {
     let OwnedUpload {
-        event: OwnedEvent {
-            event_id,
-            mut client,
-            ..
-        },
+        event:
+            OwnedEvent {
+                event_id,
+                mut client,
+                shape,
+                ..
+            },
         upload_id,
     } = upload;
     let tx = client.transaction().await?;
     let Some(pending) = pending_uploads::lock(&tx, event_id, upload_id).await? else {
         // Completed before (the media row carries the upload's id), or never created.
-        return match media::find_in_event(&tx, event_id, upload_id).await? {
+        return match media::find_in_event(&tx, shape, event_id, upload_id).await? {
             Some(row) => Ok(json_response(200, &MediaJson::from(row))),
             None => Err(ApiError::UploadNotFound),
         };
@@ -82,7 +84,7 @@ pub async fn handle(state: &AppState, upload: OwnedUpload) -> ApiResult {
         created_at: Utc::now(),
     };
     let recorded = async {
-        let row = media::insert(&tx, &new).await?;
+        let row = media::insert(&tx, shape, &new).await?;
         pending_uploads::delete(&tx, pending.id).await?;
         tx.commit().await?;
         Ok::<_, tokio_postgres::Error>(row)

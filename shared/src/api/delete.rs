@@ -11,11 +11,16 @@ use crate::http::{ApiResult, empty_response};
 
 #[tracing::instrument(skip_all)]
 pub async fn handle(state: &AppState, media: OwnedMedia) -> ApiResult {
-    let OwnedMedia { row, client, .. } = media;
+    let OwnedMedia {
+        row,
+        mut client,
+        shape,
+        ..
+    } = media;
     if let Some(key) = row.s3_key.as_deref() {
         state.storage().delete(key).await.map_err(ApiError::from)?;
     }
-    media::delete(&client, row.id).await?;
+    media::delete(&mut client, shape, row.id).await?;
     tracing::info!(media_id = %row.id, event_id = %row.event_id, "media deleted");
     Ok(empty_response(204))
 }

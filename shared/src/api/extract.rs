@@ -15,6 +15,7 @@ use crate::AppState;
 use crate::auth::AuthenticatedUser;
 use crate::db::events::{self, Access};
 use crate::db::media::{self, Lookup, MediaRow};
+use crate::db::shape::Shape;
 use crate::error::ApiError;
 use crate::http::{path_uuid, single_query_param};
 
@@ -24,6 +25,7 @@ pub struct OwnedEvent {
     pub event_id: Uuid,
     /// The connection ownership was read on, for the handler's next statements.
     pub client: Client,
+    pub shape: Shape,
     _checked: Checked,
 }
 
@@ -31,6 +33,7 @@ pub struct OwnedEvent {
 pub struct OwnedMedia {
     pub row: MediaRow,
     pub client: Client,
+    pub shape: Shape,
     _checked: Checked,
 }
 
@@ -107,13 +110,15 @@ pub async fn media(
     let event_id = path_uuid(&request, path, "event_id")?;
     let media_id = path_uuid(&request, path, "media_id")?;
     let client = state.db.get().await?;
-    match media::find_owned(&client, event_id, media_id, user.id).await? {
+    let shape = state.db.shape(&client).await?;
+    match media::find_owned(&client, shape, event_id, media_id, user.id).await? {
         Lookup::Denied(denied) => Err(access_error(denied)),
         Lookup::NoMedia => Err(ApiError::MediaNotFound),
         Lookup::Found(row) => Ok((
             OwnedMedia {
                 row,
                 client,
+                shape,
                 _checked: Checked,
             },
             Input { request },
@@ -136,12 +141,14 @@ async fn event_and_ids<const N: usize>(
         *id = path_uuid(request, path, name)?;
     }
     let client = state.db.get().await?;
+    let shape = state.db.shape(&client).await?;
     match events::access(&client, event_id, user.id).await? {
         Access::Owner => Ok((
             OwnedEvent {
                 user,
                 event_id,
                 client,
+                shape,
                 _checked: Checked,
             },
             ids,

@@ -68,6 +68,8 @@ pub struct MediaJson {
     pub file_type: String,
     pub file_size: Option<i32>,
     pub tags: Vec<String>,
+    /// The zone the item belongs to; null on a database without zones.
+    pub batch_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -85,6 +87,7 @@ impl From<MediaRow> for MediaJson {
             s3_key: row.s3_key,
             file_type: row.file_type,
             file_size: row.file_size,
+            batch_id: row.batch_id,
             created_at: row.created_at,
         }
     }

@@ -23,6 +23,7 @@ pub async fn handle(state: &AppState, event: OwnedEvent, input: Input) -> ApiRes
         user,
         event_id,
         client,
+        shape,
         ..
     } = event;
     let form = upload_form::read(input.into_request(), state.config.max_file_size).await?;
@@ -63,7 +64,7 @@ pub async fn handle(state: &AppState, event: OwnedEvent, input: Input) -> ApiRes
         original_filename: &original_filename,
         created_at,
     };
-    match media::insert(&client, &new).await {
+    match media::insert(&client, shape, &new).await {
         Ok(row) => {
             tracing::info!(media_id = %row.id, %event_id, key = %key, size = file_size, "media uploaded");
             Ok(json_response(201, &MediaJson::from(row)))

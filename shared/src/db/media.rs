@@ -4,9 +4,11 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Client;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::events::{Access, USER_STATE, access_of};
+use super::shape::Shape;
 
 /// One live row of `event_media`.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,10 +26,34 @@ pub struct MediaRow {
     pub original_filename: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: Option<DateTime<Utc>>,
+    /// The zone the row belongs to (null on the seed shape, which has no zones).
+    pub batch_id: Option<Uuid>,
 }
 
-const COLUMNS: &str = "m.id, m.event_id, m.title, m.description, m.file_url, m.s3_key, m.file_type, \
-                       m.file_size, m.tags, m.original_filename, m.created_at, m.updated_at";
+/// The columns of a [`MediaRow`] over `event_media m` (and, on the current shape, its zone
+/// `z`, joined by [`zone_join`]).
+fn columns(shape: Shape) -> &'static str {
+    match shape {
+        Shape::Seed => {
+            "m.id, m.event_id, m.title, m.description, m.file_url, m.s3_key, m.file_type, \
+             m.file_size, m.tags, m.original_filename, m.created_at, m.updated_at, \
+             null::uuid as batch_id"
+        }
+        Shape::Current => {
+            "m.id, m.event_id, z.title, z.description, m.file_url, m.s3_key, m.file_type, \
+             m.file_size, z.tags, m.original_filename, m.created_at, m.updated_at, \
+             m.zone_id as batch_id"
+        }
+    }
+}
+
+/// What joins a media row `m` to its zone `z` (nothing on the seed shape, which has none).
+fn zone_join(shape: Shape) -> &'static str {
+    match shape {
+        Shape::Seed => "",
+        Shape::Current => " left join event_media_zones z on z.id = m.zone_id",
+    }
+}
 
 impl MediaRow {
     fn from_row(row: &Row) -> Self {
@@ -44,6 +70,7 @@ impl MediaRow {
             original_filename: row.get("original_filename"),
             created_at: row.get("created_at"),
             updated_at: row.get("updated_at"),
+            batch_id: row.get("batch_id"),
         }
     }
 }
@@ -64,35 +91,58 @@ pub struct NewMedia<'a> {
     pub created_at: DateTime<Utc>,
 }
 
+/// Inserts the row; on the current shape also its own zone, as The Plugs does for every
+/// upload (`zone_id` and `batch_id` both name it), in the same statement.
 pub async fn insert(
     client: &impl GenericClient,
+    shape: Shape,
     new: &NewMedia<'_>,
 ) -> Result<MediaRow, tokio_postgres::Error> {
-    let sql = format!(
-        "insert into event_media as m (id, event_id, title, description, file_url, s3_key, file_type, \
-         file_size, tags, original_filename, created_at, updated_at, is_deleted) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, false) returning {COLUMNS}"
-    );
-    let statement = client.prepare_cached(&sql).await?;
-    let row = client
-        .query_one(
-            &statement,
-            &[
-                &new.id,
-                &new.event_id,
-                &new.title,
-                &new.description,
-                &new.file_url,
-                &new.s3_key,
-                &new.file_type,
-                &new.file_size,
-                &new.tags,
-                &new.original_filename,
-                &new.created_at,
-            ],
-        )
-        .await?;
+    let zone_id = Uuid::new_v4();
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+        &new.id,
+        &new.event_id,
+        &new.title,
+        &new.description,
+        &new.file_url,
+        &new.s3_key,
+        &new.file_type,
+        &new.file_size,
+        &new.tags,
+        &new.original_filename,
+        &new.created_at,
+    ];
+    if shape == Shape::Current {
+        params.push(&zone_id);
+    }
+    let statement = client.prepare_cached(&insert_sql(shape)).await?;
+    let row = client.query_one(&statement, &params).await?;
     Ok(MediaRow::from_row(&row))
+}
+
+/// The insert of [`insert`]: `$1`–`$11` are the fields of [`NewMedia`] in order, `$12` the
+/// new zone's id (current shape only: on the seed shape the row holds its own metadata).
+fn insert_sql(shape: Shape) -> String {
+    let columns = columns(shape);
+    match shape {
+        Shape::Seed => format!(
+            "insert into event_media as m (id, event_id, title, description, file_url, s3_key, \
+             file_type, file_size, tags, original_filename, created_at, updated_at, is_deleted) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, false) \
+             returning {columns}"
+        ),
+        // The zone's row is visible to the foreign key check: constraints are checked at the
+        // end of the statement.
+        Shape::Current => format!(
+            "with z as (insert into event_media_zones \
+             (id, event_id, title, description, tags, created_at, updated_at, is_deleted) \
+             values ($12, $2, $3, $4, $9, $11, $11, false) returning *), \
+             m as (insert into event_media (id, event_id, file_url, s3_key, file_type, \
+             file_size, original_filename, created_at, updated_at, is_deleted, zone_id, batch_id) \
+             values ($1, $2, $5, $6, $7, $8, $10, $11, $11, false, $12, $12) returning *) \
+             select {columns} from m join z on z.id = m.zone_id"
+        ),
+    }
 }
 
 /// How `list` filters on `file_type`.
@@ -128,17 +178,19 @@ impl TypeFilter {
 /// read even when the page is empty (a `skip` past the end), through the outer join.
 pub async fn list(
     client: &Client,
+    shape: Shape,
     event_id: Uuid,
     filter: &TypeFilter,
     skip: i64,
     limit: i64,
 ) -> Result<(Vec<MediaRow>, i64), tokio_postgres::Error> {
+    let (columns, zone_join) = (columns(shape), zone_join(shape));
     let sql = format!(
         "select t.total, page.* from \
          (select count(*) as total from event_media m \
           where m.event_id = $1 and not m.is_deleted and m.file_type like $2) t \
          left join lateral \
-         (select {COLUMNS} from event_media m \
+         (select {columns} from event_media m{zone_join} \
           where m.event_id = $1 and not m.is_deleted and m.file_type like $2 \
           order by m.created_at desc, m.id desc offset $3 limit $4) page on true"
     );
@@ -170,16 +222,18 @@ pub enum Lookup {
 /// The caller's account, ownership of the event and the media row in one round trip.
 pub async fn find_owned(
     client: &Client,
+    shape: Shape,
     event_id: Uuid,
     media_id: Uuid,
     user_id: Uuid,
 ) -> Result<Lookup, tokio_postgres::Error> {
+    let (columns, zone_join) = (columns(shape), zone_join(shape));
     let sql = format!(
-        "select {USER_STATE}, e.id is not null as owner, {COLUMNS} \
+        "select {USER_STATE}, e.id is not null as owner, {columns} \
          from users u \
          left join events e on e.id = $1 and e.user_id = u.id and not e.is_deleted \
-         left join event_media m on m.event_id = e.id and m.id = $2 and not m.is_deleted \
-         where u.id = $3"
+         left join event_media m on m.event_id = e.id and m.id = $2 and not m.is_deleted\
+         {zone_join} where u.id = $3"
     );
     let statement = client.prepare_cached(&sql).await?;
     let row = client
@@ -198,11 +252,14 @@ pub async fn find_owned(
 /// A live media row of this event by id (whoever owns the event).
 pub async fn find_in_event(
     client: &impl GenericClient,
+    shape: Shape,
     event_id: Uuid,
     media_id: Uuid,
 ) -> Result<Option<MediaRow>, tokio_postgres::Error> {
+    let (columns, zone_join) = (columns(shape), zone_join(shape));
     let sql = format!(
-        "select {COLUMNS} from event_media m where m.id = $1 and m.event_id = $2 and not m.is_deleted"
+        "select {columns} from event_media m{zone_join} \
+         where m.id = $1 and m.event_id = $2 and not m.is_deleted"
     );
     let statement = client.prepare_cached(&sql).await?;
     let row = client
@@ -222,12 +279,58 @@ pub async fn live_keys(client: &Client) -> Result<Vec<String>, tokio_postgres::E
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
-/// Removes the row; returns whether there was one.
-pub async fn delete(client: &Client, media_id: Uuid) -> Result<bool, tokio_postgres::Error> {
+/// Removes the row; returns whether there was one. On the current shape a zone left with
+/// no live file is soft-deleted, as The Plugs does.
+pub async fn delete(
+    client: &mut Client,
+    shape: Shape,
+    media_id: Uuid,
+) -> Result<bool, tokio_postgres::Error> {
+    match shape {
+        Shape::Seed => delete_row(client, media_id).await,
+        Shape::Current => delete_row_and_emptied_zone(client, media_id).await,
+    }
+}
+
+async fn delete_row(client: &Client, media_id: Uuid) -> Result<bool, tokio_postgres::Error> {
     let statement = client
         .prepare_cached("delete from event_media where id = $1")
         .await?;
     Ok(client.execute(&statement, &[&media_id]).await? == 1)
+}
+
+async fn delete_row_and_emptied_zone(
+    client: &mut Client,
+    media_id: Uuid,
+) -> Result<bool, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    // The zone is locked first, so two deletes of its last two files cannot each see the
+    // other still live and both leave the emptied zone live.
+    let lock = tx
+        .prepare_cached(
+            "select 1 from event_media_zones \
+             where id = (select zone_id from event_media where id = $1) for update",
+        )
+        .await?;
+    tx.query(&lock, &[&media_id]).await?;
+    let delete = tx
+        .prepare_cached("delete from event_media where id = $1 returning zone_id")
+        .await?;
+    let Some(gone) = tx.query_opt(&delete, &[&media_id]).await? else {
+        return Ok(false);
+    };
+    if let Some(zone_id) = gone.get::<_, Option<Uuid>>(0) {
+        let retire = tx
+            .prepare_cached(
+                "update event_media_zones set is_deleted = true, deleted_at = now(), \
+                 updated_at = now() where id = $1 and not is_deleted and not exists \
+                 (select 1 from event_media where zone_id = $1 and not is_deleted)",
+            )
+            .await?;
+        tx.execute(&retire, &[&zone_id]).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// A live row whose file is still on the server's disk (`s3_key` is null), from before the

@@ -28,6 +28,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_media_pending_uploads",
         include_str!("../../../migrations/0006_media_pending_uploads.sql"),
     ),
+    (
+        "0007_event_media_zones",
+        include_str!("../../../migrations/0007_event_media_zones.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names this project's advisory lock.

@@ -6,6 +6,7 @@ pub mod events;
 pub mod media;
 pub mod migrate;
 pub mod pending_uploads;
+pub mod shape;
 mod tls;
 
 use std::str::FromStr;
@@ -36,6 +37,7 @@ pub struct Database {
     /// re-read the secret once between them.
     current: RwLock<(Pool, u64)>,
     rebuild: tokio::sync::Mutex<()>,
+    shape: shape::KnownShape,
 }
 
 impl Database {
@@ -52,7 +54,16 @@ impl Database {
             max_size,
             current: RwLock::new((pool, 0)),
             rebuild: tokio::sync::Mutex::new(()),
+            shape: shape::KnownShape::default(),
         })
+    }
+
+    /// The schema's shape, read from the catalog on the first call and kept after that.
+    pub async fn shape(
+        &self,
+        client: &impl deadpool_postgres::GenericClient,
+    ) -> Result<shape::Shape, tokio_postgres::Error> {
+        self.shape.get(client).await
     }
 
     /// The pool in use now.

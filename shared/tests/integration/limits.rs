@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use shared::db::shape::Shape;
 use uuid::Uuid;
 
 use crate::support::*;
@@ -15,10 +16,8 @@ async fn insert_worst_case_rows(app: &TestApp, event_id: Uuid, count: i32) -> Ve
     let description = "\"".repeat(10_000);
     let tags = vec!["\"".repeat(64); 50].join(", ");
     let file_type = format!("application/{}", "x".repeat(255 - "application/".len()));
-    let rows = app
-        .db()
-        .await
-        .query(
+    let sql = match app.shape().await {
+        Shape::Seed => {
             "insert into event_media (id, event_id, title, description, file_url, s3_key, \
              file_type, file_size, tags, original_filename, created_at, updated_at, is_deleted) \
              select gen_random_uuid(), $1, $2, $3, \
@@ -26,7 +25,29 @@ async fn insert_worst_case_rows(app: &TestApp, event_id: Uuid, count: i32) -> Ve
                     rpad('events/', 508, 'k') || lpad(i::text, 4, '0'), \
                     $4, 2147483647, $5, rpad('', 255, '\"'), \
                     now() - make_interval(secs => i), now(), false \
-             from generate_series(1, $6::int) i returning id",
+             from generate_series(1, $6::int) i returning id"
+        }
+        // One zone per row, as The Plugs writes them; the zone holds the metadata.
+        Shape::Current => {
+            "with r as (select gen_random_uuid() as zone_id, i from generate_series(1, $6::int) i), \
+             z as (insert into event_media_zones \
+                   (id, event_id, title, description, tags, created_at, updated_at, is_deleted) \
+                   select zone_id, $1, $2, $3, $5, now(), now(), false from r) \
+             insert into event_media (id, event_id, file_url, s3_key, file_type, file_size, \
+             original_filename, created_at, updated_at, is_deleted, zone_id, batch_id) \
+             select gen_random_uuid(), $1, \
+                    rpad('https://cdn.example.com/', 508, 'u') || lpad(i::text, 4, '0'), \
+                    rpad('events/', 508, 'k') || lpad(i::text, 4, '0'), \
+                    $4, 2147483647, rpad('', 255, '\"'), \
+                    now() - make_interval(secs => i), now(), false, zone_id, zone_id \
+             from r returning id"
+        }
+    };
+    let rows = app
+        .db()
+        .await
+        .query(
+            sql,
             &[&event_id, &title, &description, &file_type, &tags, &count],
         )
         .await

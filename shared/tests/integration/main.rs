@@ -13,6 +13,7 @@ mod logs;
 mod migrate_files;
 mod migrations;
 mod one_check;
+mod plugs_shapes;
 mod read;
 mod relay;
 mod secrets;

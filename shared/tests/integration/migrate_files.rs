@@ -218,9 +218,9 @@ pub async fn legacy(app: &TestApp, with_problems: bool) -> Legacy {
         }
         client
             .execute(
-                "insert into event_media (id, event_id, title, file_url, file_type, file_size, \
+                "insert into event_media (id, event_id, file_url, file_type, file_size, \
                  original_filename, created_at, is_deleted) \
-                 values ($1, $2, 'legacy', $3, $4, $5, $6, $7, $8)",
+                 values ($1, $2, $3, $4, $5, $6, $7, $8)",
                 &[
                     &row.id,
                     &EVENT,

@@ -1,5 +1,6 @@
 use secrecy::SecretString;
 use shared::db;
+use test_support::PlugsSchema;
 
 use crate::support::*;
 
@@ -38,36 +39,157 @@ async fn a_fresh_database_gets_every_table_and_a_rerun_changes_nothing() {
     assert!(column_type(&client, "s3_key").await.is_some());
 }
 
-/// The Plugs' own schema, as its Alembic migrations left it before S3: no s3_key, a
-/// varchar(32) file_type, and rows that must survive.
-const PLUGS_SCHEMA: &str = "
-    create table users (id uuid primary key, email varchar(255) not null unique, hashed_password text,
-        is_active boolean not null default true, created_at timestamptz default now());
-    create table events (id uuid primary key, user_id uuid not null references users(id), title varchar(256) not null,
-        start_date timestamptz, end_date timestamptz, is_active boolean default true, is_public boolean default false,
-        created_at timestamptz default now(), updated_at timestamptz, is_deleted boolean not null default false,
-        deleted_at timestamptz);
-    create table event_media (id uuid primary key, event_id uuid not null references events(id) on delete cascade,
-        title varchar(256), description text, file_url varchar(512) not null, file_type varchar(32) not null,
-        file_size integer, tags text, created_at timestamptz default now(), updated_at timestamptz,
-        is_deleted boolean not null default false, deleted_at timestamptz);
-    create index ix_event_media_file_type on event_media (file_type);
-    insert into users (id, email) values ('00000000-0000-4000-8000-000000000001', 'old@example.com');
-    insert into events (id, user_id, title) values
-        ('00000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000001', 'Old event');
-    insert into event_media (id, event_id, title, file_url, file_type, file_size, tags) values
-        ('00000000-0000-4000-8000-000000000003', '00000000-0000-4000-8000-000000000002', 'Old photo',
-         '/uploads/events/00000000-0000-4000-8000-000000000002/images/a.jpg', 'image/jpeg', 1234, 'a, b');
-";
+/// Whether `table` has `column` (in the test database's schema).
+async fn has_column(client: &db::Client, table: &str, column: &str) -> bool {
+    client
+        .query_one(
+            "select exists (select 1 from information_schema.columns
+             where table_schema = current_schema() and table_name = $1 and column_name = $2)",
+            &[&table, &column],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn has_constraint(client: &db::Client, name: &str) -> bool {
+    client
+        .query_one(
+            "select exists (select 1 from pg_constraint where conname = $1)",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn alembic_version(client: &db::Client) -> String {
+    client
+        .query_one("select version_num from alembic_version", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// `(title, tags, is_deleted)` of The Plugs' seed row `id`, read the way each shape's own code
+/// reads it: from the row in the seed era, from its zone after 7a9d6f4f8420.
+async fn plugs_metadata(
+    client: &db::Client,
+    shape: db::shape::Shape,
+    id: &str,
+) -> (Option<String>, Option<String>, bool) {
+    let sql = match shape {
+        db::shape::Shape::Seed => {
+            "select title, tags, is_deleted from event_media where id = $1::text::uuid"
+        }
+        db::shape::Shape::Current => {
+            "select z.title, z.tags, z.is_deleted from event_media m
+             join event_media_zones z on z.id = m.zone_id and z.id = m.batch_id
+             where m.id = $1::text::uuid"
+        }
+    };
+    let row = client.query_one(sql, &[&id]).await.unwrap();
+    (row.get(0), row.get(1), row.get(2))
+}
 
 #[tokio::test]
-async fn the_plugs_database_only_gains_what_is_missing() {
+async fn a_fresh_database_gets_the_current_shape() {
     let url = create_database().await;
     let mut client = connect(&url).await;
-    client.batch_execute(PLUGS_SCHEMA).await.unwrap();
+    db::migrate::run(&mut client).await.unwrap();
+    assert_eq!(
+        db::shape::detect(&client).await.unwrap(),
+        db::shape::Shape::Current
+    );
+    for gone in ["title", "description", "tags"] {
+        assert!(!has_column(&client, "event_media", gone).await, "{gone}");
+    }
+    for added in ["zone_id", "batch_id"] {
+        assert!(has_column(&client, "event_media", added).await, "{added}");
+    }
+    assert!(has_constraint(&client, "fk_event_media_zone_id").await);
+    let indexes: i64 = client
+        .query_one(
+            "select count(*) from pg_indexes where tablename = 'event_media_zones'
+             and indexname like 'ix_event_media_zones_%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        indexes, 5,
+        "event_id, created_at, updated_at, is_deleted, deleted_at"
+    );
+}
+
+/// A database of this service's own that an earlier version migrated (seed shape, rows with
+/// metadata) moves each row's metadata into a zone of its own, as 7a9d6f4f8420 does.
+#[tokio::test]
+async fn our_own_seed_shaped_database_moves_its_rows_into_zones() {
+    let url = create_database().await;
+    let mut client = connect(&url).await;
+    let (before, zones) = db::migrate::MIGRATIONS.split_at(6);
+    assert_eq!(zones[0].0, "0007_event_media_zones");
+    client
+        .batch_execute(
+            "create table plugs_media_migrations (name text primary key,
+             applied_at timestamptz not null default now())",
+        )
+        .await
+        .unwrap();
+    for (name, sql) in before {
+        client.batch_execute(sql).await.unwrap();
+        client
+            .execute(
+                "insert into plugs_media_migrations (name) values ($1)",
+                &[name],
+            )
+            .await
+            .unwrap();
+    }
+    client
+        .batch_execute(test_support::plugs::SEED_ROWS)
+        .await
+        .unwrap();
+    assert_eq!(
+        db::migrate::run(&mut client).await.unwrap(),
+        ["0007_event_media_zones"]
+    );
+    assert_eq!(
+        db::shape::detect(&client).await.unwrap(),
+        db::shape::Shape::Current
+    );
+    let current = db::shape::Shape::Current;
+    assert_eq!(
+        plugs_metadata(&client, current, "00000000-0000-4000-8000-000000000003").await,
+        (Some("Old photo".into()), Some("a, b".into()), false)
+    );
+    assert_eq!(
+        plugs_metadata(&client, current, "00000000-0000-4000-8000-000000000005").await,
+        (Some("Gone".into()), Some("old".into()), true)
+    );
+    let zones: i64 = client
+        .query_one("select count(distinct zone_id) from event_media", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(zones, 3, "one zone per row");
+}
+
+/// The Plugs' database, in either shape, with its rows: our migrations only add what is
+/// missing, leave its shape, its revision and its rows as they were, and a rerun is a no-op.
+async fn the_plugs_database_only_gains_what_is_missing(schema: PlugsSchema) {
+    let url = create_database().await;
+    let mut client = connect(&url).await;
+    schema.build(&client, true).await.unwrap();
+    let revision = alembic_version(&client).await;
+    let shape = db::shape::detect(&client).await.unwrap();
     assert_eq!(column_type(&client, "s3_key").await, None);
 
     db::migrate::run(&mut client).await.unwrap();
+    assert_eq!(db::shape::detect(&client).await.unwrap(), shape);
+    assert_eq!(alembic_version(&client).await, revision);
     assert_eq!(
         column_type(&client, "s3_key").await,
         Some(("character varying".into(), Some(512)))
@@ -85,25 +207,36 @@ async fn the_plugs_database_only_gains_what_is_missing() {
         .unwrap()
         .get(0);
     assert_eq!(index, 1);
-    // The Plugs' own column survives untouched.
+    // The Plugs' own columns survive untouched.
     assert!(
         client
             .query_one("select hashed_password from users limit 1", &[])
             .await
             .is_ok()
     );
+    assert_eq!(
+        has_column(&client, "event_media", "title").await,
+        shape == db::shape::Shape::Seed
+    );
+    assert_eq!(
+        has_column(&client, "event_media", "zone_id").await,
+        shape == db::shape::Shape::Current
+    );
+    assert_eq!(
+        plugs_metadata(&client, shape, "00000000-0000-4000-8000-000000000003").await,
+        (Some("Old photo".into()), Some("a, b".into()), false)
+    );
     let row = client
         .query_one(
-            "select title, file_url, file_type, tags, s3_key from event_media",
+            "select file_url, file_type, s3_key from event_media
+             where id = '00000000-0000-4000-8000-000000000003'",
             &[],
         )
         .await
         .unwrap();
-    assert_eq!(row.get::<_, String>(0), "Old photo");
-    assert!(row.get::<_, String>(1).starts_with("/uploads/"));
-    assert_eq!(row.get::<_, String>(2), "image/jpeg");
-    assert_eq!(row.get::<_, String>(3), "a, b");
-    assert_eq!(row.get::<_, Option<String>>(4), None);
+    assert!(row.get::<_, String>(0).starts_with("/uploads/"));
+    assert_eq!(row.get::<_, String>(1), "image/jpeg");
+    assert_eq!(row.get::<_, Option<String>>(2), None);
 
     let long_type = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
     client
@@ -117,16 +250,32 @@ async fn the_plugs_database_only_gains_what_is_missing() {
 }
 
 #[tokio::test]
+async fn the_plugs_seed_era_database_only_gains_what_is_missing() {
+    the_plugs_database_only_gains_what_is_missing(PlugsSchema::Seed).await;
+}
+
+#[tokio::test]
+async fn the_plugs_current_database_only_gains_what_is_missing() {
+    the_plugs_database_only_gains_what_is_missing(PlugsSchema::Current).await;
+}
+
+#[tokio::test]
 async fn a_wider_file_type_is_never_narrowed() {
-    let url = create_database().await;
-    let mut client = connect(&url).await;
-    client
-        .batch_execute(&PLUGS_SCHEMA.replace("file_type varchar(32)", "file_type text"))
-        .await
-        .unwrap();
-    db::migrate::run(&mut client).await.unwrap();
-    assert_eq!(
-        column_type(&client, "file_type").await,
-        Some(("text".into(), None))
-    );
+    for schema in [PlugsSchema::Seed, PlugsSchema::Current] {
+        let url = create_database().await;
+        let mut client = connect(&url).await;
+        client
+            .batch_execute(
+                &schema
+                    .sql(true)
+                    .replace("file_type varchar(32)", "file_type text"),
+            )
+            .await
+            .unwrap();
+        db::migrate::run(&mut client).await.unwrap();
+        assert_eq!(
+            column_type(&client, "file_type").await,
+            Some(("text".into(), None))
+        );
+    }
 }

@@ -76,6 +76,20 @@ impl TestApp {
 
     /// With configuration overrides, e.g. `("MAX_FILE_SIZE", "1024")`.
     pub async fn with(overrides: &[(&str, &str)]) -> Self {
+        let schema = test_support::PlugsSchema::from_env().unwrap_or_else(|e| panic!("{e:#}"));
+        Self::build(overrides, schema, false).await
+    }
+
+    /// On a database built as The Plugs' `schema`, with its seed rows when `with_rows`.
+    pub async fn on_plugs(schema: test_support::PlugsSchema, with_rows: bool) -> Self {
+        Self::build(&[], schema, with_rows).await
+    }
+
+    async fn build(
+        overrides: &[(&str, &str)],
+        schema: test_support::PlugsSchema,
+        with_rows: bool,
+    ) -> Self {
         let scratch = test_support::Scratch::create("t", &[("SECRET_KEY", SECRET)])
             .await
             .unwrap_or_else(|e| panic!("{e:#}"));
@@ -83,6 +97,7 @@ impl TestApp {
         let storage = Storage::from_config(&config).await;
         let state = AppState::build(config, storage).await.unwrap();
         let mut client = state.db.get().await.unwrap();
+        schema.build(&client, with_rows).await.unwrap();
         db::migrate::run(&mut client).await.unwrap();
         Self {
             state,
@@ -123,6 +138,11 @@ impl TestApp {
 
     pub async fn db(&self) -> db::Client {
         self.state.db.get().await.unwrap()
+    }
+
+    /// The shape of this test's database (`PLUGS_SCHEMA` chose it).
+    pub async fn shape(&self) -> db::shape::Shape {
+        self.state.db.shape(&self.db().await).await.unwrap()
     }
 
     /// A user with one event; returns (user id, event id, token).

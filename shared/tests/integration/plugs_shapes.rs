@@ -1,0 +1,227 @@
+//! Every endpoint on a database built from The Plugs' own SQL, in each shape, with The Plugs'
+//! seed rows in it: its rows read back through the API, and rows the API writes read back
+//! the way The Plugs' own code reads them (from the row in the seed era, from the zone named
+//! by both `zone_id` and `batch_id` after 7a9d6f4f8420).
+
+use serde_json::Value;
+use shared::db::shape::Shape;
+use test_support::PlugsSchema;
+use uuid::Uuid;
+
+use crate::support::*;
+
+const PLUGS_USER: &str = "00000000-0000-4000-8000-000000000001";
+const PLUGS_EVENT: &str = "00000000-0000-4000-8000-000000000002";
+const OLD_PHOTO: &str = "00000000-0000-4000-8000-000000000003";
+const OLD_PLAIN: &str = "00000000-0000-4000-8000-000000000004";
+
+fn plugs_organiser() -> Organiser {
+    let user_id = Uuid::parse_str(PLUGS_USER).unwrap();
+    Organiser {
+        user_id,
+        event_id: Uuid::parse_str(PLUGS_EVENT).unwrap(),
+        token: token_for(user_id),
+    }
+}
+
+/// `(title, description, tags, zone is deleted)` of media `id` as The Plugs reads it.
+async fn as_the_plugs_reads(
+    app: &TestApp,
+    id: Uuid,
+) -> (Option<String>, Option<String>, Option<String>, bool) {
+    let sql = match app.shape().await {
+        Shape::Seed => "select title, description, tags, is_deleted from event_media where id = $1",
+        Shape::Current => {
+            "select z.title, z.description, z.tags, z.is_deleted from event_media m
+             join event_media_zones z on z.id = m.zone_id and z.id = m.batch_id
+             where m.id = $1"
+        }
+    };
+    let row = app.db().await.query_one(sql, &[&id]).await.unwrap();
+    (row.get(0), row.get(1), row.get(2), row.get(3))
+}
+
+/// The zone id of media `id` (null on the seed shape).
+async fn zone_of(app: &TestApp, id: Uuid) -> Option<Uuid> {
+    match app.shape().await {
+        Shape::Seed => None,
+        Shape::Current => app
+            .db()
+            .await
+            .query_one("select zone_id from event_media where id = $1", &[&id])
+            .await
+            .unwrap()
+            .get(0),
+    }
+}
+
+fn media_id(media: &Value) -> Uuid {
+    Uuid::parse_str(media["id"].as_str().unwrap()).unwrap()
+}
+
+fn batch_id(media: &Value) -> Option<Uuid> {
+    media["batch_id"]
+        .as_str()
+        .map(|id| Uuid::parse_str(id).unwrap())
+}
+
+async fn the_plugs_rows_read_back(app: &TestApp, who: &Organiser) {
+    let reply = app
+        .call(
+            Endpoint::ListMedia,
+            request(Endpoint::ListMedia, who, Uuid::nil()),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        reply.header("x-total-count"),
+        "2",
+        "the soft-deleted row is not listed"
+    );
+    let items = reply.json();
+    let ids: Vec<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [OLD_PLAIN, OLD_PHOTO], "newest first");
+    let photo = &items[1];
+    assert_eq!(photo["title"], "Old photo");
+    assert_eq!(photo["description"], "On stage");
+    assert_eq!(photo["tags"], serde_json::json!(["a", "b"]));
+    let photo_id = Uuid::parse_str(OLD_PHOTO).unwrap();
+    assert_eq!(batch_id(photo), zone_of(app, photo_id).await);
+
+    let reply = app
+        .call(
+            Endpoint::GetMedia,
+            request(Endpoint::GetMedia, who, photo_id),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(&reply.json(), photo);
+}
+
+/// An upload (with metadata or without) writes what The Plugs reads, on the current shape a
+/// zone of its own named by `batch_id`; deleting the zone's only file soft-deletes the zone.
+async fn uploads_read_back_as_the_plugs_reads_them(app: &TestApp, who: &Organiser) {
+    let reply = app
+        .upload(
+            who,
+            "stage.png",
+            &png(),
+            &[
+                ("title", "Stage"),
+                ("description", "Night"),
+                ("tags", "x,y ,z"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    let media = reply.json();
+    let id = media_id(&media);
+    assert_eq!(
+        as_the_plugs_reads(app, id).await,
+        (
+            Some("Stage".into()),
+            Some("Night".into()),
+            Some("x, y, z".into()),
+            false
+        )
+    );
+    let zone = zone_of(app, id).await;
+    assert_eq!(batch_id(&media), zone);
+    assert_eq!(zone.is_some(), app.shape().await == Shape::Current);
+
+    let bare = app.upload(who, "bare.png", &png(), &[]).await;
+    assert_eq!(bare.status, 201, "{}", bare.text());
+    let bare = bare.json();
+    assert_eq!(batch_id(&bare), zone_of(app, media_id(&bare)).await);
+    if zone.is_some() {
+        assert_ne!(batch_id(&bare), zone, "every upload has a zone of its own");
+    }
+
+    let direct = app
+        .direct_upload(who, "d.jpg", "image/jpeg", jpeg(64))
+        .await;
+    assert_eq!(direct.status, 201, "{}", direct.text());
+    let direct = direct.json();
+    assert_eq!(batch_id(&direct), zone_of(app, media_id(&direct)).await);
+
+    let reply = app
+        .call(
+            Endpoint::DeleteMedia,
+            request(Endpoint::DeleteMedia, who, id),
+        )
+        .await;
+    assert_eq!(reply.status, 204, "{}", reply.text());
+    if let Some(zone) = zone {
+        let row = app
+            .db()
+            .await
+            .query_one(
+                "select is_deleted, deleted_at is not null from event_media_zones where id = $1",
+                &[&zone],
+            )
+            .await
+            .unwrap();
+        assert_eq!((row.get::<_, bool>(0), row.get::<_, bool>(1)), (true, true));
+    }
+    app.assert_consistent().await;
+}
+
+async fn every_endpoint_works_on(schema: PlugsSchema, shape: Shape) {
+    let app = TestApp::on_plugs(schema, true).await;
+    assert_eq!(app.shape().await, shape);
+    let who = plugs_organiser();
+    the_plugs_rows_read_back(&app, &who).await;
+    uploads_read_back_as_the_plugs_reads_them(&app, &who).await;
+}
+
+#[tokio::test]
+async fn every_endpoint_works_on_the_plugs_seed_era_database() {
+    every_endpoint_works_on(PlugsSchema::Seed, Shape::Seed).await;
+}
+
+#[tokio::test]
+async fn every_endpoint_works_on_the_plugs_current_database() {
+    every_endpoint_works_on(PlugsSchema::Current, Shape::Current).await;
+}
+
+/// Deleting one file of a zone that still has another live file leaves the zone live.
+#[tokio::test]
+async fn a_zone_with_a_live_file_left_stays_live() {
+    let app = TestApp::on_plugs(PlugsSchema::Current, false).await;
+    let who = app.organiser().await;
+    let first = app.upload_png(&who).await;
+    let second = app.upload_png(&who).await;
+    let zone = batch_id(&first).unwrap();
+    // Two files of one zone, as The Plugs' multi-file upload writes them.
+    app.db()
+        .await
+        .execute(
+            "update event_media set zone_id = $1, batch_id = $1 where id = $2",
+            &[&zone, &media_id(&second)],
+        )
+        .await
+        .unwrap();
+    let reply = app
+        .call(
+            Endpoint::DeleteMedia,
+            request(Endpoint::DeleteMedia, &who, media_id(&first)),
+        )
+        .await;
+    assert_eq!(reply.status, 204, "{}", reply.text());
+    let live: bool = app
+        .db()
+        .await
+        .query_one(
+            "select not is_deleted from event_media_zones where id = $1",
+            &[&zone],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(live);
+}
