@@ -120,7 +120,9 @@ media = up.json()
 check("upload answers 201 with the spec's JSON", up.status == 201, up.body[:300])
 check("upload JSON has every field of the spec",
       set(media) >= {"id", "event_id", "title", "description", "file_url", "s3_key", "file_type",
-                     "file_size", "tags", "created_at", "updated_at"}, media)
+                     "file_size", "tags", "batch_id", "created_at", "updated_at"}, media)
+check("the upload has a zone of its own (a fresh database has The Plugs' current shape)",
+      isinstance(media.get("batch_id"), str) and media["batch_id"] != media.get("id"), media)
 check("upload records type, size and tags",
       (media.get("file_type"), media.get("file_size"), media.get("tags"))
       == ("image/jpeg", len(JPEG), ["photo", "event", "memories"]), media)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the offline deployment checks (SAM template, OpenAPI, one route table),
 # unit tests, integration tests against a real PostgreSQL and a real S3-compatible server
-# (SeaweedFS), then the spec's flow with curl against the real function binaries under
-# `cargo lambda watch`, a soak through it (no answer may be lost), schemathesis over
+# (SeaweedFS) once per shape of The Plugs' schema (seed era and current), then the spec's
+# flow with curl against the real function binaries under `cargo lambda watch`, a soak through it (no answer may be lost), schemathesis over
 # openapi.yaml against the same API, and the benchmark harness in smoke mode. Installs what is
 # missing; leaves no process behind, and no PostgreSQL cluster of the machine stopped
 # (scripts/test-apt-install.sh checks that).
@@ -27,13 +27,24 @@ cargo build --workspace --locked
 log "deployment checks (offline)"
 "$REPO_ROOT/scripts/check-deploy.sh"
 
+# The integration tests once more, every database built in The Plugs' seed-era shape (the
+# run below builds them in the current shape). A stack of its own: one SeaweedFS runs out of
+# volumes for both runs' buckets.
+log "integration tests on The Plugs' seed-era schema (PLUGS_SCHEMA=seed)"
+(
+  trap stack_stop EXIT
+  stack_start "$REPO_ROOT/.local/test-stack-seed"
+  source "$STACK_DIR/env"
+  PLUGS_SCHEMA=seed cargo test --locked -p shared --test integration
+)
+
 trap stack_stop EXIT
 trap 'exit 130' INT TERM
 stack_start "$REPO_ROOT/.local/test-stack"
 source "$STACK_DIR/env"
 
-log "unit and integration tests"
-cargo test --workspace --locked
+log "unit and integration tests, on The Plugs' current schema (PLUGS_SCHEMA=current)"
+PLUGS_SCHEMA=current cargo test --workspace --locked
 
 log "end-to-end: the spec's curl flow against cargo lambda watch"
 export MAX_FILE_SIZE=16777216   # room for the 12 MiB direct upload
