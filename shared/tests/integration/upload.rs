@@ -266,6 +266,16 @@ async fn no_object_remains_when_the_row_insert_fails() {
         "orphan object left behind"
     );
     assert_eq!(app.media_count().await, 0);
+    if app.shape().await == Shape::Current {
+        let zones: i64 = app
+            .db()
+            .await
+            .query_one("select count(*) from event_media_zones", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(zones, 0, "the zone of a failed upload was left behind");
+    }
 }
 
 #[tokio::test]
