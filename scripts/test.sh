@@ -2,10 +2,10 @@
 # Runs every test: the offline deployment checks (SAM template, OpenAPI, one route table),
 # unit tests, integration tests against a real PostgreSQL and a real S3-compatible server
 # (SeaweedFS) once per shape of The Plugs' schema (seed era and current), then the spec's
-# flow with curl against the real function binaries under `cargo lambda watch`, a soak through it (no answer may be lost), schemathesis over
-# openapi.yaml against the same API, and the benchmark harness in smoke mode. Installs what is
-# missing; leaves no process behind, and no PostgreSQL cluster of the machine stopped
-# (scripts/test-apt-install.sh checks that).
+# flow with curl against the real function binaries under `cargo lambda watch`, a soak
+# through it (no answer may be lost), schemathesis over openapi.yaml against the same API, and
+# the benchmark harness in smoke mode. Installs what is missing; leaves no process behind, and
+# no PostgreSQL cluster of the machine stopped (scripts/test-apt-install.sh checks that).
 #
 # Uses DATABASE_URL / AWS_ENDPOINT_URL_S3 (+ AWS keys) when given instead of starting its own.
 set -euo pipefail
