@@ -115,7 +115,7 @@ async fn owned_item(
 ) -> Result<(media::MediaRow, shared::db::Client)> {
     let client = world.state.db.get().await?;
     match media::find_owned(&client, event_id, media_id, world.user_id).await? {
-        media::Lookup::Found(row) => Ok((row, client)),
+        media::Lookup::Found(row) => Ok((*row, client)),
         _ => anyhow::bail!("the media item is missing"),
     }
 }

@@ -193,7 +193,7 @@ pub enum InitError {
     #[error(transparent)]
     Config(#[from] config::ConfigError),
     #[error(transparent)]
-    Database(#[from] db::DatabaseError),
+    Database(#[from] db::DbError),
     #[error(transparent)]
     JwtSecret(#[from] SecretError),
     /// A programming error: the configuration was read without the JWT key.

@@ -165,7 +165,7 @@ pub enum MigrateError {
     #[error("cannot reach the database")]
     Pool(#[from] deadpool_postgres::PoolError),
     #[error("database query failed")]
-    Database(#[from] tokio_postgres::Error),
+    Database(#[from] crate::db::DbError),
 }
 
 /// What a run needs: the rows, the bucket, and the configuration that shapes `file_url`.
@@ -450,7 +450,7 @@ fn failed(err: impl std::fmt::Display) -> (Outcome, String) {
 async fn key_instants(
     client: &deadpool_postgres::Client,
     rows: &[LocalFile],
-) -> Result<HashMap<Uuid, DateTime<Utc>>, tokio_postgres::Error> {
+) -> Result<HashMap<Uuid, DateTime<Utc>>, crate::db::DbError> {
     let mut event_ids: Vec<Uuid> = rows.iter().map(|r| r.event_id).collect();
     event_ids.sort();
     event_ids.dedup();
@@ -558,7 +558,7 @@ fn check(row: &LocalFile, bytes: &[u8], file_name: &str) -> Result<Checked, Stri
             "the file has {size} bytes but the row records {recorded}"
         ));
     }
-    let kind = media_type::detect(bytes, file_name).map_err(|e| e.public_message())?;
+    let kind = media_type::detect(bytes, file_name).map_err(|e| e.to_string())?;
     let original_filename = sanitize_file_name(
         row.original_filename
             .as_deref()

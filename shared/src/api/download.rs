@@ -7,8 +7,7 @@ use http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_T
 use lambda_http::{Body, Response};
 
 use super::extract::{Input, OwnedMedia};
-use super::presign::{content_disposition, download_name, presigned_answer};
-use super::wants_redirect;
+use super::presign::{content_disposition, download_name, presigned_answer, wants_redirect};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::http::{ApiResult, fits_response_limit};

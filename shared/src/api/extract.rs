@@ -108,11 +108,11 @@ pub async fn media(
     let media_id = path_uuid(&request, path, "media_id")?;
     let client = state.db.get().await?;
     match media::find_owned(&client, event_id, media_id, user.id).await? {
-        Lookup::Denied(denied) => Err(access_error(denied)),
+        Lookup::Denied(denied) => Err(ApiError::denied(denied)),
         Lookup::NoMedia => Err(ApiError::MediaNotFound),
         Lookup::Found(row) => Ok((
             OwnedMedia {
-                row,
+                row: *row,
                 client,
                 _checked: Checked,
             },
@@ -146,17 +146,6 @@ async fn event_and_ids<const N: usize>(
             },
             ids,
         )),
-        denied => Err(access_error(denied)),
-    }
-}
-
-/// Why access was denied, as the client hears it. A token outlives changes to its user's
-/// account: a deactivated account is refused like an inactive token, and a removed one like
-/// a token that names no user.
-fn access_error(denied: Access) -> ApiError {
-    match denied {
-        Access::UserInactive => ApiError::UserInactive,
-        Access::UserUnknown => ApiError::InvalidToken("the token's user no longer exists".into()),
-        Access::NotOwner | Access::Owner => ApiError::EventNotFound,
+        denied => Err(ApiError::denied(denied)),
     }
 }

@@ -2,8 +2,9 @@
 //! seek with Range requests straight against S3.
 
 use super::extract::{Input, OwnedMedia};
-use super::presign::{content_disposition, download_name, inline_allowed, presigned_answer};
-use super::wants_redirect;
+use super::presign::{
+    content_disposition, download_name, inline_allowed, presigned_answer, wants_redirect,
+};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::http::ApiResult;

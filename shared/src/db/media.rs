@@ -6,6 +6,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use super::DbError;
 use super::events::{Access, USER_STATE, access_of};
 
 /// One live row of `event_media`.
@@ -64,10 +65,7 @@ pub struct NewMedia<'a> {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn insert(
-    client: &impl GenericClient,
-    new: &NewMedia<'_>,
-) -> Result<MediaRow, tokio_postgres::Error> {
+pub async fn insert(client: &impl GenericClient, new: &NewMedia<'_>) -> Result<MediaRow, DbError> {
     let sql = format!(
         "insert into event_media as m (id, event_id, title, description, file_url, s3_key, file_type, \
          file_size, tags, original_filename, created_at, updated_at, is_deleted) \
@@ -132,7 +130,7 @@ pub async fn list(
     filter: &TypeFilter,
     skip: i64,
     limit: i64,
-) -> Result<(Vec<MediaRow>, i64), tokio_postgres::Error> {
+) -> Result<(Vec<MediaRow>, i64), DbError> {
     let sql = format!(
         "select t.total, page.* from \
          (select count(*) as total from event_media m \
@@ -164,7 +162,8 @@ pub enum Lookup {
     Denied(Access),
     /// The event is the caller's, but has no such live media.
     NoMedia,
-    Found(MediaRow),
+    /// Boxed: a row is many times the size of the other variants.
+    Found(Box<MediaRow>),
 }
 
 /// The caller's account, ownership of the event and the media row in one round trip.
@@ -173,7 +172,7 @@ pub async fn find_owned(
     event_id: Uuid,
     media_id: Uuid,
     user_id: Uuid,
-) -> Result<Lookup, tokio_postgres::Error> {
+) -> Result<Lookup, DbError> {
     let sql = format!(
         "select {USER_STATE}, e.id is not null as owner, {COLUMNS} \
          from users u \
@@ -190,7 +189,7 @@ pub async fn find_owned(
     };
     Ok(match access_of(&row) {
         Access::Owner if row.get::<_, Option<Uuid>>("id").is_none() => Lookup::NoMedia,
-        Access::Owner => Lookup::Found(MediaRow::from_row(&row)),
+        Access::Owner => Lookup::Found(Box::new(MediaRow::from_row(&row))),
         denied => Lookup::Denied(denied),
     })
 }
@@ -200,7 +199,7 @@ pub async fn find_in_event(
     client: &impl GenericClient,
     event_id: Uuid,
     media_id: Uuid,
-) -> Result<Option<MediaRow>, tokio_postgres::Error> {
+) -> Result<Option<MediaRow>, DbError> {
     let sql = format!(
         "select {COLUMNS} from event_media m where m.id = $1 and m.event_id = $2 and not m.is_deleted"
     );
@@ -212,7 +211,7 @@ pub async fn find_in_event(
 }
 
 /// Every `s3_key` of a live row (for the sweep's consistency check).
-pub async fn live_keys(client: &Client) -> Result<Vec<String>, tokio_postgres::Error> {
+pub async fn live_keys(client: &Client) -> Result<Vec<String>, DbError> {
     let rows = client
         .query(
             "select s3_key from event_media where not is_deleted and s3_key is not null",
@@ -223,7 +222,7 @@ pub async fn live_keys(client: &Client) -> Result<Vec<String>, tokio_postgres::E
 }
 
 /// Removes the row; returns whether there was one.
-pub async fn delete(client: &Client, media_id: Uuid) -> Result<bool, tokio_postgres::Error> {
+pub async fn delete(client: &Client, media_id: Uuid) -> Result<bool, DbError> {
     let statement = client
         .prepare_cached("delete from event_media where id = $1")
         .await?;
@@ -245,10 +244,7 @@ pub struct LocalFile {
 }
 
 /// The rows `migrate-files` has left to do, oldest first; at most `limit` (all when `None`).
-pub async fn local_files(
-    client: &Client,
-    limit: Option<i64>,
-) -> Result<Vec<LocalFile>, tokio_postgres::Error> {
+pub async fn local_files(client: &Client, limit: Option<i64>) -> Result<Vec<LocalFile>, DbError> {
     let statement = client
         .prepare_cached(
             "select m.id, m.event_id, e.user_id as owner_id, m.file_url, m.file_type, m.file_size, \
@@ -275,7 +271,7 @@ pub async fn local_files(
 }
 
 /// How many live rows already have their file in the bucket.
-pub async fn count_in_bucket(client: &Client) -> Result<i64, tokio_postgres::Error> {
+pub async fn count_in_bucket(client: &Client) -> Result<i64, DbError> {
     let statement = client
         .prepare_cached(
             "select count(*) from event_media where not is_deleted and s3_key is not null",
@@ -289,7 +285,7 @@ pub async fn count_in_bucket(client: &Client) -> Result<i64, tokio_postgres::Err
 pub async fn instants_of_events(
     client: &Client,
     event_ids: &[Uuid],
-) -> Result<Vec<(Uuid, Uuid, DateTime<Utc>)>, tokio_postgres::Error> {
+) -> Result<Vec<(Uuid, Uuid, DateTime<Utc>)>, DbError> {
     let statement = client
         .prepare_cached(
             "select id, event_id, created_at from event_media \
@@ -304,10 +300,7 @@ pub async fn instants_of_events(
 }
 
 /// The row (deleted or not) whose `s3_key` is `key`, if any.
-pub async fn holder_of_key(
-    client: &Client,
-    key: &str,
-) -> Result<Option<Uuid>, tokio_postgres::Error> {
+pub async fn holder_of_key(client: &Client, key: &str) -> Result<Option<Uuid>, DbError> {
     let statement = client
         .prepare_cached("select id from event_media where s3_key = $1 limit 1")
         .await?;
@@ -334,7 +327,7 @@ pub struct MovedToBucket<'a> {
 pub async fn set_moved_to_bucket(
     client: &Client,
     moved: &MovedToBucket<'_>,
-) -> Result<bool, tokio_postgres::Error> {
+) -> Result<bool, DbError> {
     // `updated_at` is left alone: the media did not change, only where its bytes live.
     let statement = client
         .prepare_cached(

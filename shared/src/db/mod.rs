@@ -44,7 +44,7 @@ impl Database {
         secret: Secret,
         options: Option<String>,
         max_size: usize,
-    ) -> Result<Self, DatabaseError> {
+    ) -> Result<Self, DbError> {
         let pool = pool_from_secret(&secret, options.as_deref(), max_size).await?;
         Ok(Self {
             secret,
@@ -69,7 +69,7 @@ impl Database {
 
     /// A connection; when PostgreSQL refuses the credentials and they come from Secrets
     /// Manager, re-reads the secret once, rebuilds the pool and tries again.
-    pub async fn get(&self) -> Result<Client, DatabaseError> {
+    pub async fn get(&self) -> Result<Client, DbError> {
         let (pool, generation) = self.snapshot();
         match pool.get().await {
             Err(err) if is_authentication_failure(&err) && self.secret.is_rotatable() => {
@@ -86,7 +86,7 @@ impl Database {
 
     /// Rebuilds the pool from a fresh read of the secret, unless another caller already
     /// rebuilt it since `seen`.
-    async fn rebuild_after(&self, seen: u64) -> Result<(), DatabaseError> {
+    async fn rebuild_after(&self, seen: u64) -> Result<(), DbError> {
         let _one_at_a_time = self.rebuild.lock().await;
         if self.snapshot().1 != seen {
             return Ok(());
@@ -109,7 +109,7 @@ async fn pool_from_secret(
     secret: &Secret,
     options: Option<&str>,
     max_size: usize,
-) -> Result<Pool, DatabaseError> {
+) -> Result<Pool, DbError> {
     let text = secret.read().await?;
     let url = credentials::database_url(&text, options)?;
     Ok(pool(&url, max_size)?)
@@ -127,15 +127,23 @@ fn is_authentication_failure(err: &PoolError) -> bool {
     })
 }
 
-/// The database could not be used: its secret, its URL or the connection failed.
+/// What went wrong in the database layer: its secret, its URL, the connection or a
+/// statement. Every variant is a 500 at the HTTP edge ([`crate::error`]), which shows the
+/// client none of it.
 #[derive(Debug, thiserror::Error)]
-pub enum DatabaseError {
+pub enum DbError {
+    /// The credentials secret could not be read.
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// The database URL or its TLS options cannot be used.
     #[error(transparent)]
     Setup(#[from] PoolSetupError),
+    /// No connection could be had from the pool.
     #[error(transparent)]
     Pool(#[from] PoolError),
+    /// A statement (or its transaction) failed.
+    #[error(transparent)]
+    Query(#[from] tokio_postgres::Error),
 }
 
 /// A pool of at most `max_size` connections, created lazily: building it does no I/O, so a
