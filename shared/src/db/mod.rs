@@ -179,3 +179,29 @@ pub fn pool(database_url: &SecretString, max_size: usize) -> Result<Pool, PoolSe
 #[derive(Debug, thiserror::Error)]
 #[error("invalid database URL: {0}")]
 pub struct PoolSetupError(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_secret_that_is_no_database_url_is_a_setup_error() {
+        let opened = Database::open(Secret::fixed("hunter2".to_owned()), None, 1).await;
+        let Err(err) = opened else {
+            panic!("a password alone opened a database");
+        };
+        assert!(matches!(err, DbError::Setup(_)), "{err:?}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_pool_error() {
+        // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+        let url = "postgres://u:p@127.0.0.1:1/db?sslmode=disable".to_owned();
+        let db = Database::open(Secret::fixed(url), None, 1).await.unwrap();
+        let Err(err) = db.get().await else {
+            panic!("a connection to a closed port succeeded");
+        };
+        assert!(matches!(err, DbError::Pool(_)), "{err:?}");
+    }
+}
