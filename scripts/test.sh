@@ -24,6 +24,9 @@ fi
 log "building the workspace"
 cargo build --workspace --locked
 
+log "clippy: no warnings in any target"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
 log "deployment checks (offline)"
 "$REPO_ROOT/scripts/check-deploy.sh"
 

@@ -264,7 +264,7 @@ pub async fn legacy(app: &TestApp, with_problems: bool) -> Legacy {
 }
 
 async fn run(app: &TestApp, legacy: &Legacy, options: &Options) -> Summary {
-    run_with(app, &app.state.storage(), legacy, options).await
+    run_with(app, app.state.storage(), legacy, options).await
 }
 
 async fn run_with(
@@ -608,7 +608,7 @@ async fn a_different_object_at_the_key_is_a_conflict_and_is_not_overwritten() {
     // Same size as the file but other bytes (caught by the checksum), and another size.
     let mut same_size = png();
     same_size[20] ^= 0xff;
-    let storage = &app.state.storage();
+    let storage = app.state.storage();
     for (key, bytes) in [
         (&photo_key, same_size.clone()),
         (&notes_key, b"other".to_vec()),
@@ -651,7 +651,7 @@ async fn a_missing_uploads_folder_is_an_error_before_anything_runs() {
     let legacy = legacy(&app, false).await;
     let err = Migrator {
         pool: &app.state.db.pool(),
-        storage: &app.state.storage(),
+        storage: app.state.storage(),
         config: &app.state.config,
     }
     .run(
