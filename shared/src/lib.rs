@@ -1,15 +1,15 @@
 //! plugs-media's shared library: everything the Lambda functions and the `plugs-media` CLI
 //! have in common. The functions are one table, [`endpoint`]; each function's `main` is
 //! [`lambda::serve`], which builds the [`AppState`] its entry declares once per container and
-//! hands every request to the entry's handler through [`http::serve`].
+//! hands every request to the entry's handler through [`edge::serve`].
 
 pub mod api;
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod edge;
 pub mod endpoint;
 pub mod error;
-pub mod http;
 pub mod keys;
 pub mod lambda;
 pub mod media_type;

@@ -12,8 +12,8 @@ use crate::AppState;
 use crate::db::DbError;
 use crate::db::media::{self, NewMedia};
 use crate::db::pending_uploads::{self, PendingUpload};
+use crate::edge::{ApiResult, json_response};
 use crate::error::ApiError;
-use crate::http::{ApiResult, json_response};
 use crate::media_type::{MediaType, SNIFF_BYTES, detect};
 use crate::storage::{ObjectMetadata, StorageError, StoredAs};
 

@@ -15,8 +15,8 @@ use crate::AppState;
 use crate::auth::AuthenticatedUser;
 use crate::db::events::{self, Access};
 use crate::db::media::{self, Lookup, MediaRow};
+use crate::edge::{path_uuid, single_query_param};
 use crate::error::ApiError;
-use crate::http::{path_uuid, single_query_param};
 
 /// An event the caller owns.
 pub struct OwnedEvent {

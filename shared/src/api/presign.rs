@@ -8,9 +8,9 @@ use serde_json::json;
 use super::extract::Input;
 use crate::AppState;
 use crate::db::media::MediaRow;
+pub(super) use crate::edge::content_disposition;
+use crate::edge::{ApiResult, json_response};
 use crate::error::ApiError;
-pub(super) use crate::http::content_disposition;
-use crate::http::{ApiResult, json_response};
 use crate::media_type::{MediaType, sanitize_file_name};
 use crate::storage::DownloadOverrides;
 

@@ -6,8 +6,8 @@ use super::presign::{
     content_disposition, download_name, inline_allowed, presigned_answer, wants_redirect,
 };
 use crate::AppState;
+use crate::edge::ApiResult;
 use crate::error::ApiError;
-use crate::http::ApiResult;
 use crate::storage::DownloadOverrides;
 
 #[tracing::instrument(skip_all)]

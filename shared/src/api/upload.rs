@@ -12,8 +12,8 @@ use super::publish::{remove_orphan, write_at_free_key};
 use super::{MediaJson, upload_form};
 use crate::AppState;
 use crate::db::media;
+use crate::edge::{ApiResult, json_response};
 use crate::error::ApiError;
-use crate::http::{ApiResult, json_response};
 use crate::media_type::{self, sanitize_file_name};
 use crate::storage::ObjectMetadata;
 
