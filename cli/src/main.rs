@@ -715,7 +715,8 @@ impl Fixture {
     /// The payload with `token` in its Authorization header (when it has one).
     fn with_token(&self, token: &str) -> serde_json::Value {
         let mut payload = self.payload.clone();
-        if let Some(auth) = payload["headers"].get_mut("authorization") {
+        let headers = payload.get_mut("headers");
+        if let Some(auth) = headers.and_then(|headers| headers.get_mut("authorization")) {
             *auth = format!("Bearer {token}").into();
         }
         payload
@@ -855,4 +856,27 @@ async fn seed_fixture_media(
         .await
         .with_context(|| format!("cannot record media {media_id} (is the id taken elsewhere?)"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(payload: serde_json::Value) -> Fixture {
+        Fixture {
+            relative: PathBuf::from("f/case.json"),
+            payload,
+        }
+    }
+
+    #[test]
+    fn a_ready_fixture_carries_the_token_and_is_otherwise_unchanged() {
+        let http = serde_json::json!({"headers": {"authorization": "Bearer X", "accept": "*/*"}});
+        assert_eq!(
+            fixture(http).with_token("tok"),
+            serde_json::json!({"headers": {"authorization": "Bearer tok", "accept": "*/*"}})
+        );
+        let scheduled = serde_json::json!({"detail-type": "Scheduled Event", "detail": {}});
+        assert_eq!(fixture(scheduled.clone()).with_token("tok"), scheduled);
+    }
 }
