@@ -2,7 +2,8 @@
 # Runs every test: the offline deployment checks (SAM template, OpenAPI, one route table),
 # unit tests, integration tests against a real PostgreSQL and a real S3-compatible server
 # (SeaweedFS), then the spec's flow with curl against the real function binaries under
-# `cargo lambda watch`, a soak through it (no answer may be lost), schemathesis over
+# `cargo lambda watch`, every function invoked with its fixture through `cargo lambda invoke`,
+# a soak through it (no answer may be lost), schemathesis over
 # openapi.yaml against the same API, and the benchmark harness in smoke mode. Installs what is
 # missing; leaves no process behind, and no PostgreSQL cluster of the machine stopped
 # (scripts/test-apt-install.sh checks that).
@@ -48,6 +49,10 @@ port=$(free_port)
 start_api "$port" "$STACK_DIR/api.log"
 export API_URL="http://127.0.0.1:$port"
 python3 "$REPO_ROOT/scripts/e2e.py" \
+  || { log "cargo lambda watch log:"; tail -n 60 "$STACK_DIR/api.log" >&2; exit 1; }
+
+log "cargo lambda invoke: each function of the registry with its fixture, against the same API"
+python3 "$REPO_ROOT/scripts/invoke_fixtures.py" "$STACK_DIR/events" \
   || { log "cargo lambda watch log:"; tail -n 60 "$STACK_DIR/api.log" >&2; exit 1; }
 
 log "concurrency: 50 uploads with deletes and double completes, through the binaries"
