@@ -10,7 +10,6 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod media_type;
-pub mod migrate_files;
 pub mod storage;
 pub mod sweep;
 pub mod telemetry;

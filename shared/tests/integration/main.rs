@@ -9,7 +9,6 @@ mod delete;
 mod direct;
 mod faults;
 mod logs;
-mod migrate_files;
 mod migrations;
 mod one_check;
 mod read;
