@@ -1,5 +1,6 @@
 //! `plugs-media`: the operator's commands. Each subcommand is one small function; the work
-//! itself is done by the `shared` crate, the same code the Lambda functions run.
+//! itself is done by the `shared` crate, the same code the Lambda functions run, except for
+//! what only an operator runs (`migrate-files`), which this crate's library holds.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,11 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use plugs_media::migrate_files::{self, Item, Migrator, Outcome, Progress, Summary};
 use secrecy::{ExposeSecret, SecretString};
 use shared::auth::issue;
 use shared::config::Config;
 use shared::db;
-use shared::migrate_files::{self, Item, Migrator, Outcome, Progress, Summary};
 use shared::storage::{ObjectMetadata, Storage};
 use uuid::Uuid;
 

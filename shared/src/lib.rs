@@ -13,7 +13,6 @@ pub mod error;
 pub mod keys;
 pub mod lambda;
 pub mod media_type;
-pub mod migrate_files;
 pub mod payload;
 pub mod secrets;
 pub mod storage;
