@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Brings up the whole local stack — PostgreSQL, SeaweedFS (S3), the migrated database with a
-# demo organiser and event — and serves the API on http://localhost:8000 with
+# demo organiser and event, and the fixtures' event and media item with ready copies of
+# events/ under .local/events — and serves the API on http://localhost:8000 with
 # `cargo lambda watch`, so the spec's curl examples work as written. Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -18,6 +19,9 @@ source "$STACK_DIR/env"
 prepare_demo_database
 EXAMPLES_PORT=${EXAMPLES_PORT:-8001}
 prepare_local_bucket "${S3_BUCKET_NAME:-plugs-bucket}" "$EXAMPLES_PORT"
+# The fixtures' event and media item, and copies of events/ with the organiser's token.
+S3_BUCKET_NAME=${S3_BUCKET_NAME:-plugs-bucket} "$REPO_ROOT/target/debug/plugs-media" dev-fixtures \
+  --events-dir "$REPO_ROOT/events" --out "$REPO_ROOT/.local/events" >/dev/null
 log "starting the API on http://localhost:$PORT"
 start_api "$PORT" "$STACK_DIR/api.log"
 python3 -m http.server "$EXAMPLES_PORT" --bind 127.0.0.1 --directory "$REPO_ROOT/examples" >/dev/null 2>&1 &
@@ -32,6 +36,14 @@ plugs-media is serving on http://localhost:$PORT
   export EVENT_ID=$DEMO_EVENT_ID TOKEN=$DEMO_TOKEN
   curl -X POST "http://localhost:$PORT/api/v1/events/\$EVENT_ID/media" \\
     -H "Authorization: Bearer \$TOKEN" -F "file=@/path/to/your/file.jpg" -F "title=Event Photo"
+
+Any function with its fixture, through the same watch (.local/events/ holds events/ with the
+organiser's token; the fixtures' event and media item are seeded):
+  export PATH="$REPO_ROOT/.venv/bin:\$PATH"
+  cargo lambda invoke get-media --invoke-address 127.0.0.1 --invoke-port $PORT \\
+    --data-file .local/events/get-media/get-one.json
+  (delete-media consumes the media item; to bring it back:
+   (source $STACK_DIR/env; DATABASE_URL='$DATABASE_URL' target/debug/plugs-media dev-fixtures --out .local/events))
 
 Direct upload page (create → PUT → complete, with progress):
   http://localhost:$EXAMPLES_PORT/direct-upload.html?api=http://localhost:$PORT&event=$DEMO_EVENT_ID&token=$DEMO_TOKEN

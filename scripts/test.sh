@@ -2,10 +2,11 @@
 # Runs every test: the offline deployment checks (SAM template, OpenAPI, one route table),
 # unit tests, integration tests against a real PostgreSQL and a real S3-compatible server
 # (SeaweedFS) once per shape of The Plugs' schema (seed era and current), then the spec's
-# flow with curl against the real function binaries under `cargo lambda watch`, a soak
-# through it (no answer may be lost), schemathesis over openapi.yaml against the same API, and
-# the benchmark harness in smoke mode. Installs what is missing; leaves no process behind, and
-# no PostgreSQL cluster of the machine stopped (scripts/test-apt-install.sh checks that).
+# flow with curl against the real function binaries under `cargo lambda watch`, every
+# function invoked with its fixture through `cargo lambda invoke`, a soak through it (no
+# answer may be lost), schemathesis over openapi.yaml against the same API, and the benchmark
+# harness in smoke mode. Installs what is missing; leaves no process behind, and no
+# PostgreSQL cluster of the machine stopped (scripts/test-apt-install.sh checks that).
 #
 # Uses DATABASE_URL / AWS_ENDPOINT_URL_S3 (+ AWS keys) when given instead of starting its own.
 set -euo pipefail
@@ -23,6 +24,9 @@ fi
 
 log "building the workspace"
 cargo build --workspace --locked
+
+log "clippy: no warnings in any target"
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "deployment checks (offline)"
 "$REPO_ROOT/scripts/check-deploy.sh"
@@ -56,6 +60,10 @@ port=$(free_port)
 start_api "$port" "$STACK_DIR/api.log"
 export API_URL="http://127.0.0.1:$port"
 python3 "$REPO_ROOT/scripts/e2e.py" \
+  || { log "cargo lambda watch log:"; tail -n 60 "$STACK_DIR/api.log" >&2; exit 1; }
+
+log "cargo lambda invoke: each function of the registry with its fixture, against the same API"
+python3 "$REPO_ROOT/scripts/invoke_fixtures.py" "$STACK_DIR/events" \
   || { log "cargo lambda watch log:"; tail -n 60 "$STACK_DIR/api.log" >&2; exit 1; }
 
 log "concurrency: 50 uploads with deletes and double completes, through the binaries"

@@ -1,5 +1,5 @@
 //! Warm latency of every endpoint, in-process through the path Lambda takes
-//! (`shared::http::serve` + `shared::api::<endpoint>::handle` on a `lambda_http::Request` made
+//! (`shared::edge::serve` + `shared::api::<endpoint>::handle` on a `lambda_http::Request` made
 //! from the `events/` fixtures), each next to its floor: the same I/O done bare, with the same
 //! pool and the same S3 client. Endpoint and floor iterations alternate (and swap order every
 //! iteration), so the machine's noise lands on both alike. The call is `test_support::serve`,
@@ -116,7 +116,7 @@ async fn owned_item(
     let client = world.state.db.get().await?;
     let shape = world.state.db.shape(&client).await?;
     match media::find_owned(&client, shape, event_id, media_id, world.user_id).await? {
-        media::Lookup::Found(row) => Ok((row, client)),
+        media::Lookup::Found(row) => Ok((*row, client)),
         _ => anyhow::bail!("the media item is missing"),
     }
 }

@@ -1,5 +1,6 @@
 //! `plugs-media`: the operator's commands. Each subcommand is one small function; the work
-//! itself is done by the `shared` crate, the same code the Lambda functions run.
+//! itself is done by the `shared` crate, the same code the Lambda functions run, except for
+//! what only an operator runs (`migrate-files`), which this crate's library holds.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,11 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use plugs_media::migrate_files::{self, Item, Migrator, Outcome, Progress, Summary};
 use secrecy::{ExposeSecret, SecretString};
 use shared::auth::issue;
 use shared::config::Config;
 use shared::db;
-use shared::migrate_files::{self, Item, Migrator, Outcome, Progress, Summary};
 use shared::storage::{ObjectMetadata, Storage};
 use uuid::Uuid;
 
@@ -111,6 +112,22 @@ enum Command {
         #[arg(long, default_value = "organiser@example.com")]
         email: String,
     },
+    /// Make the events/ fixtures invocable as they are: create the events and media items
+    /// their paths name (the events owned by the demo organiser, each media item with an
+    /// object in the bucket; what exists is kept), and write copies carrying a token of that
+    /// organiser under --out. Prints each function of the registry and its ready fixture.
+    DevFixtures {
+        /// The fixtures: `<function>/<case>.json` files.
+        #[arg(long, default_value = "events")]
+        events_dir: PathBuf,
+        /// Where the ready copies go, in the same layout.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "organiser@example.com")]
+        email: String,
+        #[arg(long, env = "SECRET_KEY", hide_env_values = true)]
+        secret_key: SecretString,
+    },
 }
 
 #[tokio::main]
@@ -160,21 +177,19 @@ async fn main() -> ExitCode {
             secret_key,
             ttl,
         } => {
-            let claims = issue::access_claims(user_id, ttl);
-            println!(
-                "{}",
-                issue::sign(
-                    &claims,
-                    secret_key.expose_secret(),
-                    jsonwebtoken::Algorithm::HS256
-                )
-            );
+            println!("{}", dev_token(user_id, &secret_key, ttl));
             Ok(true)
         }
         Command::SeedDemo {
             database_url,
             email,
         } => seed_demo(&database_url, &email).await,
+        Command::DevFixtures {
+            events_dir,
+            out,
+            email,
+            secret_key,
+        } => dev_fixtures(&events_dir, &out, &email, &secret_key).await,
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -297,16 +312,30 @@ async fn sweep(delete_orphans: bool, grace_seconds: Option<u64>) -> anyhow::Resu
     Ok(true)
 }
 
-async fn seed_demo(database_url: &SecretString, email: &str) -> anyhow::Result<bool> {
-    let client = connect(database_url).await?;
-    let user_id: Uuid = client
+fn dev_token(user_id: Uuid, secret_key: &SecretString, ttl: i64) -> String {
+    let claims = issue::access_claims(user_id, ttl);
+    issue::sign(
+        &claims,
+        secret_key.expose_secret(),
+        jsonwebtoken::Algorithm::HS256,
+    )
+}
+
+/// The demo organiser with this email, created if missing.
+async fn demo_user(client: &db::Client, email: &str) -> anyhow::Result<Uuid> {
+    let row = client
         .query_one(
             "insert into users (id, email, full_name) values ($1, $2, 'Demo organiser')
              on conflict (email) do update set email = excluded.email returning id",
             &[&Uuid::new_v4(), &email],
         )
-        .await?
-        .get(0);
+        .await?;
+    Ok(row.get(0))
+}
+
+async fn seed_demo(database_url: &SecretString, email: &str) -> anyhow::Result<bool> {
+    let client = connect(database_url).await?;
+    let user_id = demo_user(&client, email).await?;
     let existing = client
         .query_opt(
             "select id from events where user_id = $1 and not is_deleted order by created_at limit 1",
@@ -661,5 +690,195 @@ impl Report {
 
     fn all_passed(&self) -> bool {
         self.failures == 0
+    }
+}
+
+/// A valid 1×1 PNG: the object behind each fixture media item.
+const FIXTURE_PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe\x92\xef\x00\x00\x00\x00IEND\xaeB`\x82";
+
+/// A fixture of `events/`: where it lies, and its payload.
+struct Fixture {
+    relative: PathBuf,
+    payload: serde_json::Value,
+}
+
+impl Fixture {
+    fn path_id(&self, name: &str) -> anyhow::Result<Option<Uuid>> {
+        self.payload["pathParameters"][name]
+            .as_str()
+            .map(|id| {
+                id.parse()
+                    .with_context(|| format!("{}: {name}", self.relative.display()))
+            })
+            .transpose()
+    }
+
+    /// The payload with `token` in its Authorization header (when it has one).
+    fn with_token(&self, token: &str) -> serde_json::Value {
+        let mut payload = self.payload.clone();
+        let headers = payload.get_mut("headers");
+        if let Some(auth) = headers.and_then(|headers| headers.get_mut("authorization")) {
+            *auth = format!("Bearer {token}").into();
+        }
+        payload
+    }
+}
+
+/// Every `<function>/<case>.json` under `dir`.
+fn read_fixtures(dir: &std::path::Path) -> anyhow::Result<Vec<Fixture>> {
+    let mut fixtures = Vec::new();
+    for function in
+        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?
+    {
+        let function = function?.path();
+        if !function.is_dir() {
+            continue;
+        }
+        for case in std::fs::read_dir(&function)? {
+            let path = case?.path();
+            if path.extension().is_some_and(|ext| ext == "json") {
+                let text = std::fs::read_to_string(&path)?;
+                fixtures.push(Fixture {
+                    relative: path.strip_prefix(dir)?.to_owned(),
+                    payload: serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not JSON", path.display()))?,
+                });
+            }
+        }
+    }
+    Ok(fixtures)
+}
+
+async fn dev_fixtures(
+    events_dir: &std::path::Path,
+    out: &std::path::Path,
+    email: &str,
+    secret_key: &SecretString,
+) -> anyhow::Result<bool> {
+    let config = Config::from_env()?;
+    let storage = Storage::from_config(&config).await;
+    let client = shared::open_database(&config, 1).await?.get().await?;
+    let user_id = demo_user(&client, email).await?;
+    let fixtures = read_fixtures(events_dir)?;
+    for fixture in &fixtures {
+        let Some(event_id) = fixture.path_id("event_id")? else {
+            continue;
+        };
+        seed_fixture_event(&client, event_id, user_id).await?;
+        if let Some(media_id) = fixture.path_id("media_id")? {
+            seed_fixture_media(&client, &storage, &config, event_id, media_id, user_id).await?;
+        }
+    }
+    let token = dev_token(user_id, secret_key, 24 * 3600);
+    for fixture in &fixtures {
+        let path = out.join(&fixture.relative);
+        std::fs::create_dir_all(path.parent().expect("a fixture lies in a folder"))?;
+        std::fs::write(
+            &path,
+            serde_json::to_vec_pretty(&fixture.with_token(&token))?,
+        )
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    for spec in shared::endpoint::functions() {
+        let path = out.join(spec.name).join(format!("{}.json", spec.fixture));
+        anyhow::ensure!(
+            path.is_file(),
+            "{}: the registry's fixture is missing",
+            path.display()
+        );
+        println!("{} {}", spec.name, path.display());
+    }
+    Ok(true)
+}
+
+/// The event, live and owned by `user_id`.
+async fn seed_fixture_event(
+    client: &db::Client,
+    event_id: Uuid,
+    user_id: Uuid,
+) -> anyhow::Result<()> {
+    client
+        .execute(
+            "insert into events (id, user_id, title) values ($1, $2, 'Fixture event')
+             on conflict (id) do update
+             set user_id = excluded.user_id, is_deleted = false, deleted_at = null",
+            &[&event_id, &user_id],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The media item with its object, unless the event has it already (a delete fixture
+/// consumes it; running this again brings it back).
+async fn seed_fixture_media(
+    client: &db::Client,
+    storage: &Storage,
+    config: &Config,
+    event_id: Uuid,
+    media_id: Uuid,
+    user_id: Uuid,
+) -> anyhow::Result<()> {
+    let shape = db::shape::detect(client).await?;
+    if db::media::find_in_event(client, shape, event_id, media_id)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let created_at = chrono::Utc::now();
+    let key = shared::keys::event_media_key(event_id, created_at, "png");
+    let metadata = ObjectMetadata {
+        event_id: event_id.to_string(),
+        user_id: user_id.to_string(),
+        original_filename: "fixture.png".into(),
+    };
+    storage
+        .put_new(
+            key.as_str(),
+            bytes::Bytes::from_static(FIXTURE_PNG),
+            "image/png",
+            metadata,
+        )
+        .await
+        .with_context(|| format!("cannot store {key}"))?;
+    let new = db::media::NewMedia {
+        id: media_id,
+        event_id,
+        title: Some("Fixture photo"),
+        description: None,
+        file_url: &config.file_url(key.as_str()),
+        s3_key: key.as_str(),
+        file_type: "image/png",
+        file_size: FIXTURE_PNG.len() as i32,
+        tags: "fixture",
+        original_filename: "fixture.png",
+        created_at,
+    };
+    db::media::insert(client, shape, &new)
+        .await
+        .with_context(|| format!("cannot record media {media_id} (is the id taken elsewhere?)"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(payload: serde_json::Value) -> Fixture {
+        Fixture {
+            relative: PathBuf::from("f/case.json"),
+            payload,
+        }
+    }
+
+    #[test]
+    fn a_ready_fixture_carries_the_token_and_is_otherwise_unchanged() {
+        let http = serde_json::json!({"headers": {"authorization": "Bearer X", "accept": "*/*"}});
+        assert_eq!(
+            fixture(http).with_token("tok"),
+            serde_json::json!({"headers": {"authorization": "Bearer tok", "accept": "*/*"}})
+        );
+        let scheduled = serde_json::json!({"detail-type": "Scheduled Event", "detail": {}});
+        assert_eq!(fixture(scheduled.clone()).with_token("tok"), scheduled);
     }
 }

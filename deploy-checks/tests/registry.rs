@@ -71,14 +71,16 @@ fn the_openapi_document_has_an_operation_per_endpoint() {
 fn every_function_folder_is_in_the_registry_and_the_other_way_round() {
     let folders = common::function_folders();
     let registry: BTreeSet<String> = endpoint::functions().map(|s| s.name.to_owned()).collect();
-    for name in registry.difference(&folders) {
-        panic!(
-            "the registry names {name}, but functions/{name}/ is no crate: add the function folder"
-        );
-    }
-    for name in folders.difference(&registry) {
-        panic!("functions/{name}/ is not in the registry: add it to shared/src/endpoint.rs");
-    }
+    let unbuilt: Vec<_> = registry.difference(&folders).collect();
+    assert!(
+        unbuilt.is_empty(),
+        "the registry names {unbuilt:?}, but functions/<name>/ is no crate: add the function folder"
+    );
+    let unregistered: Vec<_> = folders.difference(&registry).collect();
+    assert!(
+        unregistered.is_empty(),
+        "functions/{unregistered:?} are not in the registry: add them to shared/src/endpoint.rs"
+    );
 }
 
 #[test]

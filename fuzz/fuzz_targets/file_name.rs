@@ -9,7 +9,7 @@ fuzz_target!(|raw: &str| {
     assert!(!name.is_empty() && name.chars().count() <= 255);
     assert!(!name.contains('/') && !name.contains('\\') && !name.chars().any(char::is_control));
     for kind in ["attachment", "inline"] {
-        let value = shared::http::content_disposition(kind, &name);
+        let value = shared::edge::content_disposition(kind, &name);
         assert!(http::HeaderValue::from_str(&value).is_ok(), "{value:?}");
     }
 });

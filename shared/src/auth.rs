@@ -11,8 +11,31 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::error::ApiError;
 use crate::secrets::{Secret, SecretError};
+
+/// Why a request's token proves no user. The HTTP edge ([`crate::error`]) turns each into
+/// its 401 or 403.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// No `Authorization: Bearer <token>` header (or another scheme, or an empty token).
+    #[error("authentication required: send Authorization: Bearer <token>")]
+    Missing,
+    /// The token's `exp` has passed.
+    #[error("token expired")]
+    Expired,
+    /// The token is malformed, wrongly signed or not an access token; says which.
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// The token is valid but belongs to a deactivated user.
+    #[error("user account is inactive")]
+    Inactive,
+}
+
+impl TokenError {
+    fn invalid(reason: impl Into<String>) -> Self {
+        Self::Invalid(reason.into())
+    }
+}
 
 /// The caller, once the token has been verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +148,7 @@ impl Authenticator {
     }
 
     /// Reads `Authorization: Bearer <token>` and returns the user it proves.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<AuthenticatedUser, ApiError> {
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<AuthenticatedUser, TokenError> {
         let token = bearer_token(headers)?;
         let claims = match self.decode(token) {
             Err(err) if *err.kind() == ErrorKind::InvalidSignature && self.reread_key().await => {
@@ -137,7 +160,7 @@ impl Authenticator {
     }
 
     /// Checks `token` with the key in hand (no re-read).
-    pub fn verify(&self, token: &str) -> Result<AuthenticatedUser, ApiError> {
+    pub fn verify(&self, token: &str) -> Result<AuthenticatedUser, TokenError> {
         user_from(self.decode(token).map_err(token_error)?)
     }
 
@@ -196,55 +219,53 @@ fn validation(algorithm: Algorithm) -> Validation {
     validation
 }
 
-fn token_error(err: jsonwebtoken::errors::Error) -> ApiError {
+fn token_error(err: jsonwebtoken::errors::Error) -> TokenError {
     match err.kind() {
-        ErrorKind::ExpiredSignature => ApiError::TokenExpired,
-        ErrorKind::ImmatureSignature => ApiError::InvalidToken("token is not valid yet".into()),
+        ErrorKind::ExpiredSignature => TokenError::Expired,
+        ErrorKind::ImmatureSignature => TokenError::invalid("token is not valid yet"),
         ErrorKind::MissingRequiredClaim(claim) => {
-            ApiError::InvalidToken(format!("token has no {claim} claim"))
+            TokenError::Invalid(format!("token has no {claim} claim"))
         }
-        ErrorKind::InvalidAlgorithm => {
-            ApiError::InvalidToken("unexpected signing algorithm".into())
-        }
-        ErrorKind::InvalidSignature => ApiError::InvalidToken("bad signature".into()),
-        _ => ApiError::InvalidToken("malformed token".into()),
+        ErrorKind::InvalidAlgorithm => TokenError::invalid("unexpected signing algorithm"),
+        ErrorKind::InvalidSignature => TokenError::invalid("bad signature"),
+        _ => TokenError::invalid("malformed token"),
     }
 }
 
-fn user_from(claims: Claims) -> Result<AuthenticatedUser, ApiError> {
+fn user_from(claims: Claims) -> Result<AuthenticatedUser, TokenError> {
     if let Some(kind) = claims.token_type.as_deref()
         && kind != "access"
     {
-        return Err(ApiError::InvalidToken(format!(
+        return Err(TokenError::Invalid(format!(
             "a {kind} token cannot be used here"
         )));
     }
     let subject = claims
         .user_id
         .or(claims.sub)
-        .ok_or_else(|| ApiError::InvalidToken("token names no user".into()))?;
+        .ok_or_else(|| TokenError::invalid("token names no user"))?;
     let id = Uuid::try_parse(&subject)
-        .map_err(|_| ApiError::InvalidToken("token's user id is not a UUID".into()))?;
+        .map_err(|_| TokenError::invalid("token's user id is not a UUID"))?;
     if claims.is_active == Some(false) {
-        return Err(ApiError::UserInactive);
+        return Err(TokenError::Inactive);
     }
     Ok(AuthenticatedUser { id })
 }
 
-fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+fn bearer_token(headers: &HeaderMap) -> Result<&str, TokenError> {
     let value = headers
         .get(http::header::AUTHORIZATION)
-        .ok_or(ApiError::AuthenticationRequired)?
+        .ok_or(TokenError::Missing)?
         .to_str()
-        .map_err(|_| ApiError::InvalidToken("Authorization header is not ASCII".into()))?;
+        .map_err(|_| TokenError::invalid("Authorization header is not ASCII"))?;
     // The scheme is case-insensitive (RFC 7235), as in the FastAPI backend.
     let (scheme, token) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::AuthenticationRequired);
+        return Err(TokenError::Missing);
     }
     let token = token.trim();
     if token.is_empty() {
-        return Err(ApiError::AuthenticationRequired);
+        return Err(TokenError::Missing);
     }
     Ok(token)
 }
@@ -298,12 +319,12 @@ mod tests {
         headers
     }
 
-    fn check(token: &str) -> Result<AuthenticatedUser, ApiError> {
+    fn check(token: &str) -> Result<AuthenticatedUser, TokenError> {
         authenticate(&authenticator(), &format!("Bearer {token}"))
     }
 
     /// `authenticate` with a fixed key never waits on anything: run it to completion here.
-    fn authenticate(auth: &Authenticator, header: &str) -> Result<AuthenticatedUser, ApiError> {
+    fn authenticate(auth: &Authenticator, header: &str) -> Result<AuthenticatedUser, TokenError> {
         let headers = if header.is_empty() {
             HeaderMap::new()
         } else {
@@ -322,8 +343,12 @@ mod tests {
         claims
     }
 
-    fn code(result: Result<AuthenticatedUser, ApiError>) -> &'static str {
-        result.unwrap_err().code()
+    fn refusal(result: Result<AuthenticatedUser, TokenError>) -> TokenError {
+        result.unwrap_err()
+    }
+
+    fn invalid(reason: &str) -> TokenError {
+        TokenError::Invalid(reason.to_owned())
     }
 
     #[test]
@@ -351,8 +376,8 @@ mod tests {
     fn an_expired_token_is_rejected() {
         let claims = with(access_claims(Uuid::new_v4(), 60), "exp", json!(1_000_000));
         assert_eq!(
-            code(check(&sign(&claims, SECRET, Algorithm::HS256))),
-            "TOKEN_EXPIRED"
+            refusal(check(&sign(&claims, SECRET, Algorithm::HS256))),
+            TokenError::Expired
         );
     }
 
@@ -361,8 +386,8 @@ mod tests {
         let mut claims = access_claims(Uuid::new_v4(), 60);
         claims.as_object_mut().unwrap().remove("exp");
         assert_eq!(
-            code(check(&sign(&claims, SECRET, Algorithm::HS256))),
-            "INVALID_TOKEN"
+            refusal(check(&sign(&claims, SECRET, Algorithm::HS256))),
+            invalid("token has no exp claim")
         );
     }
 
@@ -370,8 +395,8 @@ mod tests {
     fn a_refresh_token_is_rejected() {
         let claims = with(access_claims(Uuid::new_v4(), 60), "type", json!("refresh"));
         assert_eq!(
-            code(check(&sign(&claims, SECRET, Algorithm::HS256))),
-            "INVALID_TOKEN"
+            refusal(check(&sign(&claims, SECRET, Algorithm::HS256))),
+            invalid("a refresh token cannot be used here")
         );
     }
 
@@ -382,13 +407,16 @@ mod tests {
             "other",
             Algorithm::HS256,
         );
-        assert_eq!(code(check(&token)), "INVALID_TOKEN");
+        assert_eq!(refusal(check(&token)), invalid("bad signature"));
     }
 
     #[test]
     fn another_hmac_algorithm_than_the_pinned_one_is_rejected() {
         let token = sign(&access_claims(Uuid::new_v4(), 60), SECRET, Algorithm::HS512);
-        assert_eq!(code(check(&token)), "INVALID_TOKEN");
+        assert_eq!(
+            refusal(check(&token)),
+            invalid("unexpected signing algorithm")
+        );
     }
 
     #[test]
@@ -399,8 +427,8 @@ mod tests {
         let header = b64(json!({"alg": "none", "typ": "JWT"}));
         let payload = b64(access_claims(Uuid::new_v4(), 60));
         assert_eq!(
-            code(check(&format!("{header}.{payload}."))),
-            "INVALID_TOKEN"
+            refusal(check(&format!("{header}.{payload}."))),
+            invalid("malformed token")
         );
     }
 
@@ -410,7 +438,7 @@ mod tests {
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         let forged = access_claims(Uuid::new_v4(), 60);
         parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(forged.to_string());
-        assert_eq!(code(check(&parts.join("."))), "INVALID_TOKEN");
+        assert_eq!(refusal(check(&parts.join("."))), invalid("bad signature"));
     }
 
     #[test]
@@ -418,8 +446,8 @@ mod tests {
         let nbf = chrono::Utc::now().timestamp() + 3600;
         let claims = with(access_claims(Uuid::new_v4(), 7200), "nbf", json!(nbf));
         assert_eq!(
-            code(check(&sign(&claims, SECRET, Algorithm::HS256))),
-            "INVALID_TOKEN"
+            refusal(check(&sign(&claims, SECRET, Algorithm::HS256))),
+            invalid("token is not valid yet")
         );
     }
 
@@ -427,8 +455,8 @@ mod tests {
     fn a_non_uuid_user_is_rejected() {
         let claims = with(access_claims(Uuid::new_v4(), 60), "user_id", json!("42"));
         assert_eq!(
-            code(check(&sign(&claims, SECRET, Algorithm::HS256))),
-            "INVALID_TOKEN"
+            refusal(check(&sign(&claims, SECRET, Algorithm::HS256))),
+            invalid("token's user id is not a UUID")
         );
     }
 
@@ -436,24 +464,24 @@ mod tests {
     fn an_inactive_user_is_forbidden() {
         let claims = with(access_claims(Uuid::new_v4(), 60), "is_active", json!(false));
         assert_eq!(
-            code(check(&sign(&claims, SECRET, Algorithm::HS256))),
-            "USER_INACTIVE"
+            refusal(check(&sign(&claims, SECRET, Algorithm::HS256))),
+            TokenError::Inactive
         );
     }
 
     #[test]
     fn missing_or_foreign_schemes_require_authentication() {
         let auth = authenticator();
-        assert_eq!(code(authenticate(&auth, "")), "AUTHENTICATION_REQUIRED");
+        assert_eq!(refusal(authenticate(&auth, "")), TokenError::Missing);
+        assert_eq!(refusal(authenticate(&auth, "Bearer ")), TokenError::Missing);
         assert_eq!(
-            code(authenticate(&auth, "Bearer ")),
-            "AUTHENTICATION_REQUIRED"
+            refusal(authenticate(&auth, "Basic dXNlcjpwYXNz")),
+            TokenError::Missing
         );
         assert_eq!(
-            code(authenticate(&auth, "Basic dXNlcjpwYXNz")),
-            "AUTHENTICATION_REQUIRED"
+            refusal(authenticate(&auth, "Bearer garbage")),
+            invalid("malformed token")
         );
-        assert_eq!(code(authenticate(&auth, "Bearer garbage")), "INVALID_TOKEN");
     }
 
     #[test]
@@ -508,8 +536,8 @@ mod tests {
             Algorithm::HS256,
         );
         assert_eq!(
-            code(authenticate(&auth, &format!("Bearer {token}"))),
-            "INVALID_TOKEN"
+            refusal(authenticate(&auth, &format!("Bearer {token}"))),
+            invalid("bad signature")
         );
     }
 }

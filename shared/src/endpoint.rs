@@ -13,7 +13,7 @@ use lambda_http::Request;
 
 use crate::AppState;
 use crate::api::{self, extract};
-use crate::http::ApiResult;
+use crate::edge::ApiResult;
 
 /// One HTTP endpoint of the service: a function behind an API Gateway route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,8 +1,16 @@
 //! The one error type every endpoint returns, and its single mapping to a status, a stable
 //! machine code and the JSON envelope the existing Plugs clients already parse.
+//!
+//! The layers below the handlers own their errors ([`TokenError`], [`Rejected`],
+//! [`StorageError`], [`DbError`]) and know nothing of HTTP; this module is the one place that
+//! says which answer each of them becomes.
 
 use serde::Serialize;
 
+use crate::auth::TokenError;
+use crate::db::DbError;
+use crate::db::events::Access;
+use crate::media_type::Rejected;
 use crate::storage::StorageError;
 
 /// One field that failed validation: where (`["path", "event_id"]`) and what was wrong.
@@ -200,20 +208,40 @@ impl ApiError {
     }
 }
 
-impl From<tokio_postgres::Error> for ApiError {
-    fn from(err: tokio_postgres::Error) -> Self {
-        Self::database(err)
+impl From<TokenError> for ApiError {
+    fn from(err: TokenError) -> Self {
+        match err {
+            TokenError::Missing => Self::AuthenticationRequired,
+            TokenError::Expired => Self::TokenExpired,
+            TokenError::Invalid(reason) => Self::InvalidToken(reason),
+            TokenError::Inactive => Self::UserInactive,
+        }
     }
 }
 
-impl From<deadpool_postgres::PoolError> for ApiError {
-    fn from(err: deadpool_postgres::PoolError) -> Self {
-        Self::database(err)
+/// Every refusal of the type check is a 415 whose message says what the file was found to be.
+impl From<Rejected> for ApiError {
+    fn from(err: Rejected) -> Self {
+        Self::UnsupportedMediaType(err.to_string())
     }
 }
 
-impl From<crate::db::DatabaseError> for ApiError {
-    fn from(err: crate::db::DatabaseError) -> Self {
+impl ApiError {
+    /// Why access was denied, as the client hears it. A token outlives changes to its user's
+    /// account: a deactivated account is refused like an inactive token, and a removed one
+    /// like a token that names no user. An event that is missing or someone else's gets the
+    /// same answer, so ids cannot be probed.
+    pub fn denied(access: Access) -> Self {
+        match access {
+            Access::UserInactive => Self::UserInactive,
+            Access::UserUnknown => Self::InvalidToken("the token's user no longer exists".into()),
+            Access::NotOwner | Access::Owner => Self::EventNotFound,
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(err: DbError) -> Self {
         Self::database(err)
     }
 }
@@ -287,6 +315,136 @@ mod tests {
             body["error"]["message"],
             "limit: must be between 1 and 1000"
         );
+    }
+
+    /// What a client sees of `err`: the status, the machine code and the message.
+    fn answer(err: impl Into<ApiError>) -> (u16, &'static str, String) {
+        let err = err.into();
+        (err.status_code(), err.code(), err.public_message())
+    }
+
+    #[test]
+    fn each_token_error_answers_its_status_and_code() {
+        let cases = [
+            (
+                TokenError::Missing,
+                401,
+                "AUTHENTICATION_REQUIRED",
+                "authentication required: send Authorization: Bearer <token>",
+            ),
+            (TokenError::Expired, 401, "TOKEN_EXPIRED", "token expired"),
+            (
+                TokenError::Invalid("bad signature".into()),
+                401,
+                "INVALID_TOKEN",
+                "invalid token: bad signature",
+            ),
+            (
+                TokenError::Inactive,
+                403,
+                "USER_INACTIVE",
+                "user account is inactive",
+            ),
+        ];
+        for (err, status, code, message) in cases {
+            assert_eq!(answer(err), (status, code, message.to_owned()));
+        }
+    }
+
+    #[test]
+    fn every_rejected_file_is_a_415_that_says_what_it_is() {
+        let cases = [
+            (
+                Rejected::NotAllowed { found: "text/html" },
+                "file content is text/html, which is not an allowed type",
+            ),
+            (
+                Rejected::Unrecognised,
+                "file type not recognised: use an image, video, audio or document type from the allow-list",
+            ),
+            (
+                Rejected::Contradicts { extension: "png" },
+                "file content does not match its .png extension",
+            ),
+            (
+                Rejected::NotValid { mime: "text/csv" },
+                "file content is not valid text/csv",
+            ),
+        ];
+        for (err, message) in cases {
+            assert_eq!(
+                answer(err),
+                (415, "UNSUPPORTED_MEDIA_TYPE", message.to_owned())
+            );
+        }
+    }
+
+    #[test]
+    fn each_storage_error_answers_its_status_and_code() {
+        let cases = [
+            (StorageError::NotFound, 404, "FILE_NOT_FOUND"),
+            (StorageError::SourceChanged, 409, "UPLOAD_CHANGED"),
+            (
+                StorageError::AccessDenied("x".into()),
+                403,
+                "S3_ACCESS_DENIED",
+            ),
+            (
+                StorageError::Credentials("x".into()),
+                500,
+                "S3_CREDENTIALS_ERROR",
+            ),
+            (StorageError::AlreadyExists, 500, "S3_CONNECTION_ERROR"),
+            (
+                StorageError::BucketNotFound("x".into()),
+                500,
+                "S3_CONNECTION_ERROR",
+            ),
+            (
+                StorageError::Connection("x".into()),
+                500,
+                "S3_CONNECTION_ERROR",
+            ),
+            (StorageError::Other("x".into()), 500, "S3_CONNECTION_ERROR"),
+        ];
+        for (err, status, code) in cases {
+            let (got_status, got_code, _) = answer(err);
+            assert_eq!((got_status, got_code), (status, code));
+        }
+    }
+
+    #[test]
+    fn each_denied_access_answers_its_status_and_code() {
+        let cases = [
+            (Access::UserInactive, 403, "USER_INACTIVE"),
+            (Access::UserUnknown, 401, "INVALID_TOKEN"),
+            (Access::NotOwner, 404, "EVENT_NOT_FOUND"),
+        ];
+        for (access, status, code) in cases {
+            let (got_status, got_code, _) = answer(ApiError::denied(access));
+            assert_eq!((got_status, got_code), (status, code));
+        }
+    }
+
+    #[test]
+    fn a_database_error_is_an_opaque_500() {
+        let cases = [
+            DbError::Setup(crate::db::PoolSetupError("host=db.internal".into())),
+            DbError::Secret(crate::secrets::SecretError::new(
+                "db-secret",
+                "host=db.internal",
+            )),
+        ];
+        for err in cases {
+            assert_eq!(
+                answer(err),
+                (
+                    500,
+                    "DATABASE_ERROR",
+                    "the database is unavailable, try again later".to_owned()
+                )
+            );
+        }
     }
 
     #[test]

@@ -1,19 +1,18 @@
 //! plugs-media's shared library: everything the Lambda functions and the `plugs-media` CLI
 //! have in common. The functions are one table, [`endpoint`]; each function's `main` is
 //! [`lambda::serve`], which builds the [`AppState`] its entry declares once per container and
-//! hands every request to the entry's handler through [`http::serve`].
+//! hands every request to the entry's handler through [`edge::serve`].
 
 pub mod api;
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod edge;
 pub mod endpoint;
 pub mod error;
-pub mod http;
 pub mod keys;
 pub mod lambda;
 pub mod media_type;
-pub mod migrate_files;
 pub mod payload;
 pub mod secrets;
 pub mod storage;
@@ -193,7 +192,7 @@ pub enum InitError {
     #[error(transparent)]
     Config(#[from] config::ConfigError),
     #[error(transparent)]
-    Database(#[from] db::DatabaseError),
+    Database(#[from] db::DbError),
     #[error(transparent)]
     JwtSecret(#[from] SecretError),
     /// A programming error: the configuration was read without the JWT key.

@@ -1,7 +1,7 @@
 //! The sizes Lambda measures: the JSON of a response as the runtime posts it back, and of the
 //! event API Gateway sends for a request. Both are capped at about 6 MB, and neither
 //! `cargo lambda watch` nor the in-process tests enforce that, so the edge
-//! ([`crate::http::serve`]) does. Sizes are computed from the parts (header map, body
+//! ([`crate::edge::serve`]) does. Sizes are computed from the parts (header map, body
 //! length and bytes to escape) so a multi-megabyte body is never serialized a second time.
 
 use http::HeaderMap;

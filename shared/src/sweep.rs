@@ -17,9 +17,20 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::db::{Database, media, pending_uploads};
-use crate::error::ApiError;
-use crate::storage::Storage;
+use crate::db::{Database, DbError, media, pending_uploads};
+use crate::storage::{Storage, StorageError};
+
+/// Why a sweep stopped. It answers no client: the function logs it and the next schedule
+/// tries again, and whatever was left is still there to find.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The database could not be reached or a statement failed.
+    #[error("the database failed")]
+    Database(#[from] DbError),
+    /// The bucket could not be listed, or an object could not be deleted.
+    #[error("the bucket failed")]
+    Storage(#[from] StorageError),
+}
 
 /// What the sweep works on: the database and the bucket. No JWT key: it checks no tokens.
 pub struct SweepTarget<'a> {
@@ -58,7 +69,10 @@ pub struct SweepReport {
     pub rows_missing_their_object: Vec<String>,
 }
 
-pub async fn run(state: &SweepTarget<'_>, options: &SweepOptions) -> Result<SweepReport, ApiError> {
+pub async fn run(
+    state: &SweepTarget<'_>,
+    options: &SweepOptions,
+) -> Result<SweepReport, SweepError> {
     let mut report = SweepReport {
         expired_uploads_removed: remove_expired_uploads(state, options.now).await?,
         ..SweepReport::default()
@@ -81,7 +95,7 @@ pub async fn run(state: &SweepTarget<'_>, options: &SweepOptions) -> Result<Swee
 async fn remove_expired_uploads(
     state: &SweepTarget<'_>,
     now: DateTime<Utc>,
-) -> Result<usize, ApiError> {
+) -> Result<usize, SweepError> {
     let client = state.db.get().await?;
     let mut removed = 0;
     loop {
@@ -91,11 +105,7 @@ async fn remove_expired_uploads(
         }
         for upload in batch {
             // Object first: a failure leaves the row, so the next sweep tries again.
-            state
-                .storage
-                .delete(&upload.temp_key)
-                .await
-                .map_err(ApiError::from)?;
+            state.storage.delete(&upload.temp_key).await?;
             pending_uploads::delete(&client, upload.id).await?;
             removed += 1;
         }
@@ -105,7 +115,7 @@ async fn remove_expired_uploads(
 async fn remove_stray_temp_objects(
     state: &SweepTarget<'_>,
     cutoff: DateTime<Utc>,
-) -> Result<usize, ApiError> {
+) -> Result<usize, SweepError> {
     let owned: HashSet<String> = {
         let client = state.db.get().await?;
         pending_uploads::temp_keys(&client)
@@ -114,13 +124,9 @@ async fn remove_stray_temp_objects(
             .collect()
     };
     let mut removed = 0;
-    for object in state.storage.list("temp/").await.map_err(ApiError::from)? {
+    for object in state.storage.list("temp/").await? {
         if !owned.contains(&object.key) && is_older(object.last_modified, cutoff) {
-            state
-                .storage
-                .delete(&object.key)
-                .await
-                .map_err(ApiError::from)?;
+            state.storage.delete(&object.key).await?;
             removed += 1;
         }
     }
@@ -132,12 +138,8 @@ async fn check_event_objects(
     options: &SweepOptions,
     cutoff: DateTime<Utc>,
     report: &mut SweepReport,
-) -> Result<(), ApiError> {
-    let objects = state
-        .storage
-        .list("events/")
-        .await
-        .map_err(ApiError::from)?;
+) -> Result<(), SweepError> {
+    let objects = state.storage.list("events/").await?;
     // Rows are read after the listing: a row inserted in between points at an object listed
     // already, never the other way round.
     let live: HashSet<String> = {
@@ -153,7 +155,7 @@ async fn check_event_objects(
     }
     if options.delete_orphans {
         for key in &report.orphan_objects {
-            state.storage.delete(key).await.map_err(ApiError::from)?;
+            state.storage.delete(key).await?;
             report.orphan_objects_deleted += 1;
         }
     }

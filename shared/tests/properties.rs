@@ -6,7 +6,8 @@ use lambda_http::{Body, Request};
 use proptest::prelude::*;
 use shared::api::upload_form;
 use shared::auth::Authenticator;
-use shared::http::content_disposition;
+use shared::edge::content_disposition;
+use shared::error::ApiError;
 use shared::keys::{event_media_key, temp_key, user_profile_key};
 use shared::media_type::{detect, sanitize_file_name};
 use uuid::Uuid;
@@ -59,7 +60,7 @@ proptest! {
     #[test]
     fn type_detection_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512), name in ".{0,40}") {
         if let Err(err) = detect(&bytes, &name) {
-            prop_assert_eq!(err.status_code(), 415);
+            prop_assert_eq!(ApiError::from(err).status_code(), 415);
         }
     }
 
@@ -74,7 +75,7 @@ proptest! {
         let result = futures_util::FutureExt::now_or_never(auth.authenticate(&headers))
             .expect("a fixed key needs no I/O");
         if let Err(err) = result {
-            prop_assert!(matches!(err.status_code(), 401 | 403));
+            prop_assert!(matches!(ApiError::from(err).status_code(), 401 | 403));
         }
     }
 

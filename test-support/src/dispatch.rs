@@ -1,5 +1,5 @@
 //! One endpoint called in-process through the path Lambda takes: the shared adapter
-//! (`shared::http::serve`) around the registry's dispatch, on a `lambda_http::Request`, with
+//! (`shared::edge::serve`) around the registry's dispatch, on a `lambda_http::Request`, with
 //! the state narrowed to what the endpoint's registry entry declares.
 
 use lambda_http::{Body, Request, Response};
@@ -16,7 +16,7 @@ pub fn fixture_of(endpoint: Endpoint) -> (&'static str, &'static str) {
 /// The response the function of `endpoint` gives `request` with `state`.
 pub async fn serve(state: &AppState, endpoint: Endpoint, request: Request) -> Response<Body> {
     let state = state.narrowed_to(&endpoint.spec());
-    shared::http::serve(request, |request| endpoint.handle(&state, request))
+    shared::edge::serve(request, |request| endpoint.handle(&state, request))
         .await
         .expect("the adapter never returns Err")
 }

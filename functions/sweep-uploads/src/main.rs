@@ -6,7 +6,7 @@ use lambda_http::lambda_runtime::{self, Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use shared::endpoint::SWEEP_UPLOADS;
 use shared::sweep::{self, SweepOptions, SweepTarget};
-use shared::{AppState, telemetry};
+use shared::{AppState, edge, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -23,7 +23,7 @@ async fn main() -> Result<(), Error> {
         };
         let report = sweep::run(&target, &SweepOptions::from_config(&state.config))
             .await
-            .inspect_err(|err| tracing::error!(error = %err, "sweep failed"))?;
+            .inspect_err(|err| tracing::error!(error = %edge::error_chain(err), "sweep failed"))?;
         Ok::<_, Error>(serde_json::to_value(report)?)
     }))
     .await

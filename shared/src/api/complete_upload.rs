@@ -5,14 +5,15 @@
 
 use chrono::Utc;
 
+use super::MediaJson;
 use super::extract::{OwnedEvent, OwnedUpload};
-use super::upload::remove_orphan;
-use super::{MediaJson, write_at_free_key};
+use super::publish::{remove_orphan, write_at_free_key};
 use crate::AppState;
+use crate::db::DbError;
 use crate::db::media::{self, NewMedia};
 use crate::db::pending_uploads::{self, PendingUpload};
+use crate::edge::{ApiResult, json_response};
 use crate::error::ApiError;
-use crate::http::{ApiResult, json_response};
 use crate::media_type::{MediaType, SNIFF_BYTES, detect};
 use crate::storage::{ObjectMetadata, StorageError, StoredAs};
 
@@ -36,7 +37,7 @@ pub async fn handle(state: &AppState, upload: OwnedUpload) -> ApiResult {
             },
         upload_id,
     } = upload;
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(DbError::from)?;
     let Some(pending) = pending_uploads::lock(&tx, event_id, upload_id).await? else {
         // Completed before (the media row carries the upload's id), or never created.
         return match media::find_in_event(&tx, shape, event_id, upload_id).await? {
@@ -87,7 +88,7 @@ pub async fn handle(state: &AppState, upload: OwnedUpload) -> ApiResult {
         let row = media::insert(&tx, shape, &new).await?;
         pending_uploads::delete(&tx, pending.id).await?;
         tx.commit().await?;
-        Ok::<_, tokio_postgres::Error>(row)
+        Ok::<_, DbError>(row)
     }
     .await;
     let row = match recorded {
@@ -152,9 +153,9 @@ async fn check_arrival(state: &AppState, pending: &PendingUpload) -> Result<Chec
                 found.mime, pending.content_type
             )))
         }
-        Err(err) => {
+        Err(rejected) => {
             discard(state, pending).await?;
-            Err(err)
+            Err(rejected.into())
         }
     }
 }

@@ -6,8 +6,8 @@
 use super::extract::OwnedMedia;
 use crate::AppState;
 use crate::db::media;
+use crate::edge::{ApiResult, empty_response};
 use crate::error::ApiError;
-use crate::http::{ApiResult, empty_response};
 
 #[tracing::instrument(skip_all)]
 pub async fn handle(state: &AppState, media: OwnedMedia) -> ApiResult {

@@ -7,11 +7,10 @@ use http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_T
 use lambda_http::{Body, Response};
 
 use super::extract::{Input, OwnedMedia};
-use super::presign::{content_disposition, download_name, presigned_answer};
-use super::wants_redirect;
+use super::presign::{content_disposition, download_name, presigned_answer, wants_redirect};
 use crate::AppState;
+use crate::edge::{ApiResult, fits_response_limit};
 use crate::error::ApiError;
-use crate::http::{ApiResult, fits_response_limit};
 use crate::payload;
 use crate::storage::DownloadOverrides;
 
@@ -82,7 +81,7 @@ mod tests {
         );
         assert!(fits_response_limit(&answer));
         let body = payload::base64_len(MAX_INLINE_DOWNLOAD_BYTES as usize) + 2;
-        let frame = payload::response_size(&answer) - body + crate::http::EDGE_HEADER_BYTES;
+        let frame = payload::response_size(&answer) - body + crate::edge::EDGE_HEADER_BYTES;
         assert!(frame <= INLINE_DOWNLOAD_HEADROOM_BYTES, "{frame}");
     }
 }

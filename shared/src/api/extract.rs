@@ -16,8 +16,8 @@ use crate::auth::AuthenticatedUser;
 use crate::db::events::{self, Access};
 use crate::db::media::{self, Lookup, MediaRow};
 use crate::db::shape::Shape;
+use crate::edge::{path_uuid, single_query_param};
 use crate::error::ApiError;
-use crate::http::{path_uuid, single_query_param};
 
 /// An event the caller owns.
 pub struct OwnedEvent {
@@ -112,11 +112,11 @@ pub async fn media(
     let client = state.db.get().await?;
     let shape = state.db.shape(&client).await?;
     match media::find_owned(&client, shape, event_id, media_id, user.id).await? {
-        Lookup::Denied(denied) => Err(access_error(denied)),
+        Lookup::Denied(denied) => Err(ApiError::denied(denied)),
         Lookup::NoMedia => Err(ApiError::MediaNotFound),
         Lookup::Found(row) => Ok((
             OwnedMedia {
-                row,
+                row: *row,
                 client,
                 shape,
                 _checked: Checked,
@@ -153,17 +153,6 @@ async fn event_and_ids<const N: usize>(
             },
             ids,
         )),
-        denied => Err(access_error(denied)),
-    }
-}
-
-/// Why access was denied, as the client hears it. A token outlives changes to its user's
-/// account: a deactivated account is refused like an inactive token, and a removed one like
-/// a token that names no user.
-fn access_error(denied: Access) -> ApiError {
-    match denied {
-        Access::UserInactive => ApiError::UserInactive,
-        Access::UserUnknown => ApiError::InvalidToken("the token's user no longer exists".into()),
-        Access::NotOwner | Access::Owner => ApiError::EventNotFound,
+        denied => Err(ApiError::denied(denied)),
     }
 }

@@ -2,7 +2,7 @@
 
 use super::MediaJson;
 use super::extract::OwnedMedia;
-use crate::http::{ApiResult, json_response};
+use crate::edge::{ApiResult, json_response};
 
 /// Reads the database only: it is given no S3 client.
 #[tracing::instrument(skip_all)]

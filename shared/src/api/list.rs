@@ -11,8 +11,8 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use super::MediaJson;
 use super::extract::{Input, OwnedEvent};
 use crate::db::media::{self, MediaRow, TypeFilter};
+use crate::edge::{ApiResult, EDGE_HEADER_BYTES};
 use crate::error::ApiError;
-use crate::http::{ApiResult, EDGE_HEADER_BYTES};
 use crate::payload;
 
 pub const DEFAULT_LIMIT: i64 = 100;

@@ -1,14 +1,16 @@
-//! Shared by download and stream: the Content-Disposition of a file, and the answer that
-//! hands the client a presigned URL (a 302, or JSON with `?redirect=false`).
+//! Shared by download and stream: the Content-Disposition of a file, whether the client
+//! asked for a redirect, and the answer that hands it a presigned URL (a 302, or JSON with
+//! `?redirect=false`).
 
 use lambda_http::{Body, Response};
 use serde_json::json;
 
+use super::extract::Input;
 use crate::AppState;
 use crate::db::media::MediaRow;
+pub(super) use crate::edge::content_disposition;
+use crate::edge::{ApiResult, json_response};
 use crate::error::ApiError;
-pub(super) use crate::http::content_disposition;
-use crate::http::{ApiResult, json_response};
 use crate::media_type::{MediaType, sanitize_file_name};
 use crate::storage::DownloadOverrides;
 
@@ -67,6 +69,20 @@ pub(super) async fn presigned_answer(
         .header(http::header::CACHE_CONTROL, "no-store")
         .body(Body::Empty)
         .expect("a presigned URL is a valid header value"))
+}
+
+/// `?redirect=false` asks for the presigned URL as JSON instead of a 302 (for browsers,
+/// which cannot add the Authorization header when following a link).
+pub(super) fn wants_redirect(input: &Input) -> Result<bool, ApiError> {
+    match input.query("redirect")? {
+        None => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => Ok(false),
+        Some(_) => Err(ApiError::validation(
+            &["query", "redirect"],
+            "must be true or false",
+        )),
+    }
 }
 
 #[cfg(test)]

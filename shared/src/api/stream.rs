@@ -2,11 +2,12 @@
 //! seek with Range requests straight against S3.
 
 use super::extract::{Input, OwnedMedia};
-use super::presign::{content_disposition, download_name, inline_allowed, presigned_answer};
-use super::wants_redirect;
+use super::presign::{
+    content_disposition, download_name, inline_allowed, presigned_answer, wants_redirect,
+};
 use crate::AppState;
+use crate::edge::ApiResult;
 use crate::error::ApiError;
-use crate::http::ApiResult;
 use crate::storage::DownloadOverrides;
 
 #[tracing::instrument(skip_all)]

@@ -8,12 +8,12 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::extract::{Input, OwnedEvent};
-use super::{MediaJson, upload_form, write_at_free_key};
+use super::publish::{remove_orphan, write_at_free_key};
+use super::{MediaJson, upload_form};
 use crate::AppState;
 use crate::db::media;
+use crate::edge::{ApiResult, json_response};
 use crate::error::ApiError;
-use crate::http::{ApiResult, json_response};
-use crate::keys::S3Key;
 use crate::media_type::{self, sanitize_file_name};
 use crate::storage::ObjectMetadata;
 
@@ -73,12 +73,5 @@ pub async fn handle(state: &AppState, event: OwnedEvent, input: Input) -> ApiRes
             remove_orphan(state, &key).await;
             Err(ApiError::database(err))
         }
-    }
-}
-
-/// Best effort: the request already failed; a leftover object is logged for the sweep.
-pub(crate) async fn remove_orphan(state: &AppState, key: &S3Key) {
-    if let Err(err) = state.storage().delete(key.as_str()).await {
-        tracing::error!(key = %key, error = %err, "could not remove the object of a failed upload");
     }
 }

@@ -3,6 +3,8 @@
 use deadpool_postgres::Client;
 use uuid::Uuid;
 
+use super::DbError;
+
 /// What the caller's account and the event allow, read in one round trip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -24,11 +26,7 @@ pub(crate) const USER_STATE: &str = "u.is_active as user_is_active, \
      coalesce((to_jsonb(u) ->> 'is_deleted')::boolean, false) as user_is_deleted";
 
 /// The caller's access to `event_id`, from `users` and `events` in one statement.
-pub async fn access(
-    client: &Client,
-    event_id: Uuid,
-    user_id: Uuid,
-) -> Result<Access, tokio_postgres::Error> {
+pub async fn access(client: &Client, event_id: Uuid, user_id: Uuid) -> Result<Access, DbError> {
     let sql = format!(
         "select {USER_STATE}, \
                 exists (select 1 from events e \

@@ -7,6 +7,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
+use super::DbError;
 use super::events::{Access, USER_STATE, access_of};
 use super::shape::Shape;
 
@@ -97,7 +98,7 @@ pub async fn insert(
     client: &impl GenericClient,
     shape: Shape,
     new: &NewMedia<'_>,
-) -> Result<MediaRow, tokio_postgres::Error> {
+) -> Result<MediaRow, DbError> {
     let zone_id = Uuid::new_v4();
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![
         &new.id,
@@ -183,7 +184,7 @@ pub async fn list(
     filter: &TypeFilter,
     skip: i64,
     limit: i64,
-) -> Result<(Vec<MediaRow>, i64), tokio_postgres::Error> {
+) -> Result<(Vec<MediaRow>, i64), DbError> {
     let (columns, zone_join) = (columns(shape), zone_join(shape));
     let sql = format!(
         "select t.total, page.* from \
@@ -216,7 +217,8 @@ pub enum Lookup {
     Denied(Access),
     /// The event is the caller's, but has no such live media.
     NoMedia,
-    Found(MediaRow),
+    /// Boxed: a row is many times the size of the other variants.
+    Found(Box<MediaRow>),
 }
 
 /// The caller's account, ownership of the event and the media row in one round trip.
@@ -226,7 +228,7 @@ pub async fn find_owned(
     event_id: Uuid,
     media_id: Uuid,
     user_id: Uuid,
-) -> Result<Lookup, tokio_postgres::Error> {
+) -> Result<Lookup, DbError> {
     let (columns, zone_join) = (columns(shape), zone_join(shape));
     let sql = format!(
         "select {USER_STATE}, e.id is not null as owner, {columns} \
@@ -244,7 +246,7 @@ pub async fn find_owned(
     };
     Ok(match access_of(&row) {
         Access::Owner if row.get::<_, Option<Uuid>>("id").is_none() => Lookup::NoMedia,
-        Access::Owner => Lookup::Found(MediaRow::from_row(&row)),
+        Access::Owner => Lookup::Found(Box::new(MediaRow::from_row(&row))),
         denied => Lookup::Denied(denied),
     })
 }
@@ -255,7 +257,7 @@ pub async fn find_in_event(
     shape: Shape,
     event_id: Uuid,
     media_id: Uuid,
-) -> Result<Option<MediaRow>, tokio_postgres::Error> {
+) -> Result<Option<MediaRow>, DbError> {
     let (columns, zone_join) = (columns(shape), zone_join(shape));
     let sql = format!(
         "select {columns} from event_media m{zone_join} \
@@ -269,7 +271,7 @@ pub async fn find_in_event(
 }
 
 /// Every `s3_key` of a live row (for the sweep's consistency check).
-pub async fn live_keys(client: &Client) -> Result<Vec<String>, tokio_postgres::Error> {
+pub async fn live_keys(client: &Client) -> Result<Vec<String>, DbError> {
     let rows = client
         .query(
             "select s3_key from event_media where not is_deleted and s3_key is not null",
@@ -281,28 +283,21 @@ pub async fn live_keys(client: &Client) -> Result<Vec<String>, tokio_postgres::E
 
 /// Removes the row; returns whether there was one. On the current shape a zone left with
 /// no live file is soft-deleted, as The Plugs does.
-pub async fn delete(
-    client: &mut Client,
-    shape: Shape,
-    media_id: Uuid,
-) -> Result<bool, tokio_postgres::Error> {
+pub async fn delete(client: &mut Client, shape: Shape, media_id: Uuid) -> Result<bool, DbError> {
     match shape {
         Shape::Seed => delete_row(client, media_id).await,
         Shape::Current => delete_row_and_emptied_zone(client, media_id).await,
     }
 }
 
-async fn delete_row(client: &Client, media_id: Uuid) -> Result<bool, tokio_postgres::Error> {
+async fn delete_row(client: &Client, media_id: Uuid) -> Result<bool, DbError> {
     let statement = client
         .prepare_cached("delete from event_media where id = $1")
         .await?;
     Ok(client.execute(&statement, &[&media_id]).await? == 1)
 }
 
-async fn delete_row_and_emptied_zone(
-    client: &mut Client,
-    media_id: Uuid,
-) -> Result<bool, tokio_postgres::Error> {
+async fn delete_row_and_emptied_zone(client: &mut Client, media_id: Uuid) -> Result<bool, DbError> {
     let tx = client.transaction().await?;
     // The zone is locked first, so two deletes of its last two files cannot each see the
     // other still live and both leave the emptied zone live.
@@ -331,135 +326,4 @@ async fn delete_row_and_emptied_zone(
     }
     tx.commit().await?;
     Ok(true)
-}
-
-/// A live row whose file is still on the server's disk (`s3_key` is null), from before the
-/// bucket; with its event's owner, whom the object's metadata names as `user_id`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LocalFile {
-    pub id: Uuid,
-    pub event_id: Uuid,
-    pub owner_id: Uuid,
-    pub file_url: String,
-    pub file_type: String,
-    pub file_size: Option<i32>,
-    pub original_filename: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
-
-/// The rows `migrate-files` has left to do, oldest first; at most `limit` (all when `None`).
-pub async fn local_files(
-    client: &Client,
-    limit: Option<i64>,
-) -> Result<Vec<LocalFile>, tokio_postgres::Error> {
-    let statement = client
-        .prepare_cached(
-            "select m.id, m.event_id, e.user_id as owner_id, m.file_url, m.file_type, m.file_size, \
-             m.original_filename, m.created_at \
-             from event_media m join events e on e.id = m.event_id \
-             where not m.is_deleted and m.s3_key is null \
-             order by m.created_at, m.id limit $1",
-        )
-        .await?;
-    let rows = client.query(&statement, &[&limit]).await?;
-    Ok(rows
-        .iter()
-        .map(|row| LocalFile {
-            id: row.get("id"),
-            event_id: row.get("event_id"),
-            owner_id: row.get("owner_id"),
-            file_url: row.get("file_url"),
-            file_type: row.get("file_type"),
-            file_size: row.get("file_size"),
-            original_filename: row.get("original_filename"),
-            created_at: row.get("created_at"),
-        })
-        .collect())
-}
-
-/// How many live rows already have their file in the bucket.
-pub async fn count_in_bucket(client: &Client) -> Result<i64, tokio_postgres::Error> {
-    let statement = client
-        .prepare_cached(
-            "select count(*) from event_media where not is_deleted and s3_key is not null",
-        )
-        .await?;
-    Ok(client.query_one(&statement, &[]).await?.get(0))
-}
-
-/// `(media id, event id, created_at)` of every live row of `event_ids`, ordered by event,
-/// then time, then id: the order in which `migrate-files` hands out key instants.
-pub async fn instants_of_events(
-    client: &Client,
-    event_ids: &[Uuid],
-) -> Result<Vec<(Uuid, Uuid, DateTime<Utc>)>, tokio_postgres::Error> {
-    let statement = client
-        .prepare_cached(
-            "select id, event_id, created_at from event_media \
-             where not is_deleted and event_id = any($1) order by event_id, created_at, id",
-        )
-        .await?;
-    let rows = client.query(&statement, &[&event_ids]).await?;
-    Ok(rows
-        .iter()
-        .map(|row| (row.get(0), row.get(1), row.get(2)))
-        .collect())
-}
-
-/// The row (deleted or not) whose `s3_key` is `key`, if any.
-pub async fn holder_of_key(
-    client: &Client,
-    key: &str,
-) -> Result<Option<Uuid>, tokio_postgres::Error> {
-    let statement = client
-        .prepare_cached("select id from event_media where s3_key = $1 limit 1")
-        .await?;
-    Ok(client
-        .query_opt(&statement, &[&key])
-        .await?
-        .map(|row| row.get(0)))
-}
-
-/// What `migrate-files` records once a file is in the bucket.
-#[derive(Debug, Clone)]
-pub struct MovedToBucket<'a> {
-    pub id: Uuid,
-    pub s3_key: &'a str,
-    pub file_url: &'a str,
-    pub file_size: i32,
-    pub file_type: &'a str,
-    pub original_filename: &'a str,
-}
-
-/// Points a local row at its object; `file_size`, `file_type` and `original_filename` are
-/// only filled where they were empty. Returns false when the row was no longer a live local
-/// row (migrated or deleted meanwhile), and then changes nothing.
-pub async fn set_moved_to_bucket(
-    client: &Client,
-    moved: &MovedToBucket<'_>,
-) -> Result<bool, tokio_postgres::Error> {
-    // `updated_at` is left alone: the media did not change, only where its bytes live.
-    let statement = client
-        .prepare_cached(
-            "update event_media set s3_key = $2, file_url = $3, \
-             file_size = coalesce(nullif(file_size, 0), $4), \
-             file_type = coalesce(nullif(file_type, ''), $5), \
-             original_filename = coalesce(original_filename, $6) \
-             where id = $1 and s3_key is null and not is_deleted",
-        )
-        .await?;
-    let updated = client
-        .execute(
-            &statement,
-            &[
-                &moved.id,
-                &moved.s3_key,
-                &moved.file_url,
-                &moved.file_size,
-                &moved.file_type,
-                &moved.original_filename,
-            ],
-        )
-        .await?;
-    Ok(updated == 1)
 }

@@ -2,6 +2,8 @@
 
 use tokio_postgres::Client;
 
+use super::DbError;
+
 /// Every migration, in order. A test checks this list against the `migrations/` folder.
 pub const MIGRATIONS: &[(&str, &str)] = &[
     (
@@ -38,7 +40,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
 const LOCK_ID: i64 = 0x706c_7567_736d_6564; // "plugsmed"
 
 /// Applies what is missing and returns the names it applied.
-pub async fn run(client: &mut Client) -> Result<Vec<&'static str>, tokio_postgres::Error> {
+pub async fn run(client: &mut Client) -> Result<Vec<&'static str>, DbError> {
     client
         .batch_execute(
             "create table if not exists plugs_media_migrations (
@@ -57,7 +59,7 @@ pub async fn run(client: &mut Client) -> Result<Vec<&'static str>, tokio_postgre
     result
 }
 
-async fn apply_missing(client: &mut Client) -> Result<Vec<&'static str>, tokio_postgres::Error> {
+async fn apply_missing(client: &mut Client) -> Result<Vec<&'static str>, DbError> {
     let mut applied = Vec::new();
     for (name, sql) in MIGRATIONS {
         let tx = client.transaction().await?;
@@ -83,7 +85,7 @@ async fn apply_missing(client: &mut Client) -> Result<Vec<&'static str>, tokio_p
 }
 
 /// Names of the migrations not yet applied (for `doctor`).
-pub async fn pending(client: &Client) -> Result<Vec<&'static str>, tokio_postgres::Error> {
+pub async fn pending(client: &Client) -> Result<Vec<&'static str>, DbError> {
     let exists: bool = client
         .query_one(
             "select to_regclass('plugs_media_migrations') is not null",

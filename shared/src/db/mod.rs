@@ -46,7 +46,7 @@ impl Database {
         secret: Secret,
         options: Option<String>,
         max_size: usize,
-    ) -> Result<Self, DatabaseError> {
+    ) -> Result<Self, DbError> {
         let pool = pool_from_secret(&secret, options.as_deref(), max_size).await?;
         Ok(Self {
             secret,
@@ -62,8 +62,8 @@ impl Database {
     pub async fn shape(
         &self,
         client: &impl deadpool_postgres::GenericClient,
-    ) -> Result<shape::Shape, tokio_postgres::Error> {
-        self.shape.get(client).await
+    ) -> Result<shape::Shape, DbError> {
+        Ok(self.shape.get(client).await?)
     }
 
     /// The pool in use now.
@@ -80,7 +80,7 @@ impl Database {
 
     /// A connection; when PostgreSQL refuses the credentials and they come from Secrets
     /// Manager, re-reads the secret once, rebuilds the pool and tries again.
-    pub async fn get(&self) -> Result<Client, DatabaseError> {
+    pub async fn get(&self) -> Result<Client, DbError> {
         let (pool, generation) = self.snapshot();
         match pool.get().await {
             Err(err) if is_authentication_failure(&err) && self.secret.is_rotatable() => {
@@ -97,7 +97,7 @@ impl Database {
 
     /// Rebuilds the pool from a fresh read of the secret, unless another caller already
     /// rebuilt it since `seen`.
-    async fn rebuild_after(&self, seen: u64) -> Result<(), DatabaseError> {
+    async fn rebuild_after(&self, seen: u64) -> Result<(), DbError> {
         let _one_at_a_time = self.rebuild.lock().await;
         if self.snapshot().1 != seen {
             return Ok(());
@@ -120,7 +120,7 @@ async fn pool_from_secret(
     secret: &Secret,
     options: Option<&str>,
     max_size: usize,
-) -> Result<Pool, DatabaseError> {
+) -> Result<Pool, DbError> {
     let text = secret.read().await?;
     let url = credentials::database_url(&text, options)?;
     Ok(pool(&url, max_size)?)
@@ -138,15 +138,23 @@ fn is_authentication_failure(err: &PoolError) -> bool {
     })
 }
 
-/// The database could not be used: its secret, its URL or the connection failed.
+/// What went wrong in the database layer: its secret, its URL, the connection or a
+/// statement. Every variant is a 500 at the HTTP edge ([`crate::error`]), which shows the
+/// client none of it.
 #[derive(Debug, thiserror::Error)]
-pub enum DatabaseError {
+pub enum DbError {
+    /// The credentials secret could not be read.
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// The database URL or its TLS options cannot be used.
     #[error(transparent)]
     Setup(#[from] PoolSetupError),
+    /// No connection could be had from the pool.
     #[error(transparent)]
     Pool(#[from] PoolError),
+    /// A statement (or its transaction) failed.
+    #[error(transparent)]
+    Query(#[from] tokio_postgres::Error),
 }
 
 /// A pool of at most `max_size` connections, created lazily: building it does no I/O, so a
@@ -182,3 +190,29 @@ pub fn pool(database_url: &SecretString, max_size: usize) -> Result<Pool, PoolSe
 #[derive(Debug, thiserror::Error)]
 #[error("invalid database URL: {0}")]
 pub struct PoolSetupError(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_secret_that_is_no_database_url_is_a_setup_error() {
+        let opened = Database::open(Secret::fixed("hunter2".to_owned()), None, 1).await;
+        let Err(err) = opened else {
+            panic!("a password alone opened a database");
+        };
+        assert!(matches!(err, DbError::Setup(_)), "{err:?}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_pool_error() {
+        // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+        let url = "postgres://u:p@127.0.0.1:1/db?sslmode=disable".to_owned();
+        let db = Database::open(Secret::fixed(url), None, 1).await.unwrap();
+        let Err(err) = db.get().await else {
+            panic!("a connection to a closed port succeeded");
+        };
+        assert!(matches!(err, DbError::Pool(_)), "{err:?}");
+    }
+}

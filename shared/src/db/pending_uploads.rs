@@ -6,6 +6,8 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use super::DbError;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingUpload {
     pub id: Uuid,
@@ -48,7 +50,7 @@ impl PendingUpload {
     }
 }
 
-pub async fn insert(client: &Client, upload: &PendingUpload) -> Result<(), tokio_postgres::Error> {
+pub async fn insert(client: &Client, upload: &PendingUpload) -> Result<(), DbError> {
     let statement = client
         .prepare_cached(&format!(
             "insert into media_pending_uploads ({COLUMNS}) \
@@ -84,7 +86,7 @@ pub async fn lock(
     tx: &impl GenericClient,
     event_id: Uuid,
     upload_id: Uuid,
-) -> Result<Option<PendingUpload>, tokio_postgres::Error> {
+) -> Result<Option<PendingUpload>, DbError> {
     let row = tx
         .query_opt(
             &format!("select {COLUMNS} from media_pending_uploads where id = $1 and event_id = $2 for update"),
@@ -94,7 +96,7 @@ pub async fn lock(
     Ok(row.as_ref().map(PendingUpload::from_row))
 }
 
-pub async fn delete(tx: &impl GenericClient, upload_id: Uuid) -> Result<(), tokio_postgres::Error> {
+pub async fn delete(tx: &impl GenericClient, upload_id: Uuid) -> Result<(), DbError> {
     tx.execute(
         "delete from media_pending_uploads where id = $1",
         &[&upload_id],
@@ -108,7 +110,7 @@ pub async fn expired(
     client: &Client,
     now: DateTime<Utc>,
     limit: i64,
-) -> Result<Vec<PendingUpload>, tokio_postgres::Error> {
+) -> Result<Vec<PendingUpload>, DbError> {
     let rows = client
         .query(
             &format!("select {COLUMNS} from media_pending_uploads where expires_at < $1 order by expires_at limit $2"),
@@ -119,7 +121,7 @@ pub async fn expired(
 }
 
 /// Every temp key a pending upload still owns.
-pub async fn temp_keys(client: &Client) -> Result<Vec<String>, tokio_postgres::Error> {
+pub async fn temp_keys(client: &Client) -> Result<Vec<String>, DbError> {
     let rows = client
         .query("select temp_key from media_pending_uploads", &[])
         .await?;

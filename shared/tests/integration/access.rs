@@ -273,6 +273,9 @@ fn request_for_event(
     lambda_http::request::from_str(&text).unwrap()
 }
 
+/// One step of the check order: what is wrong, the event id and token sent, the refusal.
+type Stage<'a> = (&'a str, &'a str, &'a str, Option<(u16, &'a str)>);
+
 /// Token → path ids → ownership → query and body, on every endpoint: each request below is
 /// wrong in every later respect too, and must be refused for the first.
 #[tokio::test]
@@ -285,7 +288,7 @@ async fn the_checks_run_in_one_order_on_every_endpoint() {
     let own_event = who.event_id.to_string();
     let foreign_event = stranger.event_id.to_string();
     for endpoint in Endpoint::ALL {
-        let stages: [(&str, &str, &str, Option<(u16, &str)>); 3] = [
+        let stages: [Stage; 3] = [
             (
                 "a bad token",
                 "not-a-uuid",

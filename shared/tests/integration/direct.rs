@@ -332,7 +332,7 @@ async fn the_form_upload_points_large_files_to_the_direct_upload() {
 fn target(app: &TestApp) -> SweepTarget<'_> {
     SweepTarget {
         db: &app.state.db,
-        storage: &app.state.storage(),
+        storage: app.state.storage(),
     }
 }
 
@@ -421,7 +421,7 @@ async fn the_sweep_reports_orphans_and_deletes_them_when_told_to() {
     assert_eq!(report.stray_temp_objects_removed, 0);
 
     let report = sweep::run(&target(&app), &sweep_now(false)).await.unwrap();
-    assert_eq!(report.orphan_objects, [orphan.clone()]);
+    assert_eq!(report.orphan_objects, std::slice::from_ref(&orphan));
     assert_eq!(report.orphan_objects_deleted, 0);
     assert_eq!(
         report.rows_missing_their_object,

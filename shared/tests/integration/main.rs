@@ -10,7 +10,6 @@ mod direct;
 mod faults;
 mod limits;
 mod logs;
-mod migrate_files;
 mod migrations;
 mod one_check;
 mod plugs_shapes;

@@ -6,7 +6,7 @@ use crate::support::*;
 #[tokio::test]
 async fn put_new_never_overwrites_and_every_write_is_encrypted() {
     let app = TestApp::new().await;
-    let storage = &app.state.storage();
+    let storage = app.state.storage();
     let key = "temp/2024/01/01/120000_000001.txt";
     storage
         .put_new(
@@ -62,7 +62,7 @@ async fn put_new_never_overwrites_and_every_write_is_encrypted() {
 #[tokio::test]
 async fn reads_and_copies_pinned_to_an_etag_refuse_another_version() {
     let app = TestApp::new().await;
-    let storage = &app.state.storage();
+    let storage = app.state.storage();
     let key = "temp/2024/01/01/120000_000001.txt";
     let put = |body: &'static [u8]| {
         storage
@@ -109,7 +109,7 @@ async fn reads_and_copies_pinned_to_an_etag_refuse_another_version() {
 #[tokio::test]
 async fn list_follows_continuation_tokens() {
     let app = TestApp::new().await;
-    let storage = &app.state.storage();
+    let storage = app.state.storage();
     // More than one page of ListObjectsV2 (1,000 keys).
     let keys: Vec<String> = (0..1005).map(|i| format!("temp/many/{i:05}.txt")).collect();
     for chunk in keys.chunks(50) {

@@ -202,7 +202,7 @@ impl TestApp {
 
     /// The rows and objects now, to compare with a later snapshot.
     pub async fn snapshot(&self) -> Snapshot {
-        Snapshot::take(&self.db().await, &self.state.storage())
+        Snapshot::take(&self.db().await, self.state.storage())
             .await
             .unwrap()
     }
@@ -212,7 +212,7 @@ impl TestApp {
     pub async fn assert_consistent(&self) {
         self.snapshot()
             .await
-            .assert_consistent(&self.state.storage())
+            .assert_consistent(self.state.storage())
             .await;
     }
 

@@ -209,7 +209,9 @@ pub fn error_response(err: &ApiError, correlation_id: &str) -> Response<Body> {
     response
 }
 
-fn error_chain(err: &dyn std::error::Error) -> String {
+/// `err` and every cause under it, `: `-separated: what the log needs, where `Display` alone
+/// names only the outermost failure.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

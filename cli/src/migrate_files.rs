@@ -1,5 +1,6 @@
 //! Moving The Plugs' files from the server's `uploads/` folder into the bucket: the work of
-//! `plugs-media migrate-files`, here so tests can run it in-process.
+//! `plugs-media migrate-files`, in the CLI's library so tests can run it in-process while no
+//! Lambda function compiles or links it.
 //!
 //! Each live row with `s3_key` null and a `file_url` of `/uploads/...` is read from disk,
 //! checked (size, type signature), written under the spec's key layout with SSE and the
@@ -7,6 +8,8 @@
 //! derived from the row alone, so a run killed at any point and started again targets the same
 //! keys: an object already there with the same bytes is adopted, a different one is reported
 //! as a conflict and left alone. Local files are never deleted.
+
+mod queries;
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -20,11 +23,12 @@ use md5::{Digest, Md5};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::config::Config;
-use crate::db::media::{self, LocalFile, MovedToBucket};
-use crate::keys::{event_media_key, next_instant};
-use crate::media_type::{self, sanitize_file_name};
-use crate::storage::{ObjectInfo, ObjectMetadata, Storage, StorageError};
+use shared::config::Config;
+use shared::keys::{event_media_key, next_instant};
+use shared::media_type::{self, sanitize_file_name};
+use shared::storage::{ObjectInfo, ObjectMetadata, Storage, StorageError};
+
+use self::queries::{LocalFile, MovedToBucket};
 
 /// The URL prefix The Plugs gave files stored on its own disk.
 pub const LOCAL_PREFIX: &str = "/uploads/";
@@ -165,7 +169,7 @@ pub enum MigrateError {
     #[error("cannot reach the database")]
     Pool(#[from] deadpool_postgres::PoolError),
     #[error("database query failed")]
-    Database(#[from] tokio_postgres::Error),
+    Database(#[from] shared::db::DbError),
 }
 
 /// What a run needs: the rows, the bucket, and the configuration that shapes `file_url`.
@@ -189,9 +193,9 @@ impl Migrator<'_> {
                 source,
             })?;
         let client = self.pool.get().await?;
-        let already_done = media::count_in_bucket(&client).await?.max(0) as u64;
+        let already_done = queries::count_in_bucket(&client).await?.max(0) as u64;
         let limit = options.limit.map(|n| n.min(i64::MAX as usize) as i64);
-        let rows = media::local_files(&client, limit).await?;
+        let rows = queries::local_files(&client, limit).await?;
         let instants = key_instants(&client, &rows).await?;
         drop(client);
 
@@ -308,7 +312,7 @@ impl Migrator<'_> {
         item.key = Some(key.clone());
 
         let client = self.pool.get().await.map_err(failed)?;
-        if let Some(holder) = media::holder_of_key(&client, &key)
+        if let Some(holder) = queries::holder_of_key(&client, &key)
             .await
             .map_err(failed)?
             .filter(|holder| *holder != row.id)
@@ -359,7 +363,7 @@ impl Migrator<'_> {
             file_type: checked.mime,
             original_filename: &checked.original_filename,
         };
-        if media::set_moved_to_bucket(&client, &moved)
+        if queries::set_moved_to_bucket(&client, &moved)
             .await
             .map_err(failed)?
         {
@@ -448,13 +452,13 @@ fn failed(err: impl std::fmt::Display) -> (Outcome, String) {
 /// free microseconds, in id order. It depends only on the event's live rows, so a rerun hands
 /// out the same instants.
 async fn key_instants(
-    client: &deadpool_postgres::Client,
+    client: &shared::db::Client,
     rows: &[LocalFile],
-) -> Result<HashMap<Uuid, DateTime<Utc>>, tokio_postgres::Error> {
+) -> Result<HashMap<Uuid, DateTime<Utc>>, shared::db::DbError> {
     let mut event_ids: Vec<Uuid> = rows.iter().map(|r| r.event_id).collect();
     event_ids.sort();
     event_ids.dedup();
-    let all = media::instants_of_events(client, &event_ids).await?;
+    let all = queries::instants_of_events(client, &event_ids).await?;
     Ok(assign_instants(&all))
 }
 
@@ -558,7 +562,7 @@ fn check(row: &LocalFile, bytes: &[u8], file_name: &str) -> Result<Checked, Stri
             "the file has {size} bytes but the row records {recorded}"
         ));
     }
-    let kind = media_type::detect(bytes, file_name).map_err(|e| e.public_message())?;
+    let kind = media_type::detect(bytes, file_name).map_err(|e| e.to_string())?;
     let original_filename = sanitize_file_name(
         row.original_filename
             .as_deref()

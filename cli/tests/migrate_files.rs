@@ -1,17 +1,24 @@
 //! `migrate-files` in-process: a database shaped like The Plugs' before the bucket (rows with
-//! `/uploads/...` URLs), its uploads folder made in a temporary directory, and the real bucket.
+//! `/uploads/...` URLs), its uploads folder made in a temporary directory, and the real bucket
+//! (the PostgreSQL and SeaweedFS that `scripts/test.sh` starts).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use plugs_media::migrate_files::{Migrator, Options, Outcome, Quiet, Summary};
 use shared::keys::event_media_key;
-use shared::migrate_files::{Migrator, Options, Outcome, Quiet, Summary};
 use shared::storage::{ObjectMetadata, Storage};
 use uuid::Uuid;
 
 use crate::support::*;
+
+// The harness of shared's integration tests (a database and a bucket per test), shared rather
+// than copied; this file uses only part of it.
+#[path = "../../shared/tests/integration/support.rs"]
+#[allow(dead_code, unused_imports)]
+mod support;
 
 const USER: Uuid = Uuid::from_u128(0x1111_0000_0000_4000_8000_0000_0000_0001);
 const EVENT: Uuid = Uuid::from_u128(0x2222_0000_0000_4000_8000_0000_0000_0001);
@@ -40,8 +47,9 @@ fn pdf() -> Vec<u8> {
 /// A folder under the system's temporary directory, removed when dropped.
 pub struct TempDir(pub PathBuf);
 
+#[allow(clippy::new_without_default)] // a new folder each call: no default value
 impl TempDir {
-    pub fn new() -> Self {
+    fn new() -> Self {
         let path = std::env::temp_dir().join(format!("plugs-media-test-{}", Uuid::new_v4()));
         std::fs::create_dir_all(&path).unwrap();
         Self(path)
@@ -264,7 +272,7 @@ pub async fn legacy(app: &TestApp, with_problems: bool) -> Legacy {
 }
 
 async fn run(app: &TestApp, legacy: &Legacy, options: &Options) -> Summary {
-    run_with(app, &app.state.storage(), legacy, options).await
+    run_with(app, app.state.storage(), legacy, options).await
 }
 
 async fn run_with(
@@ -608,7 +616,7 @@ async fn a_different_object_at_the_key_is_a_conflict_and_is_not_overwritten() {
     // Same size as the file but other bytes (caught by the checksum), and another size.
     let mut same_size = png();
     same_size[20] ^= 0xff;
-    let storage = &app.state.storage();
+    let storage = app.state.storage();
     for (key, bytes) in [
         (&photo_key, same_size.clone()),
         (&notes_key, b"other".to_vec()),
@@ -651,7 +659,7 @@ async fn a_missing_uploads_folder_is_an_error_before_anything_runs() {
     let legacy = legacy(&app, false).await;
     let err = Migrator {
         pool: &app.state.db.pool(),
-        storage: &app.state.storage(),
+        storage: app.state.storage(),
         config: &app.state.config,
     }
     .run(

@@ -1,0 +1,138 @@
+//! The `event_media` queries only `migrate-files` runs: finding the rows still on local
+//! storage and pointing them at their objects. They live here, not in `shared::db::media`,
+//! so no Lambda function carries them.
+
+use chrono::{DateTime, Utc};
+use shared::db::Client;
+use uuid::Uuid;
+
+/// A live row whose file is still on the server's disk (`s3_key` is null), from before the
+/// bucket; with its event's owner, whom the object's metadata names as `user_id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalFile {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub owner_id: Uuid,
+    pub file_url: String,
+    pub file_type: String,
+    pub file_size: Option<i32>,
+    pub original_filename: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The rows `migrate-files` has left to do, oldest first; at most `limit` (all when `None`).
+pub async fn local_files(
+    client: &Client,
+    limit: Option<i64>,
+) -> Result<Vec<LocalFile>, shared::db::DbError> {
+    let statement = client
+        .prepare_cached(
+            "select m.id, m.event_id, e.user_id as owner_id, m.file_url, m.file_type, m.file_size, \
+             m.original_filename, m.created_at \
+             from event_media m join events e on e.id = m.event_id \
+             where not m.is_deleted and m.s3_key is null \
+             order by m.created_at, m.id limit $1",
+        )
+        .await?;
+    let rows = client.query(&statement, &[&limit]).await?;
+    Ok(rows
+        .iter()
+        .map(|row| LocalFile {
+            id: row.get("id"),
+            event_id: row.get("event_id"),
+            owner_id: row.get("owner_id"),
+            file_url: row.get("file_url"),
+            file_type: row.get("file_type"),
+            file_size: row.get("file_size"),
+            original_filename: row.get("original_filename"),
+            created_at: row.get("created_at"),
+        })
+        .collect())
+}
+
+/// How many live rows already have their file in the bucket.
+pub async fn count_in_bucket(client: &Client) -> Result<i64, shared::db::DbError> {
+    let statement = client
+        .prepare_cached(
+            "select count(*) from event_media where not is_deleted and s3_key is not null",
+        )
+        .await?;
+    Ok(client.query_one(&statement, &[]).await?.get(0))
+}
+
+/// `(media id, event id, created_at)` of every live row of `event_ids`, ordered by event,
+/// then time, then id: the order in which `migrate-files` hands out key instants.
+pub async fn instants_of_events(
+    client: &Client,
+    event_ids: &[Uuid],
+) -> Result<Vec<(Uuid, Uuid, DateTime<Utc>)>, shared::db::DbError> {
+    let statement = client
+        .prepare_cached(
+            "select id, event_id, created_at from event_media \
+             where not is_deleted and event_id = any($1) order by event_id, created_at, id",
+        )
+        .await?;
+    let rows = client.query(&statement, &[&event_ids]).await?;
+    Ok(rows
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect())
+}
+
+/// The row (deleted or not) whose `s3_key` is `key`, if any.
+pub async fn holder_of_key(
+    client: &Client,
+    key: &str,
+) -> Result<Option<Uuid>, shared::db::DbError> {
+    let statement = client
+        .prepare_cached("select id from event_media where s3_key = $1 limit 1")
+        .await?;
+    Ok(client
+        .query_opt(&statement, &[&key])
+        .await?
+        .map(|row| row.get(0)))
+}
+
+/// What `migrate-files` records once a file is in the bucket.
+#[derive(Debug, Clone)]
+pub struct MovedToBucket<'a> {
+    pub id: Uuid,
+    pub s3_key: &'a str,
+    pub file_url: &'a str,
+    pub file_size: i32,
+    pub file_type: &'a str,
+    pub original_filename: &'a str,
+}
+
+/// Points a local row at its object; `file_size`, `file_type` and `original_filename` are
+/// only filled where they were empty. Returns false when the row was no longer a live local
+/// row (migrated or deleted meanwhile), and then changes nothing.
+pub async fn set_moved_to_bucket(
+    client: &Client,
+    moved: &MovedToBucket<'_>,
+) -> Result<bool, shared::db::DbError> {
+    // `updated_at` is left alone: the media did not change, only where its bytes live.
+    let statement = client
+        .prepare_cached(
+            "update event_media set s3_key = $2, file_url = $3, \
+             file_size = coalesce(nullif(file_size, 0), $4), \
+             file_type = coalesce(nullif(file_type, ''), $5), \
+             original_filename = coalesce(original_filename, $6) \
+             where id = $1 and s3_key is null and not is_deleted",
+        )
+        .await?;
+    let updated = client
+        .execute(
+            &statement,
+            &[
+                &moved.id,
+                &moved.s3_key,
+                &moved.file_url,
+                &moved.file_size,
+                &moved.file_type,
+                &moved.original_filename,
+            ],
+        )
+        .await?;
+    Ok(updated == 1)
+}
