@@ -90,7 +90,12 @@ fn every_endpoint_binary_serves_its_own_registry_entry() {
         let path = repo_root().join(format!("functions/{name}/src/main.rs"));
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let call = format!("serve(shared::endpoint::Endpoint::{endpoint:?})");
+        // The variant, and the entry point named after the function, so that the binary
+        // links only its own handler.
+        let call = format!(
+            "serve(Endpoint::{endpoint:?}, entry::{})",
+            name.replace('-', "_")
+        );
         assert!(
             text.contains(&call),
             "{} must call shared::lambda::{call}",

@@ -5,7 +5,8 @@
 //! environment and IAM), `openapi.yaml` and `events/` by `deploy-checks`; the integration
 //! tests and the bench call the endpoints through [`Endpoint::handle`].
 //!
-//! Adding an endpoint: a variant here with its [`Spec`] and its arm in [`Endpoint::handle`],
+//! Adding an endpoint: a variant here with its [`Spec`], its [`entry`] point and its arm in
+//! [`Endpoint::handle`],
 //! the handler in `api/`, the function folder, its route in `template.yaml` and
 //! `openapi.yaml`, and a fixture. `deploy-checks` names whichever of them is missing.
 
@@ -227,41 +228,72 @@ impl Endpoint {
     /// checked in the one order every endpoint follows (token, path ids, account and
     /// ownership; see [`extract`]), so it cannot look at the query or body before that.
     pub async fn handle(self, state: &AppState, request: Request) -> ApiResult {
-        let path = self.path();
         match self {
-            Self::UploadMedia => {
-                let (event, input) = extract::event(state, request, path).await?;
-                api::upload::handle(state, event, input).await
-            }
-            Self::ListMedia => {
-                let (event, input) = extract::event(state, request, path).await?;
-                api::list::handle(event, input).await
-            }
-            Self::CreateUpload => {
-                let (event, input) = extract::event(state, request, path).await?;
-                api::create_upload::handle(state, event, input).await
-            }
-            Self::CompleteUpload => {
-                let (upload, _no_input) = extract::upload(state, request, path).await?;
-                api::complete_upload::handle(state, upload).await
-            }
-            Self::GetMedia => {
-                let (media, _no_input) = extract::media(state, request, path).await?;
-                api::get::handle(media).await
-            }
-            Self::DownloadMedia => {
-                let (media, input) = extract::media(state, request, path).await?;
-                api::download::handle(state, media, input).await
-            }
-            Self::StreamMedia => {
-                let (media, input) = extract::media(state, request, path).await?;
-                api::stream::handle(state, media, input).await
-            }
-            Self::DeleteMedia => {
-                let (media, _no_input) = extract::media(state, request, path).await?;
-                api::delete::handle(state, media).await
-            }
+            Self::UploadMedia => entry::upload_media(state, request).await,
+            Self::ListMedia => entry::list_media(state, request).await,
+            Self::GetMedia => entry::get_media(state, request).await,
+            Self::DownloadMedia => entry::download_media(state, request).await,
+            Self::StreamMedia => entry::stream_media(state, request).await,
+            Self::DeleteMedia => entry::delete_media(state, request).await,
+            Self::CreateUpload => entry::create_upload(state, request).await,
+            Self::CompleteUpload => entry::complete_upload(state, request).await,
         }
+    }
+}
+
+/// One entry point per endpoint, named after its function: the inputs extracted in the check
+/// order, then the handler. [`Endpoint::handle`] dispatches to them; each function's
+/// `main.rs` names its own, so its binary refers to no other handler (a run-time dispatch in
+/// `main` would link every handler into every function).
+pub mod entry {
+    use super::*;
+
+    pub async fn upload_media(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::UploadMedia.path();
+        let (event, input) = extract::event(state, request, path).await?;
+        api::upload::handle(state, event, input).await
+    }
+
+    pub async fn list_media(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::ListMedia.path();
+        let (event, input) = extract::event(state, request, path).await?;
+        api::list::handle(event, input).await
+    }
+
+    pub async fn get_media(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::GetMedia.path();
+        let (media, _no_input) = extract::media(state, request, path).await?;
+        api::get::handle(media).await
+    }
+
+    pub async fn download_media(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::DownloadMedia.path();
+        let (media, input) = extract::media(state, request, path).await?;
+        api::download::handle(state, media, input).await
+    }
+
+    pub async fn stream_media(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::StreamMedia.path();
+        let (media, input) = extract::media(state, request, path).await?;
+        api::stream::handle(state, media, input).await
+    }
+
+    pub async fn delete_media(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::DeleteMedia.path();
+        let (media, _no_input) = extract::media(state, request, path).await?;
+        api::delete::handle(state, media).await
+    }
+
+    pub async fn create_upload(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::CreateUpload.path();
+        let (event, input) = extract::event(state, request, path).await?;
+        api::create_upload::handle(state, event, input).await
+    }
+
+    pub async fn complete_upload(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::CompleteUpload.path();
+        let (upload, _no_input) = extract::upload(state, request, path).await?;
+        api::complete_upload::handle(state, upload).await
     }
 }
 

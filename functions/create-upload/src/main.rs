@@ -2,7 +2,9 @@
 //! The endpoint is `Endpoint::CreateUpload` in `shared::endpoint`; its handler is in
 //! `shared::api`.
 
+use shared::endpoint::{Endpoint, entry};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(shared::endpoint::Endpoint::CreateUpload).await
+    shared::lambda::serve(Endpoint::CreateUpload, entry::create_upload).await
 }

@@ -1,7 +1,9 @@
 //! `delete-media`: Deletes a media file from S3 and the database. The endpoint is
 //! `Endpoint::DeleteMedia` in `shared::endpoint`; its handler is in `shared::api`.
 
+use shared::endpoint::{Endpoint, entry};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(shared::endpoint::Endpoint::DeleteMedia).await
+    shared::lambda::serve(Endpoint::DeleteMedia, entry::delete_media).await
 }

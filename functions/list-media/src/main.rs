@@ -1,7 +1,9 @@
 //! `list-media`: Lists an event's media. The endpoint is `Endpoint::ListMedia` in
 //! `shared::endpoint`; its handler is in `shared::api`.
 
+use shared::endpoint::{Endpoint, entry};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(shared::endpoint::Endpoint::ListMedia).await
+    shared::lambda::serve(Endpoint::ListMedia, entry::list_media).await
 }

@@ -1,7 +1,9 @@
 //! `upload-media`: Stores an uploaded file in S3 and records it. The endpoint is
 //! `Endpoint::UploadMedia` in `shared::endpoint`; its handler is in `shared::api`.
 
+use shared::endpoint::{Endpoint, entry};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(shared::endpoint::Endpoint::UploadMedia).await
+    shared::lambda::serve(Endpoint::UploadMedia, entry::upload_media).await
 }
