@@ -80,6 +80,10 @@ pub mod paths {
     pub const UPLOADS: &str = "/api/v1/events/{event_id}/media/uploads";
     pub const UPLOAD_COMPLETE: &str =
         "/api/v1/events/{event_id}/media/uploads/{upload_id}/complete";
+    /// An event's media grouped by zone (album).
+    pub const MEDIA_GROUPED: &str = "/api/v1/events/{event_id}/media/grouped";
+    pub const ZONE: &str = "/api/v1/events/{event_id}/media/zones/{zone_id}";
+    pub const ZONE_FILES: &str = "/api/v1/events/{event_id}/media/zones/{zone_id}/files";
 }
 
 /// `sweep-uploads`: the scheduled clean-up, the one function without a route.

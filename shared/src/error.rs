@@ -51,6 +51,9 @@ pub enum ApiError {
     /// 404: no such media in this event.
     #[error("media not found")]
     MediaNotFound,
+    /// 404: no such live zone (album) in this event.
+    #[error("zone not found")]
+    ZoneNotFound,
     /// 404: the media row exists but its object is missing from the bucket.
     #[error("file not found in storage")]
     FileNotFound,
@@ -137,6 +140,7 @@ impl ApiError {
             Self::UserInactive | Self::S3PermissionDenied(_) => 403,
             Self::EventNotFound
             | Self::MediaNotFound
+            | Self::ZoneNotFound
             | Self::FileNotFound
             | Self::UploadNotFound => 404,
             Self::UploadIncomplete(_) | Self::UploadChanged => 409,
@@ -161,6 +165,7 @@ impl ApiError {
             Self::UserInactive => "USER_INACTIVE",
             Self::EventNotFound => "EVENT_NOT_FOUND",
             Self::MediaNotFound => "MEDIA_NOT_FOUND",
+            Self::ZoneNotFound => "ZONE_NOT_FOUND",
             Self::FileNotFound => "FILE_NOT_FOUND",
             Self::UploadNotFound => "UPLOAD_NOT_FOUND",
             Self::UploadIncomplete(_) => "UPLOAD_INCOMPLETE",

@@ -16,6 +16,7 @@ use crate::auth::AuthenticatedUser;
 use crate::db::events::{self, Access};
 use crate::db::media::{self, Lookup, MediaRow};
 use crate::db::shape::Shape;
+use crate::db::zones::{self, ZoneLookup, ZoneRow};
 use crate::edge::{path_uuid, single_query_param};
 use crate::error::ApiError;
 
@@ -32,6 +33,16 @@ pub struct OwnedEvent {
 /// A live media item of an event the caller owns.
 pub struct OwnedMedia {
     pub row: MediaRow,
+    pub client: Client,
+    pub shape: Shape,
+    _checked: Checked,
+}
+
+/// A live zone (album) of an event the caller owns. On the seed-era schema a zone is a
+/// media item itself (see [`crate::db::zones`]).
+pub struct OwnedZone {
+    pub user: AuthenticatedUser,
+    pub row: ZoneRow,
     pub client: Client,
     pub shape: Shape,
     _checked: Checked,
@@ -116,6 +127,34 @@ pub async fn media(
         Lookup::NoMedia => Err(ApiError::MediaNotFound),
         Lookup::Found(row) => Ok((
             OwnedMedia {
+                row: *row,
+                client,
+                shape,
+                _checked: Checked,
+            },
+            Input { request },
+        )),
+    }
+}
+
+/// `{event_id}` and `{zone_id}` of `path`: the live zone, in an event the caller owns.
+/// Ownership and the zone are read in one query.
+pub async fn zone(
+    state: &AppState,
+    request: Request,
+    path: &str,
+) -> Result<(OwnedZone, Input), ApiError> {
+    let user = state.auth().authenticate(request.headers()).await?;
+    let event_id = path_uuid(&request, path, "event_id")?;
+    let zone_id = path_uuid(&request, path, "zone_id")?;
+    let client = state.db.get().await?;
+    let shape = state.db.shape(&client).await?;
+    match zones::find_owned(&client, shape, event_id, zone_id, user.id).await? {
+        ZoneLookup::Denied(denied) => Err(ApiError::denied(denied)),
+        ZoneLookup::NoZone => Err(ApiError::ZoneNotFound),
+        ZoneLookup::Found(row) => Ok((
+            OwnedZone {
+                user,
                 row: *row,
                 client,
                 shape,

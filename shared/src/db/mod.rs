@@ -8,6 +8,7 @@ pub mod migrate;
 pub mod pending_uploads;
 pub mod shape;
 mod tls;
+pub mod zones;
 
 use std::str::FromStr;
 use std::sync::RwLock;
