@@ -42,12 +42,15 @@ impl ZoneRow {
 }
 
 /// The columns of a [`ZoneRow`] over the live zone `z` of [`zone_source`], prefixed so they
-/// can sit beside the user's and the media's columns in one row.
+/// can sit beside the user's and the media's columns in one row. The Plugs' zone table lets
+/// `created_at` be null: such a zone is dated by its last update, or else the epoch, so that
+/// it is answered (and listed last) rather than failing the request.
 fn columns(alias: &str) -> String {
     format!(
         "{alias}.id as zone_id, {alias}.event_id as zone_event_id, \
          {alias}.title as zone_title, {alias}.description as zone_description, \
-         {alias}.tags as zone_tags, {alias}.created_at as zone_created_at, \
+         {alias}.tags as zone_tags, \
+         coalesce({alias}.created_at, {alias}.updated_at, to_timestamp(0)) as zone_created_at, \
          {alias}.updated_at as zone_updated_at"
     )
 }
@@ -144,7 +147,7 @@ fn live_files(shape: Shape) -> &'static str {
 }
 
 /// One page of the event's live zones that hold at least one live file of the filter's type,
-/// newest first (ties broken by id), each with its first `files_per_zone` matching files
+/// newest first by the `created_at` they are answered with (ties broken by id), each with its first `files_per_zone` matching files
 /// (oldest first), and the totals. One statement, so the page and the totals come from one
 /// snapshot (as in [`super::media::list`]); the outer join reads the totals past the end too.
 pub async fn list(
@@ -157,20 +160,22 @@ pub async fn list(
     files_per_zone: i64,
 ) -> Result<ZonePage, DbError> {
     let (files, columns, source) = (live_files(shape), columns("z"), zone_source(shape));
-    // The two arrays are ordered alike (created_at, then the unique id), so they pair up.
+    let (file_ids, file_urls) = (page_files(shape, "id"), page_files(shape, "file_url"));
+    // On the seed shape the zone row is the file: the page carries it for `page_files`.
+    let own_file = match shape {
+        Shape::Seed => ", z.id as own_id, z.file_url as own_file_url",
+        Shape::Current => "",
+    };
     let sql = format!(
         "with f as ({files}), \
          counted as (select zone_id, count(*) as file_count from f group by zone_id), \
          totals as (select count(*) as total_zones, coalesce(sum(file_count), 0)::bigint \
                     as total_files from counted) \
-         select totals.*, page.* from totals left join lateral \
-         (select {columns}, counted.file_count, \
-          array(select f.id from f where f.zone_id = z.id \
-                order by f.created_at, f.id limit $5) as file_ids, \
-          array(select f.file_url from f where f.zone_id = z.id \
-                order by f.created_at, f.id limit $5) as file_urls \
+         select totals.*, page.*, {file_ids} as file_ids, {file_urls} as file_urls \
+         from totals left join lateral \
+         (select {columns}, counted.file_count{own_file} \
           from counted join {source} z on z.id = counted.zone_id \
-          order by z.created_at desc, z.id desc offset $3 limit $4) page on true"
+          order by zone_created_at desc, zone_id desc offset $3 limit $4) page on true"
     );
     let statement = client.prepare_cached(&sql).await?;
     let rows = client
@@ -196,6 +201,21 @@ pub async fn list(
         total_zones,
         total_files,
     })
+}
+
+/// `column` of the first `$5` matching live files of the page's zone `page.zone_id`, oldest
+/// first, as an array. Read per zone of the page only (through `event_media`'s zone index),
+/// not for every zone of the event; the id and URL arrays are ordered alike (created_at, then
+/// the unique id), so they pair up. On the seed shape the zone is the file itself.
+fn page_files(shape: Shape, column: &str) -> String {
+    match shape {
+        Shape::Seed => format!("array(select page.own_{column} limit $5)"),
+        Shape::Current => format!(
+            "array(select m.{column} from event_media m \
+             where m.zone_id = page.zone_id and m.event_id = $1 and not m.is_deleted \
+             and m.file_type like $2 order by m.created_at, m.id limit $5)"
+        ),
+    }
 }
 
 fn files_of(row: &Row) -> Vec<ZoneFile> {

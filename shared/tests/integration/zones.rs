@@ -513,3 +513,34 @@ async fn a_zone_of_many_files_is_bounded_in_the_list_and_deleted_whole() {
         .await
         .assert_error(404, "ZONE_NOT_FOUND");
 }
+
+/// The Plugs' zone table allows a zone without `created_at` (the column is nullable): such a
+/// zone is answered with the time it was last updated (or the epoch), never a 5xx, and is
+/// listed by that time.
+#[tokio::test]
+async fn a_zone_without_a_creation_time_is_answered() {
+    let app = TestApp::new().await;
+    if app.shape().await == Shape::Seed {
+        return; // event_media.created_at is not null there
+    }
+    let who = app.organiser().await;
+    let older = app.upload_png(&who).await;
+    let media = app.upload_png(&who).await;
+    let zone = zone_of(&media);
+    app.db()
+        .await
+        .execute(
+            "update event_media_zones set created_at = null, updated_at = null where id = $1",
+            &[&zone],
+        )
+        .await
+        .unwrap();
+    let reply = get_zone(&app, &who, zone, &[]).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["created_at"], "1970-01-01T00:00:00Z");
+    let listed = grouped(&app, &who, &[]).await;
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    assert_eq!(zone_ids(&listed.json()), [zone_of(&older), zone]);
+    let edited = patch_zone(&app, &who, zone, br#"{"title": "t"}"#).await;
+    assert_eq!(edited.status, 200, "{}", edited.text());
+}
