@@ -544,3 +544,31 @@ async fn a_zone_without_a_creation_time_is_answered() {
     let edited = patch_zone(&app, &who, zone, br#"{"title": "t"}"#).await;
     assert_eq!(edited.status, 200, "{}", edited.text());
 }
+
+/// An edit racing a delete of the same zone: the edit either lands before the delete (200)
+/// or finds the zone gone (404), never a 5xx, and the delete leaves nothing behind.
+#[tokio::test]
+async fn an_edit_racing_a_delete_is_applied_or_not_found() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    for round in 0..5 {
+        let [png, _jpeg, _text] = album(&app, &who).await;
+        let zone = zone_of(&png);
+        let body = format!("{{\"title\": \"round {round}\"}}");
+        let (edited, deleted) = tokio::join!(
+            patch_zone(&app, &who, zone, body.as_bytes()),
+            delete_zone(&app, &who, zone)
+        );
+        assert_eq!(deleted.status, 204, "{}", deleted.text());
+        assert!(
+            edited.status == 200 || edited.code() == "ZONE_NOT_FOUND",
+            "round {round}: {} {}",
+            edited.status,
+            edited.text()
+        );
+        get_zone(&app, &who, zone, &[])
+            .await
+            .assert_error(404, "ZONE_NOT_FOUND");
+        app.assert_consistent().await;
+    }
+}
