@@ -230,6 +230,41 @@ too_big = curl("-X", "POST", f"{media_url}/uploads", "-H", "Content-Type: applic
                "-d", json.dumps({"filename": "huge.mp4", "content_type": "video/mp4", "file_size": 10 ** 9}))
 check("a direct upload over MAX_FILE_SIZE is 413", (too_big.status, too_big.code()) == (413, "FILE_TOO_LARGE"), too_big.body)
 
+# --- zones (albums): the grouped list, one zone, an edit, a delete ------------------------
+logo = png.json()
+zone_id = logo.get("batch_id") or logo.get("id")
+zone_url = f"{media_url}/zones/{zone_id}"
+grouped = curl("-X", "GET", f"{media_url}/grouped?file_type=image/png")
+zones = grouped.json().get("zones", []) if grouped.status == 200 else []
+check("grouped answers 200 with the PNG's zone (the route is not get-media's)",
+      [z.get("zone_id") for z in zones] == [zone_id]
+      and [f.get("id") for f in zones[0].get("media_files", [])] == [logo.get("id")], grouped.body[:300])
+check("grouped counts the zones and files the filter matches",
+      (grouped.json().get("total_zones"), grouped.json().get("total_files")) == (1, 1), grouped.body[:300])
+one = curl("-X", "GET", zone_url)
+check("get-zone answers the zone in the grouped shape",
+      one.status == 200 and zones and one.json() == zones[0], one.body[:300])
+edited = curl("-X", "PATCH", zone_url, "-H", "Content-Type: application/json",
+              "-d", json.dumps({"title": "Logo", "tags": ["brand"], "client_version": 7}))
+check("update-zone answers the edited zone (an unknown field ignored)",
+      edited.status == 200
+      and (edited.json().get("title"), edited.json().get("tags"), edited.json().get("file_count"))
+      == ("Logo", ["brand"], 1), edited.body[:300])
+member = curl("-X", "GET", f"{media_url}/{logo.get('id')}")
+check("the zone's file shows the zone's new metadata",
+      (member.json().get("title"), member.json().get("tags")) == ("Logo", ["brand"]), member.body[:300])
+not_json = curl("-X", "PATCH", zone_url, "-H", "Content-Type: application/json", "-d", "{")
+check("a PATCH body that is not JSON is 400 MALFORMED_REQUEST",
+      (not_json.status, not_json.code()) == (400, "MALFORMED_REQUEST"), not_json.body)
+zone_gone = curl("-X", "DELETE", zone_url)
+check("delete-zone answers 204", zone_gone.status == 204, zone_gone.body)
+again_zone = curl("-X", "GET", zone_url)
+check("the deleted zone is 404 ZONE_NOT_FOUND",
+      (again_zone.status, again_zone.code()) == (404, "ZONE_NOT_FOUND"), again_zone.body)
+member_gone = curl("-X", "GET", f"{media_url}/{logo.get('id')}")
+check("... and so is its file", (member_gone.status, member_gone.code()) == (404, "MEDIA_NOT_FOUND"),
+      member_gone.body)
+
 # --- delete ------------------------------------------------------------------------------
 deleted = curl("-X", "DELETE", item_url)
 check("the spec's delete answers 204", deleted.status == 204, deleted.body)

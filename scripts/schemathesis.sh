@@ -6,8 +6,8 @@
 #
 # Reads API_URL, DEMO_TOKEN and DEMO_EVENT_ID (scripts/test.sh sets them with
 # prepare_demo_database and start_api), and API_LOG when given. Requests carry the seeded organiser's token and hit
-# their event; get/download/stream hit one PNG uploaded here; delete and complete get
-# throwaway fixtures from scripts/schemathesis_hooks.py. Configuration:
+# their event; get/download/stream hit one PNG uploaded here (getZone and updateZone its
+# zone); the deletes and complete get throwaway fixtures from scripts/schemathesis_hooks.py. Configuration:
 # scripts/schemathesis.toml; what is left out and why: scripts/schemathesis-exclusions.md.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -23,9 +23,12 @@ auth="Authorization: Bearer $DEMO_TOKEN"
 png=$(mktemp)
 trap 'rm -f "$png"' EXIT
 printf '\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\1\0\0\0\1\10\0\0\0\0\x3a\x7e\x9b\x55\0\0\0\nIDATx\x9cc`\0\0\0\2\0\1\x48\xaf\xa4\x71\0\0\0\0IEND\xae\x42\x60\x82' >"$png"
-SCHEMA_MEDIA_ID=$(curl -fsS -m 120 -H "$auth" -F "file=@$png;filename=schemathesis.png" "$media" \
-  | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
-export SCHEMA_MEDIA_ID
+uploaded=$(curl -fsS -m 120 -H "$auth" -F "file=@$png;filename=schemathesis.png" "$media")
+SCHEMA_MEDIA_ID=$(printf '%s' "$uploaded" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+# Its zone: batch_id, or on a seed-era database (no zones) the item itself.
+SCHEMA_ZONE_ID=$(printf '%s' "$uploaded" \
+  | python3 -c 'import json, sys; m = json.load(sys.stdin); print(m["batch_id"] or m["id"])')
+export SCHEMA_MEDIA_ID SCHEMA_ZONE_ID
 
 # One call per function first: `cargo lambda watch` starts a function on its first request,
 # which can take longer than the response-time check allows.
@@ -36,6 +39,10 @@ curl -sS -m 120 -o /dev/null -H "$auth" -X POST "$media"
 curl -sS -m 120 -o /dev/null -H "$auth" -X POST -H 'Content-Type: application/json' -d '{}' "$media/uploads"
 curl -sS -m 120 -o /dev/null -H "$auth" -X POST "$media/uploads/00000000-0000-4000-8000-000000000000/complete"
 curl -sS -m 120 -o /dev/null -H "$auth" -X DELETE "$media/00000000-0000-4000-8000-000000000000"
+curl -sS -m 120 -o /dev/null -H "$auth" "$media/grouped"
+curl -sS -m 120 -o /dev/null -H "$auth" "$media/zones/$SCHEMA_ZONE_ID"
+curl -sS -m 120 -o /dev/null -H "$auth" -X PATCH -H 'Content-Type: application/json' -d '{}' "$media/zones/$SCHEMA_ZONE_ID"
+curl -sS -m 120 -o /dev/null -H "$auth" -X DELETE "$media/zones/00000000-0000-4000-8000-000000000000"
 
 # With API_LOG (the `cargo lambda watch` log), what the functions log during the run is
 # checked too: the hooks drop the emulator's own 500s, so prove no function answered a 5xx.

@@ -3,6 +3,8 @@ consume them, so generated requests reach the API's logic and never destroy shar
 
 - deleteMedia: every case whose media id is a UUID deletes a media item uploaded for it
   alone (the shared SCHEMA_MEDIA_ID stays for get/download/stream).
+- deleteZone: likewise, the zone of a media item uploaded for that case alone (on a
+  seed-era database, the item itself).
 - completeUpload: every case whose upload id is a UUID completes a direct upload started
   for it alone; every other one has its file sent first, so both the 409 (no file yet) and
   the 201 (recorded) answers are exercised instead of only 404.
@@ -44,14 +46,23 @@ def _ok(response, what):
     return response
 
 
-def _throwaway_media():
+def _throwaway_upload_json():
     response = requests.post(
         f"{API}/api/v1/events/{EVENT}/media",
         headers=AUTH,
         files={"file": ("throwaway.png", PNG, "image/png")},
         timeout=TIMEOUT,
     )
-    return _ok(response, "upload").json()["id"]
+    return _ok(response, "upload").json()
+
+
+def _throwaway_media():
+    return _throwaway_upload_json()["id"]
+
+
+def _throwaway_zone():
+    media = _throwaway_upload_json()
+    return media["batch_id"] or media["id"]
 
 
 def _throwaway_upload(send_file):
@@ -82,6 +93,8 @@ def before_call(context, case, **kwargs):
     operation = _operation_id(case)
     if operation == "deleteMedia" and _is_uuid(params.get("media_id")):
         params["media_id"] = _throwaway_media()
+    elif operation == "deleteZone" and _is_uuid(params.get("zone_id")):
+        params["zone_id"] = _throwaway_zone()
     elif operation == "completeUpload" and _is_uuid(params.get("upload_id")):
         params["upload_id"] = _throwaway_upload(send_file=next(_completes) % 2 == 1)
 

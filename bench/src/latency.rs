@@ -16,7 +16,7 @@ use aws_sdk_s3::types::ServerSideEncryption;
 use bytes::Bytes;
 use chrono::Utc;
 use lambda_http::Request;
-use shared::db::{events, media, pending_uploads};
+use shared::db::{events, media, pending_uploads, zones};
 use shared::storage::ObjectMetadata;
 use test_support::{Endpoint, serve};
 use uuid::Uuid;
@@ -238,6 +238,32 @@ pub async fn run(world: &World, it: &Iterations, only: &str) -> Result<Vec<Measu
             floor,
             floor_is: "pool checkout + ownership query + page and count queries",
             target,
+            also: vec![],
+        });
+    }
+
+    if wanted("grouped (100 rows)") {
+        let name = "grouped (100 rows)";
+        let text = w.request_text(("list-zones", "list-grouped"), w.event_100, Uuid::nil());
+        let mut ops = [
+            endpoint_op(w, Endpoint::ListZones, 200, name, move || {
+                text.parse_request()
+            }),
+            floor_op(move || async move {
+                let client = owned_event(w, w.event_100).await?;
+                let shape = w.state.db.shape(&client).await?;
+                let pattern = media::TypeFilter::Prefix("image/".into()).like_pattern();
+                zones::list(&client, shape, w.event_100, &pattern, 0, 100, 100).await?;
+                Ok(())
+            }),
+        ];
+        let [endpoint, floor] = take2(measure(it, &mut ops).await.context(name)?);
+        out.push(Measured {
+            name,
+            endpoint,
+            floor,
+            floor_is: "pool checkout + ownership query + the grouped page and totals query",
+            target: None,
             also: vec![],
         });
     }

@@ -768,6 +768,9 @@ async fn dev_fixtures(
         if let Some(media_id) = fixture.path_id("media_id")? {
             seed_fixture_media(&client, &storage, &config, event_id, media_id, user_id).await?;
         }
+        if let Some(zone_id) = fixture.path_id("zone_id")? {
+            seed_fixture_zone(&client, &storage, &config, event_id, zone_id, user_id).await?;
+        }
     }
     let token = dev_token(user_id, secret_key, 24 * 3600);
     for fixture in &fixtures {
@@ -825,22 +828,7 @@ async fn seed_fixture_media(
     {
         return Ok(());
     }
-    let created_at = chrono::Utc::now();
-    let key = shared::keys::event_media_key(event_id, created_at, "png");
-    let metadata = ObjectMetadata {
-        event_id: event_id.to_string(),
-        user_id: user_id.to_string(),
-        original_filename: "fixture.png".into(),
-    };
-    storage
-        .put_new(
-            key.as_str(),
-            bytes::Bytes::from_static(FIXTURE_PNG),
-            "image/png",
-            metadata,
-        )
-        .await
-        .with_context(|| format!("cannot store {key}"))?;
+    let (key, created_at) = store_fixture_png(storage, event_id, user_id).await?;
     let new = db::media::NewMedia {
         id: media_id,
         event_id,
@@ -857,6 +845,91 @@ async fn seed_fixture_media(
     db::media::insert(client, shape, &new)
         .await
         .with_context(|| format!("cannot record media {media_id} (is the id taken elsewhere?)"))?;
+    Ok(())
+}
+
+/// The fixture PNG stored under a new key of the event; returns the key and its time.
+async fn store_fixture_png(
+    storage: &Storage,
+    event_id: Uuid,
+    user_id: Uuid,
+) -> anyhow::Result<(shared::keys::S3Key, chrono::DateTime<chrono::Utc>)> {
+    let created_at = chrono::Utc::now();
+    let key = shared::keys::event_media_key(event_id, created_at, "png");
+    let metadata = ObjectMetadata {
+        event_id: event_id.to_string(),
+        user_id: user_id.to_string(),
+        original_filename: "fixture.png".into(),
+    };
+    storage
+        .put_new(
+            key.as_str(),
+            bytes::Bytes::from_static(FIXTURE_PNG),
+            "image/png",
+            metadata,
+        )
+        .await
+        .with_context(|| format!("cannot store {key}"))?;
+    Ok((key, created_at))
+}
+
+/// A live zone `zone_id` in the event holding one live PNG, unless it has one already (the
+/// delete-zone fixture consumes it; running this again brings it back). On the seed-era
+/// shape a zone is a media item itself, seeded as the media fixtures are. On the current
+/// shape the zone row is written here, not through `db::media::insert` (which gives each
+/// upload a new zone), so that it carries the fixtures' id.
+async fn seed_fixture_zone(
+    client: &db::Client,
+    storage: &Storage,
+    config: &Config,
+    event_id: Uuid,
+    zone_id: Uuid,
+    user_id: Uuid,
+) -> anyhow::Result<()> {
+    if db::shape::detect(client).await? == db::shape::Shape::Seed {
+        return seed_fixture_media(client, storage, config, event_id, zone_id, user_id).await;
+    }
+    let holds_a_file: bool = client
+        .query_one(
+            "select exists (select 1 from event_media_zones z join event_media m \
+             on m.zone_id = z.id and not m.is_deleted \
+             where z.id = $1 and z.event_id = $2 and not z.is_deleted)",
+            &[&zone_id, &event_id],
+        )
+        .await?
+        .get(0);
+    if holds_a_file {
+        return Ok(());
+    }
+    client
+        .execute(
+            "insert into event_media_zones \
+             (id, event_id, title, description, tags, created_at, updated_at, is_deleted) \
+             values ($1, $2, 'Fixture album', null, 'fixture', now(), now(), false) \
+             on conflict (id) do update set event_id = excluded.event_id, \
+             is_deleted = false, deleted_at = null, updated_at = now()",
+            &[&zone_id, &event_id],
+        )
+        .await
+        .with_context(|| format!("cannot record zone {zone_id}"))?;
+    let (key, created_at) = store_fixture_png(storage, event_id, user_id).await?;
+    client
+        .execute(
+            "insert into event_media (id, event_id, file_url, s3_key, file_type, file_size, \
+             original_filename, created_at, updated_at, is_deleted, zone_id, batch_id) \
+             values ($1, $2, $3, $4, 'image/png', $5, 'fixture.png', $6, $6, false, $7, $7)",
+            &[
+                &Uuid::new_v4(),
+                &event_id,
+                &config.file_url(key.as_str()),
+                &key.as_str(),
+                &(FIXTURE_PNG.len() as i32),
+                &created_at,
+                &zone_id,
+            ],
+        )
+        .await
+        .with_context(|| format!("cannot record a file of zone {zone_id}"))?;
     Ok(())
 }
 

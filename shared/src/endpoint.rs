@@ -27,6 +27,10 @@ pub enum Endpoint {
     DeleteMedia,
     CreateUpload,
     CompleteUpload,
+    ListZones,
+    GetZone,
+    UpdateZone,
+    DeleteZone,
 }
 
 /// What a function is built with at cold start; a function builds nothing else, and its
@@ -132,7 +136,7 @@ pub fn watch_router_toml() -> String {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 8] = [
+    pub const ALL: [Endpoint; 12] = [
         Endpoint::UploadMedia,
         Endpoint::ListMedia,
         Endpoint::GetMedia,
@@ -141,6 +145,10 @@ impl Endpoint {
         Endpoint::DeleteMedia,
         Endpoint::CreateUpload,
         Endpoint::CompleteUpload,
+        Endpoint::ListZones,
+        Endpoint::GetZone,
+        Endpoint::UpdateZone,
+        Endpoint::DeleteZone,
     ];
 
     /// The table.
@@ -202,6 +210,34 @@ impl Endpoint {
                 &[JwtKey, Database, S3],
                 "complete",
             ),
+            Self::ListZones => (
+                "list-zones",
+                "GET",
+                paths::MEDIA_GROUPED,
+                &[JwtKey, Database],
+                "list-grouped",
+            ),
+            Self::GetZone => (
+                "get-zone",
+                "GET",
+                paths::ZONE,
+                &[JwtKey, Database],
+                "get-zone",
+            ),
+            Self::UpdateZone => (
+                "update-zone",
+                "PATCH",
+                paths::ZONE,
+                &[JwtKey, Database],
+                "update-zone",
+            ),
+            Self::DeleteZone => (
+                "delete-zone",
+                "DELETE",
+                paths::ZONE,
+                &[JwtKey, Database, S3],
+                "delete-zone",
+            ),
         };
         Spec {
             name,
@@ -241,6 +277,10 @@ impl Endpoint {
             Self::DeleteMedia => entry::delete_media(state, request).await,
             Self::CreateUpload => entry::create_upload(state, request).await,
             Self::CompleteUpload => entry::complete_upload(state, request).await,
+            Self::ListZones => entry::list_zones(state, request).await,
+            Self::GetZone => entry::get_zone(state, request).await,
+            Self::UpdateZone => entry::update_zone(state, request).await,
+            Self::DeleteZone => entry::delete_zone(state, request).await,
         }
     }
 }
@@ -298,6 +338,30 @@ pub mod entry {
         let path = Endpoint::CompleteUpload.path();
         let (upload, _no_input) = extract::upload(state, request, path).await?;
         api::complete_upload::handle(state, upload).await
+    }
+
+    pub async fn list_zones(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::ListZones.path();
+        let (event, input) = extract::event(state, request, path).await?;
+        api::list_zones::handle(event, input).await
+    }
+
+    pub async fn get_zone(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::GetZone.path();
+        let (zone, input) = extract::zone(state, request, path).await?;
+        api::get_zone::handle(zone, input).await
+    }
+
+    pub async fn update_zone(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::UpdateZone.path();
+        let (zone, input) = extract::zone(state, request, path).await?;
+        api::update_zone::handle(zone, input).await
+    }
+
+    pub async fn delete_zone(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::DeleteZone.path();
+        let (zone, _no_input) = extract::zone(state, request, path).await?;
+        api::delete_zone::handle(state, zone).await
     }
 }
 

@@ -3,17 +3,14 @@
 //! early where the next item would take the answer past Lambda's response limit (1000 items
 //! at their field limits are ~55 MB); `Link: <...>; rel="next"` then says where to go on.
 
-use http::HeaderValue;
-use http::header::{CONTENT_TYPE, LINK};
 use lambda_http::{Body, Response};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::MediaJson;
 use super::extract::{Input, OwnedEvent};
+use super::paging::{self, Window};
 use crate::db::media::{self, MediaRow, TypeFilter};
-use crate::edge::{ApiResult, EDGE_HEADER_BYTES};
+use crate::edge::ApiResult;
 use crate::error::ApiError;
-use crate::payload;
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
@@ -48,9 +45,8 @@ fn page_response(path: &str, query: &ListQuery, rows: Vec<MediaRow>, total: i64)
         .collect();
     // The link is sized for the largest skip it can name, so the real one never needs more.
     let longest_link = next_link(path, query, query.skip + items.len() as i64);
-    let frame = payload::response_size(&page(String::from("[]"), total, Some(&longest_link)));
-    let budget = payload::RESPONSE_MAX_BYTES.saturating_sub(frame + EDGE_HEADER_BYTES);
-    let taken = items_within(&items, budget);
+    let budget = paging::budget(&page(String::from("[]"), total, Some(&longest_link)));
+    let taken = paging::items_within(&items, budget);
     let next_skip = query.skip + taken as i64;
     let link = (next_skip < total).then(|| next_link(path, query, next_skip));
     page(
@@ -60,43 +56,20 @@ fn page_response(path: &str, query: &ListQuery, rows: Vec<MediaRow>, total: i64)
     )
 }
 
-/// How many leading items fit in `budget` bytes of response JSON, where each costs its
-/// escaped length and a comma. At least one, so paging always moves on: a single item over
-/// the limit is left to the edge's RESPONSE_TOO_LARGE.
-fn items_within(items: &[String], budget: usize) -> usize {
-    let mut used = 0;
-    let fitting = items
-        .iter()
-        .take_while(|item| {
-            used += payload::json_escaped_len(item) + 1;
-            used <= budget
-        })
-        .count();
-    fitting.max(1).min(items.len())
-}
-
 fn page(body: String, total: i64, link: Option<&str>) -> Response<Body> {
-    let mut response = Response::builder()
-        .status(200)
-        .header(CONTENT_TYPE, "application/json")
-        .header("x-total-count", total)
-        .body(Body::Text(body))
-        .expect("static response parts are valid");
-    if let Some(value) = link.and_then(|link| HeaderValue::from_str(link).ok()) {
-        response.headers_mut().insert(LINK, value);
-    }
+    let mut response = paging::json_page(body, link);
+    response.headers_mut().insert("x-total-count", total.into());
     response
 }
 
 /// `</api/v1/events/{id}/media?skip=N&limit=L&file_type=T>; rel="next"` (RFC 8288), with the
 /// request's own path and filter.
 fn next_link(path: &str, query: &ListQuery, skip: i64) -> String {
-    let mut target = format!("{path}?skip={skip}&limit={}", query.limit);
-    if let TypeFilter::Exact(value) | TypeFilter::Prefix(value) = &query.filter {
-        target.push_str("&file_type=");
-        target.extend(utf8_percent_encode(value, NON_ALPHANUMERIC));
-    }
-    format!("<{target}>; rel=\"next\"")
+    let window = Window {
+        skip,
+        limit: query.limit,
+    };
+    paging::next_link(path, window, &query.filter)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -108,56 +81,21 @@ struct ListQuery {
 
 impl ListQuery {
     fn from_input(input: &Input) -> Result<Self, ApiError> {
-        let skip = number(input, "skip", 0, 0..=i64::from(i32::MAX))?;
-        let limit = number(input, "limit", DEFAULT_LIMIT, 1..=MAX_LIMIT)?;
-        // Not trimmed: the OpenAPI pattern (`^[!-~]*$`) promises that a space is refused.
-        let filter = match input.query("file_type")? {
-            None | Some("") => TypeFilter::Any,
-            Some(t) if t.len() > 255 || !t.bytes().all(|b| b.is_ascii_graphic()) => {
-                return Err(ApiError::validation(
-                    &["query", "file_type"],
-                    "is not a MIME type",
-                ));
-            }
-            Some(t) if t.ends_with('/') => TypeFilter::Prefix(t.to_ascii_lowercase()),
-            Some(t) => TypeFilter::Exact(t.to_ascii_lowercase()),
-        };
+        let Window { skip, limit } = Window::from_input(input, DEFAULT_LIMIT, MAX_LIMIT)?;
         Ok(Self {
-            filter,
+            filter: paging::type_filter(input)?,
             skip,
             limit,
         })
     }
 }
 
-fn number(
-    input: &Input,
-    name: &str,
-    default: i64,
-    range: std::ops::RangeInclusive<i64>,
-) -> Result<i64, ApiError> {
-    let Some(raw) = input.query(name)? else {
-        return Ok(default);
-    };
-    raw.trim()
-        .parse::<i64>()
-        .ok()
-        .filter(|n| range.contains(n))
-        .ok_or_else(|| {
-            ApiError::validation(
-                &["query", name],
-                format!(
-                    "must be a whole number from {} to {}",
-                    range.start(),
-                    range.end()
-                ),
-            )
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::edge::EDGE_HEADER_BYTES;
+    use crate::payload;
+    use http::header::LINK;
     use lambda_http::RequestExt;
     use std::collections::HashMap;
 

@@ -5,20 +5,27 @@
 //!
 //! A handler module imports no other handler: what two of them share lives in a module of
 //! its own ([`extract`] the checked inputs, `presign` the presigned answers, `publish` the
-//! writing of a published file, [`upload_form`] the form's fields and their limits).
+//! writing of a published file, [`upload_form`] the form's fields and their limits, `paging`
+//! the list endpoints' skip/limit/file_type and page cutting, `zone_json` the zone answers).
 
 pub mod complete_upload;
 pub mod create_upload;
 pub mod delete;
+pub mod delete_zone;
 pub mod download;
 pub mod extract;
 pub mod get;
+pub mod get_zone;
 pub mod list;
+pub mod list_zones;
+mod paging;
 mod presign;
 mod publish;
 pub mod stream;
+pub mod update_zone;
 pub mod upload;
 pub mod upload_form;
+mod zone_json;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -158,7 +158,7 @@ pub enum TypeFilter {
 
 impl TypeFilter {
     /// The `like` pattern the query compares with (`%` matches everything).
-    fn like_pattern(&self) -> String {
+    pub fn like_pattern(&self) -> String {
         let escape = |s: &str| {
             s.replace('\\', "\\\\")
                 .replace('%', "\\%")

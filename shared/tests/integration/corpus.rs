@@ -28,6 +28,8 @@ struct Case {
 struct World {
     who: Organiser,
     media_id: Uuid,
+    /// The zone of `media_id` (on the seed-era shape, the item itself).
+    zone_id: Uuid,
     other_event_media_id: Uuid,
     upload_id: Uuid,
     foreign: Organiser,
@@ -533,6 +535,9 @@ fn id_and_query_cases(w: &World) -> Vec<Case> {
         Endpoint::StreamMedia,
         Endpoint::DeleteMedia,
         Endpoint::CompleteUpload,
+        Endpoint::GetZone,
+        Endpoint::UpdateZone,
+        Endpoint::DeleteZone,
     ] {
         cases.push(case(
             format!("{endpoint:?} with a non-UUID item id"),
@@ -1009,6 +1014,227 @@ fn access_cases(w: &World) -> Vec<Case> {
     cases
 }
 
+/// The zone endpoints' own inputs: the grouped list's query, get's file paging, PATCH's body,
+/// and zones that are not there.
+fn zone_cases(w: &World) -> Vec<Case> {
+    use Expect::*;
+    let mut cases = Vec::new();
+    let grouped = |pairs: &[(&str, &str)]| {
+        with_query(request(Endpoint::ListZones, &w.who, Uuid::nil()), pairs)
+    };
+    for (name, pairs, expect) in [
+        (
+            "skip -1",
+            vec![("skip", "-1")],
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "limit 0",
+            vec![("limit", "0")],
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "limit 1001",
+            vec![("limit", "1001")],
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "limit ten",
+            vec![("limit", "ten")],
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "skip repeated",
+            vec![("skip", "0"), ("skip", "1")],
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "file_type with a space",
+            vec![("file_type", "image/ png")],
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "file_type not ASCII",
+            vec![("file_type", "imagé/")],
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "file_type with SQL wildcards",
+            vec![("file_type", "_%")],
+            Ok(200),
+        ),
+        ("file_type a prefix", vec![("file_type", "IMAGE/")], Ok(200)),
+        ("skip at its maximum", vec![("skip", "2147483647")], Ok(200)),
+    ] {
+        cases.push(case(
+            format!("grouped {name}"),
+            Endpoint::ListZones,
+            grouped(&pairs),
+            expect,
+        ));
+    }
+    let get =
+        |pairs: &[(&str, &str)]| with_query(request(Endpoint::GetZone, &w.who, w.zone_id), pairs);
+    for (name, pairs, expect) in [
+        (
+            "limit 1001",
+            vec![("limit", "1001")],
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "skip -1",
+            vec![("skip", "-1")],
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "limit 1.5",
+            vec![("limit", "1.5")],
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        ("skip past the files", vec![("skip", "5")], Ok(200)),
+    ] {
+        cases.push(case(
+            format!("get zone {name}"),
+            Endpoint::GetZone,
+            get(&pairs),
+            expect,
+        ));
+    }
+    let patch = |zone: Uuid, body: &[u8]| {
+        with_body(request(Endpoint::UpdateZone, &w.who, zone), body.to_vec())
+    };
+    let long = |n: usize| "x".repeat(n);
+    for (name, body, expect) in [
+        ("no body", String::new(), Err(400, "MALFORMED_REQUEST")),
+        (
+            "broken JSON",
+            "{\"title\":".into(),
+            Err(400, "MALFORMED_REQUEST"),
+        ),
+        (
+            "a form body",
+            "title=x&tags=a".into(),
+            Err(400, "MALFORMED_REQUEST"),
+        ),
+        ("a JSON array", "[]".into(), Err(422, "VALIDATION_ERROR")),
+        (
+            "a JSON string",
+            "\"x\"".into(),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "a number title",
+            "{\"title\": 1}".into(),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "a boolean description",
+            "{\"description\": true}".into(),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "tags as text",
+            "{\"tags\": \"a,b\"}".into(),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "tags of numbers",
+            "{\"tags\": [1]}".into(),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "a nested tag",
+            "{\"tags\": [[\"a\"]]}".into(),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "a 257-character title",
+            json!({"title": long(257)}).to_string(),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "a 10,001-character description",
+            json!({"description": long(10_001)}).to_string(),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "51 tags",
+            json!({"tags": vec!["t"; 51]}).to_string(),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "a 65-character tag",
+            json!({"tags": [long(65)]}).to_string(),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "a NUL in the title",
+            json!({"title": "a\u{0}b"}).to_string(),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "an escape sequence in a tag",
+            json!({"tags": ["\u{1b}[31mred"]}).to_string(),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "a valid field beside a bad one",
+            json!({"title": "fine", "tags": [5]}).to_string(),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        (
+            "a 256-character emoji title and an unknown field",
+            json!({"title": "😀".repeat(256), "extra": {"deep": [1]}}).to_string(),
+            Ok(200),
+        ),
+        (
+            "null everywhere",
+            json!({"title": null, "description": null, "tags": null}).to_string(),
+            Ok(200),
+        ),
+    ] {
+        cases.push(case(
+            format!("PATCH zone with {name}"),
+            Endpoint::UpdateZone,
+            patch(w.zone_id, body.as_bytes()),
+            expect,
+        ));
+    }
+    let unknown = Uuid::new_v4();
+    cases.push(case(
+        "PATCH of an unknown zone, with a bad body",
+        Endpoint::UpdateZone,
+        patch(unknown, b"{"),
+        Err(404, "ZONE_NOT_FOUND"),
+    ));
+    for endpoint in [Endpoint::GetZone, Endpoint::DeleteZone] {
+        cases.push(case(
+            format!("{endpoint:?} of an unknown zone"),
+            endpoint,
+            request(endpoint, &w.who, unknown),
+            Err(404, "ZONE_NOT_FOUND"),
+        ));
+    }
+    let elsewhere = Organiser {
+        user_id: w.who.user_id,
+        event_id: w.second_event,
+        token: w.who.token.clone(),
+    };
+    for endpoint in [
+        Endpoint::GetZone,
+        Endpoint::UpdateZone,
+        Endpoint::DeleteZone,
+    ] {
+        cases.push(case(
+            format!("{endpoint:?} of a zone from another event of the same user"),
+            endpoint,
+            with_body(request(endpoint, &elsewhere, w.zone_id), b"{}".to_vec()),
+            Err(404, "ZONE_NOT_FOUND"),
+        ));
+    }
+    cases
+}
+
 fn elsewhere_clone(o: &Organiser) -> Organiser {
     Organiser {
         user_id: o.user_id,
@@ -1142,6 +1368,7 @@ async fn every_hostile_request_gets_its_exact_answer_and_changes_nothing() {
     let world = World {
         who,
         media_id,
+        zone_id: zone_of(&media),
         other_event_media_id: Uuid::parse_str(other_media["id"].as_str().unwrap()).unwrap(),
         upload_id: Uuid::parse_str(ticket["upload_id"].as_str().unwrap()).unwrap(),
         foreign,
@@ -1157,6 +1384,7 @@ async fn every_hostile_request_gets_its_exact_answer_and_changes_nothing() {
         token_cases(&world),
         access_cases(&world),
         create_upload_cases(&world),
+        zone_cases(&world),
     ]
     .into_iter()
     .flatten()

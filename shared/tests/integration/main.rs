@@ -19,3 +19,4 @@ mod secrets;
 mod storage;
 mod support;
 mod upload;
+mod zones;

@@ -171,11 +171,104 @@ async fn uploads_read_back_as_the_plugs_reads_them(app: &TestApp, who: &Organise
     app.assert_consistent().await;
 }
 
+/// The Plugs' rows as zones (on the seed era, each item its own), and a zone edited and
+/// deleted through the API as The Plugs reads it afterwards.
+async fn zones_read_back_as_the_plugs_reads_them(app: &TestApp, who: &Organiser) {
+    let photo_id = Uuid::parse_str(OLD_PHOTO).unwrap();
+    let photo_zone = zone_of(app, photo_id).await.unwrap_or(photo_id);
+    let plain_id = Uuid::parse_str(OLD_PLAIN).unwrap();
+    let plain_zone = zone_of(app, plain_id).await.unwrap_or(plain_id);
+    let reply = app
+        .call(
+            Endpoint::ListZones,
+            request(Endpoint::ListZones, who, Uuid::nil()),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let grouped = reply.json();
+    let zones: Vec<&str> = grouped["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|z| z["zone_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        zones,
+        [plain_zone.to_string(), photo_zone.to_string()],
+        "newest first, the soft-deleted row's zone left out"
+    );
+    assert_eq!(
+        (&grouped["total_zones"], &grouped["total_files"]),
+        (&2.into(), &2.into())
+    );
+    let photo = &grouped["zones"][1];
+    assert_eq!(photo["title"], "Old photo");
+    assert_eq!(photo["tags"], serde_json::json!(["a", "b"]));
+    assert_eq!(photo["media_files"][0]["id"], OLD_PHOTO);
+
+    let reply = app
+        .call(
+            Endpoint::UpdateZone,
+            with_body(
+                request(Endpoint::UpdateZone, who, photo_zone),
+                br#"{"title": "Renamed", "tags": ["c", "d"]}"#.to_vec(),
+            ),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        as_the_plugs_reads(app, photo_id).await,
+        (
+            Some("Renamed".into()),
+            Some("On stage".into()),
+            Some("c, d".into()),
+            false
+        )
+    );
+
+    let reply = app
+        .call(
+            Endpoint::DeleteZone,
+            request(Endpoint::DeleteZone, who, plain_zone),
+        )
+        .await;
+    assert_eq!(reply.status, 204, "{}", reply.text());
+    match app.shape().await {
+        Shape::Seed => {
+            let gone: i64 = app
+                .db()
+                .await
+                .query_one(
+                    "select count(*) from event_media where id = $1",
+                    &[&plain_id],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(gone, 0, "deleted as delete-media deletes");
+        }
+        Shape::Current => {
+            let row = app
+                .db()
+                .await
+                .query_one(
+                    "select is_deleted, deleted_at is not null from event_media_zones \
+                     where id = $1",
+                    &[&plain_zone],
+                )
+                .await
+                .unwrap();
+            assert_eq!((row.get::<_, bool>(0), row.get::<_, bool>(1)), (true, true));
+        }
+    }
+}
+
 async fn every_endpoint_works_on(schema: PlugsSchema, shape: Shape) {
     let app = TestApp::on_plugs(schema, true).await;
     assert_eq!(app.shape().await, shape);
     let who = plugs_organiser();
     the_plugs_rows_read_back(&app, &who).await;
+    zones_read_back_as_the_plugs_reads_them(&app, &who).await;
     uploads_read_back_as_the_plugs_reads_them(&app, &who).await;
 }
 

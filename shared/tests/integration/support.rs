@@ -556,3 +556,37 @@ pub async fn http_put(url: &str, headers: &[(String, String)], body: Vec<u8>) ->
     .await
     .unwrap()
 }
+
+/// The zone of a media JSON: its `batch_id`, or on the seed-era shape (no zones, `batch_id`
+/// null) the item itself.
+pub fn zone_of(media: &Value) -> Uuid {
+    let id = media["batch_id"].as_str().or(media["id"].as_str()).unwrap();
+    Uuid::parse_str(id).unwrap()
+}
+
+impl TestApp {
+    /// Moves the `others` media items into `media`'s zone (current shape), as The Plugs'
+    /// multi-file upload groups them, and removes their emptied zones; returns the zone.
+    pub async fn group(&self, media: &Value, others: &[&Value]) -> Uuid {
+        let zone = zone_of(media);
+        let client = self.db().await;
+        for other in others {
+            let id = Uuid::parse_str(other["id"].as_str().unwrap()).unwrap();
+            client
+                .execute(
+                    "update event_media set zone_id = $1, batch_id = $1 where id = $2",
+                    &[&zone, &id],
+                )
+                .await
+                .unwrap();
+            client
+                .execute(
+                    "delete from event_media_zones where id = $1",
+                    &[&zone_of(other)],
+                )
+                .await
+                .unwrap();
+        }
+        zone
+    }
+}

@@ -1,0 +1,9 @@
+//! `update-zone`: Edits a zone's (album's) title, description and tags. The endpoint is `Endpoint::UpdateZone` in
+//! `shared::endpoint`; its handler is in `shared::api`.
+
+use shared::endpoint::{Endpoint, entry};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(Endpoint::UpdateZone, entry::update_zone).await
+}
