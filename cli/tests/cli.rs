@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use shared::db;
 use shared::storage::Storage;
-use test_support::{Scratch, Snapshot};
+use test_support::{PlugsSchema, Scratch, Snapshot};
 use uuid::Uuid;
 
 /// One test's database and bucket, and the environment that points the binary at them.
@@ -19,7 +19,9 @@ struct World {
 }
 
 impl World {
-    /// A fresh database (migrated with `plugs-media migrate` when `migrated`) and bucket.
+    /// A fresh database (migrated with `plugs-media migrate` when `migrated`) and bucket. The
+    /// database is first built in the shape of The Plugs' schema that `PLUGS_SCHEMA` names,
+    /// as the integration tests' are.
     async fn new(migrated: bool) -> Self {
         let scratch = Scratch::create(
             "t",
@@ -31,6 +33,8 @@ impl World {
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
         let world = Self { scratch };
+        let schema = PlugsSchema::from_env().unwrap_or_else(|e| panic!("{e:#}"));
+        schema.build(&world.db().await, false).await.unwrap();
         if migrated {
             let out = world.run(&["migrate"], &[]);
             assert!(out.status.success(), "{}", text(&out));
