@@ -18,4 +18,5 @@ mod relay;
 mod secrets;
 mod storage;
 mod support;
+mod sweep;
 mod upload;
