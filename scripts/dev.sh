@@ -3,6 +3,10 @@
 # demo organiser and event, and the fixtures' event and media item with ready copies of
 # events/ under .local/events — and serves the API on http://localhost:8000 with
 # `cargo lambda watch`, so the spec's curl examples work as written. Ctrl-C stops everything.
+#
+# PLUGS_SCHEMA=seed or current builds the database in that shape of The Plugs' schema before
+# the migrations (see prepare_demo_database in scripts/lib.sh); unset, it is this service's
+# own database.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
@@ -32,6 +36,7 @@ plugs-media is serving on http://localhost:$PORT
 
   event id:  $DEMO_EVENT_ID
   token:     $DEMO_TOKEN
+  schema:    ${PLUGS_SCHEMA:-this service's own} (PLUGS_SCHEMA=seed|current picks The Plugs' shape)
 
   export EVENT_ID=$DEMO_EVENT_ID TOKEN=$DEMO_TOKEN
   curl -X POST "http://localhost:$PORT/api/v1/events/\$EVENT_ID/media" \\

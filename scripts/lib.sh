@@ -280,7 +280,7 @@ prepare_local_bucket() { # prepare_local_bucket BUCKET PAGE_PORT
 
 # Starts PostgreSQL (unless DATABASE_URL is given), SeaweedFS (unless AWS_ENDPOINT_URL_S3 is
 # given) and moto's Secrets Manager (unless AWS_ENDPOINT_URL_SECRETS_MANAGER is given) under
-# DIR, and writes DIR/env.
+# DIR, and writes DIR/env (with PLUGS_SCHEMA when set: the shape its databases are built in).
 stack_start() {
   STACK_DIR=$1
   rm -rf "$STACK_DIR"
@@ -324,6 +324,11 @@ export AWS_EC2_METADATA_DISABLED=true
 export AWS_LAMBDA_FUNCTION_NAME=plugs-media-tests
 export _X_AMZN_TRACE_ID='$LAMBDA_TRACE_ID'
 EOF
+  # The shape of The Plugs' schema this stack's databases are built in: the demo database
+  # (prepare_demo_database) and every test database of the integration harness alike.
+  if [ -n "${PLUGS_SCHEMA:-}" ]; then
+    echo "export PLUGS_SCHEMA='$PLUGS_SCHEMA'" >>"$STACK_DIR/env"
+  fi
 }
 
 stack_stop() {
@@ -334,16 +339,27 @@ stack_stop() {
   stop_postgres
 }
 
-# Creates the `plugs_media` database on the stack, migrates it and seeds a demo organiser;
+# Creates the `plugs_media` database (or DEMO_DATABASE) on the stack, migrates it and seeds a demo organiser;
 # exports DATABASE_URL, DEMO_EVENT_ID, DEMO_TOKEN, OTHER_EVENT_ID and OTHER_TOKEN. Stores the
 # database URL and the JWT key as secrets on the stack's Secrets Manager too, as on AWS, for
 # the functions start_api runs (the CLI keeps using the values).
+#
+# With PLUGS_SCHEMA=seed or current, a database it creates is first built in that shape of
+# The Plugs' schema (test-support/plugs-schema/, by the same code that builds each integration
+# test's database), then migrated: the API runs on a database as The Plugs' own would be.
+# Unset, the database is this service's own (the migrations alone give the current shape).
 prepare_demo_database() {
   local admin=$PLUGS_TEST_ADMIN_DATABASE_URL cli="$REPO_ROOT/target/debug/plugs-media" seeded
-  "$(pg_bindir)/psql" -q "$admin" -c 'create database plugs_media' 2>/dev/null || true
-  DATABASE_URL="${admin%/*}/plugs_media"
-  case "$admin" in *\?*) DATABASE_URL="${admin%/*}/plugs_media?${admin#*\?}" ;; esac
+  local name=${DEMO_DATABASE:-plugs_media} created=
+  "$(pg_bindir)/psql" -q "$admin" -c "create database $name" 2>/dev/null && created=1
+  DATABASE_URL="${admin%/*}/$name"
+  case "$admin" in *\?*) DATABASE_URL="${admin%/*}/$name?${admin#*\?}" ;; esac
   export DATABASE_URL
+  if [ -n "$created" ]; then
+    "$REPO_ROOT/target/debug/plugs-schema"
+  elif [ -n "${PLUGS_SCHEMA:-}" ]; then
+    log "$name exists already: PLUGS_SCHEMA=$PLUGS_SCHEMA not applied, its shape is kept"
+  fi
   "$cli" migrate
   seeded=$("$cli" seed-demo --email organiser@example.com)
   DEMO_USER_ID=$(printf '%s\n' "$seeded" | sed -n 's/^USER_ID=//p')

@@ -79,13 +79,16 @@ enum Command {
         #[arg(long, default_value_t = 24 * 3600)]
         ttl: i64,
     },
-    /// Remove expired direct uploads and stray temp objects; report orphan objects (and with
-    /// --delete-orphans delete them) and rows whose object is missing.
+    /// Remove expired direct uploads and stray temp objects; report orphan objects and zones
+    /// with no live file (and with --delete-orphans delete them) and rows whose object is
+    /// missing.
     Sweep {
-        /// Delete objects under events/ that no row points to (default: report only).
+        /// Delete objects under events/ that no row points to, and soft-delete zones with
+        /// no live file (default: report only).
         #[arg(long)]
         delete_orphans: bool,
-        /// Leave objects younger than this alone (default SWEEP_GRACE_SECONDS or 3600).
+        /// Leave objects and zones younger than this alone (default SWEEP_GRACE_SECONDS or
+        /// 3600).
         #[arg(long)]
         grace_seconds: Option<u64>,
     },
@@ -308,6 +311,14 @@ async fn sweep(delete_orphans: bool, grace_seconds: Option<u64>) -> anyhow::Resu
     );
     for key in &report.rows_missing_their_object {
         println!("  missing {key}");
+    }
+    println!(
+        "zones with no live file:     {} ({} deleted)",
+        report.orphan_zones.len(),
+        report.orphan_zones_deleted
+    );
+    for zone_id in &report.orphan_zones {
+        println!("  zone    {zone_id}");
     }
     Ok(true)
 }

@@ -8,6 +8,10 @@
 //! derived from the row alone, so a run killed at any point and started again targets the same
 //! keys: an object already there with the same bytes is adopted, a different one is reported
 //! as a conflict and left alone. Local files are never deleted.
+//!
+//! On The Plugs' current schema a migrated row keeps its zone; a row with none (written
+//! before zones by an old Plugs) gets a zone of its own when it is pointed at its object, as
+//! The Plugs' data move of `7a9d6f4f8420` gives one (see `queries::set_moved_to_bucket`).
 
 mod queries;
 
@@ -24,6 +28,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use shared::config::Config;
+use shared::db::shape::{self, Shape};
 use shared::keys::{event_media_key, next_instant};
 use shared::media_type::{self, sanitize_file_name};
 use shared::storage::{ObjectInfo, ObjectMetadata, Storage, StorageError};
@@ -193,6 +198,9 @@ impl Migrator<'_> {
                 source,
             })?;
         let client = self.pool.get().await?;
+        let shape = shape::detect(&client)
+            .await
+            .map_err(shared::db::DbError::from)?;
         let already_done = queries::count_in_bucket(&client).await?.max(0) as u64;
         let limit = options.limit.map(|n| n.min(i64::MAX as usize) as i64);
         let rows = queries::local_files(&client, limit).await?;
@@ -215,7 +223,9 @@ impl Migrator<'_> {
                 let at = instants.get(&row.id).copied().unwrap_or(row.created_at);
                 let root = &root;
                 async move {
-                    let item = self.migrate_one(root, seq, row, at, options.dry_run).await;
+                    let item = self
+                        .migrate_one(root, shape, seq, row, at, options.dry_run)
+                        .await;
                     progress.finished(&item);
                     item
                 }
@@ -261,6 +271,7 @@ impl Migrator<'_> {
     async fn migrate_one(
         &self,
         root: &Path,
+        shape: Shape,
         seq: usize,
         row: &LocalFile,
         at: DateTime<Utc>,
@@ -279,7 +290,10 @@ impl Migrator<'_> {
             verified: None,
             seq,
         };
-        match self.try_migrate(root, row, at, dry_run, &mut item).await {
+        match self
+            .try_migrate(root, shape, row, at, dry_run, &mut item)
+            .await
+        {
             Ok(outcome) => item.outcome = outcome,
             Err((outcome, detail)) => {
                 item.outcome = outcome;
@@ -292,6 +306,7 @@ impl Migrator<'_> {
     async fn try_migrate(
         &self,
         root: &Path,
+        shape: Shape,
         row: &LocalFile,
         at: DateTime<Utc>,
         dry_run: bool,
@@ -363,7 +378,7 @@ impl Migrator<'_> {
             file_type: checked.mime,
             original_filename: &checked.original_filename,
         };
-        if queries::set_moved_to_bucket(&client, &moved)
+        if queries::set_moved_to_bucket(&client, shape, &moved)
             .await
             .map_err(failed)?
         {

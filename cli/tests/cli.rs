@@ -1,6 +1,6 @@
 //! The real `plugs-media` binary, run with a crafted environment against the PostgreSQL and
-//! SeaweedFS that `scripts/test.sh` starts: `doctor` on a healthy and on broken stacks, and
-//! `migrate-files` killed mid-run and run again. The stack's database and bucket come from
+//! SeaweedFS that `scripts/test.sh` starts: `doctor` on a healthy and on broken stacks,
+//! `migrate-files` killed mid-run and run again, and `sweep` with zones. The stack's database and bucket come from
 //! `test-support`, as the integration tests' do.
 
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use shared::db;
 use shared::storage::Storage;
-use test_support::{Scratch, Snapshot};
+use test_support::{PlugsSchema, Scratch, Snapshot};
 use uuid::Uuid;
 
 /// One test's database and bucket, and the environment that points the binary at them.
@@ -19,7 +19,9 @@ struct World {
 }
 
 impl World {
-    /// A fresh database (migrated with `plugs-media migrate` when `migrated`) and bucket.
+    /// A fresh database (migrated with `plugs-media migrate` when `migrated`) and bucket. The
+    /// database is first built in the shape of The Plugs' schema that `PLUGS_SCHEMA` names,
+    /// as the integration tests' are.
     async fn new(migrated: bool) -> Self {
         let scratch = Scratch::create(
             "t",
@@ -31,6 +33,8 @@ impl World {
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
         let world = Self { scratch };
+        let schema = PlugsSchema::from_env().unwrap_or_else(|e| panic!("{e:#}"));
+        schema.build(&world.db().await, false).await.unwrap();
         if migrated {
             let out = world.run(&["migrate"], &[]);
             assert!(out.status.success(), "{}", text(&out));
@@ -383,4 +387,118 @@ async fn migrate_files_exit_codes_dry_run_and_bad_input() {
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert!(stderr.contains("error"), "{args:?}: {stderr}");
     }
+}
+
+/// A user and an event; returns the event's id.
+async fn event(world: &World) -> Uuid {
+    let client = world.db().await;
+    let (user, event) = (Uuid::new_v4(), Uuid::new_v4());
+    client
+        .execute(
+            "insert into users (id, email) values ($1, $2)",
+            &[&user, &format!("{user}@example.com")],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "insert into events (id, user_id, title) values ($1, $2, 'Gig')",
+            &[&event, &user],
+        )
+        .await
+        .unwrap();
+    event
+}
+
+/// `sweep`'s lines about zones.
+fn zone_lines(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("zones ") || l.starts_with("  zone "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn sweep_reports_a_zone_with_no_live_file_and_deletes_it_when_told_to() {
+    let world = World::new(true).await;
+    let has_zones = shared::db::shape::detect(&world.db().await).await.unwrap()
+        == shared::db::shape::Shape::Current;
+    let event = event(&world).await;
+    let zone = Uuid::new_v4();
+    if has_zones {
+        world
+            .db()
+            .await
+            .execute(
+                "insert into event_media_zones (id, event_id, created_at, updated_at, is_deleted) \
+                 values ($1, $2, now() - interval '2 hours', now() - interval '2 hours', false)",
+                &[&zone, &event],
+            )
+            .await
+            .unwrap();
+    }
+    let is_deleted = async || -> Option<bool> {
+        world
+            .db()
+            .await
+            .query_opt(
+                "select is_deleted from event_media_zones where id = $1",
+                &[&zone],
+            )
+            .await
+            .ok()
+            .flatten()
+            .map(|row| row.get(0))
+    };
+
+    // Report only: the zone is named and stays.
+    let out = world.run(&["sweep"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    if !has_zones {
+        // The seed era: no zone table, nothing to report, no error.
+        assert_eq!(
+            zone_lines(&out),
+            ["zones with no live file:     0 (0 deleted)"],
+            "{}",
+            text(&out)
+        );
+        return;
+    }
+    assert_eq!(
+        zone_lines(&out),
+        [
+            "zones with no live file:     1 (0 deleted)".to_owned(),
+            format!("  zone    {zone}")
+        ],
+        "{}",
+        text(&out)
+    );
+    assert_eq!(is_deleted().await, Some(false));
+    // A grace period longer than the zone's age keeps it out of the report.
+    let out = world.run(&["sweep", "--grace-seconds", "86400"], &[]);
+    assert_eq!(
+        zone_lines(&out),
+        ["zones with no live file:     0 (0 deleted)"],
+        "{}",
+        text(&out)
+    );
+
+    // The function's switch, SWEEP_DELETE_ORPHANS, as the flag would.
+    let out = world.run(&["sweep"], &[("SWEEP_DELETE_ORPHANS", "true")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        zone_lines(&out)[0],
+        "zones with no live file:     1 (1 deleted)",
+        "{}",
+        text(&out)
+    );
+    assert_eq!(is_deleted().await, Some(true));
+    let out = world.run(&["sweep", "--delete-orphans"], &[]);
+    assert_eq!(
+        zone_lines(&out),
+        ["zones with no live file:     0 (0 deleted)"],
+        "{}",
+        text(&out)
+    );
 }

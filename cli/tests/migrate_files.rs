@@ -673,3 +673,215 @@ async fn a_missing_uploads_folder_is_an_error_before_anything_runs() {
     .unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
 }
+
+/// `(zone_id, batch_id)` of a row (current shape).
+async fn zone_of(app: &TestApp, id: Uuid) -> (Option<Uuid>, Option<Uuid>) {
+    let row = app
+        .db()
+        .await
+        .query_one(
+            "select zone_id, batch_id from event_media where id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// A zone's row as The Plugs reads it.
+#[derive(Debug, PartialEq)]
+struct ZoneState {
+    event_id: Uuid,
+    title: Option<String>,
+    description: Option<String>,
+    tags: Option<String>,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
+    is_deleted: bool,
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+async fn zone_state(app: &TestApp, zone_id: Uuid) -> ZoneState {
+    let row = app
+        .db()
+        .await
+        .query_one(
+            "select event_id, title, description, tags, created_at, updated_at, is_deleted, \
+             deleted_at from event_media_zones where id = $1",
+            &[&zone_id],
+        )
+        .await
+        .unwrap();
+    ZoneState {
+        event_id: row.get(0),
+        title: row.get(1),
+        description: row.get(2),
+        tags: row.get(3),
+        created_at: row.get(4),
+        updated_at: row.get(5),
+        is_deleted: row.get(6),
+        deleted_at: row.get(7),
+    }
+}
+
+async fn zone_count(app: &TestApp) -> i64 {
+    app.db()
+        .await
+        .query_one("select count(*) from event_media_zones", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// The organiser of the fixture's event.
+fn organiser() -> Organiser {
+    Organiser {
+        user_id: USER,
+        event_id: EVENT,
+        token: token_for(USER),
+    }
+}
+
+/// The media JSON get-media answers for `id`.
+async fn media_json(app: &TestApp, id: Uuid) -> serde_json::Value {
+    let reply = app
+        .call(
+            Endpoint::GetMedia,
+            request(Endpoint::GetMedia, &organiser(), id),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.json()
+}
+
+#[tokio::test]
+async fn on_the_current_schema_migrated_rows_keep_their_zone_or_get_one_of_their_own() {
+    let app = TestApp::on_plugs(test_support::PlugsSchema::Current, false).await;
+    let legacy = legacy(&app, false).await;
+    // PHOTO and TWIN were uploaded together by a Plugs with zones: one zone, with metadata.
+    // The other rows were written before zones (no zone_id).
+    let album = Uuid::new_v4();
+    let client = app.db().await;
+    client
+        .execute(
+            "insert into event_media_zones (id, event_id, title, description, tags, created_at, \
+             updated_at, is_deleted) values ($1, $2, 'Dance floor', 'Night one', 'party, night', \
+             $3, $3, false)",
+            &[&album, &EVENT, &t0()],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "update event_media set zone_id = $1, batch_id = $1 where id = any($2)",
+            &[&album, &vec![PHOTO, TWIN]],
+        )
+        .await
+        .unwrap();
+    let album_before = zone_state(&app, album).await;
+
+    let summary = run(&app, &legacy, &legacy.options()).await;
+    assert!(summary.is_clean(), "{summary:#?}");
+    assert_eq!(summary.migrated, 4);
+
+    // Kept: the album's rows still point at it, and the album did not change.
+    for id in [PHOTO, TWIN] {
+        assert_eq!(zone_of(&app, id).await, (Some(album), Some(album)), "{id}");
+        let media = media_json(&app, id).await;
+        assert_eq!(media["batch_id"], album.to_string());
+        assert_eq!(media["title"], "Dance floor");
+        assert_eq!(media["tags"], serde_json::json!(["party", "night"]));
+    }
+    assert_eq!(zone_state(&app, album).await, album_before);
+
+    // A zone of its own for each row that had none, as The Plugs' data move gives one.
+    let mut own = Vec::new();
+    for id in [DOC, NOTES] {
+        let (zone_id, batch_id) = zone_of(&app, id).await;
+        let zone_id = zone_id.unwrap_or_else(|| panic!("{id} has a zone"));
+        assert_eq!(batch_id, Some(zone_id), "batch_id names the zone: {id}");
+        let row = app
+            .db()
+            .await
+            .query_one(
+                "select created_at, updated_at from event_media where id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            zone_state(&app, zone_id).await,
+            ZoneState {
+                event_id: EVENT,
+                title: None,
+                description: None,
+                tags: None,
+                created_at: row.get(0),
+                updated_at: row.get(1),
+                is_deleted: false,
+                deleted_at: None,
+            },
+            "{id}"
+        );
+        let media = media_json(&app, id).await;
+        assert_eq!(media["batch_id"], zone_id.to_string());
+        assert!(media["title"].is_null(), "{media}");
+        own.push(zone_id);
+    }
+    assert_ne!(own[0], own[1], "each row gets a zone of its own");
+    assert!(!own.contains(&album));
+
+    // Rows the run did not move are left as they were: the soft-deleted one has no zone.
+    assert_eq!(zone_of(&app, DELETED).await, (None, None));
+    // Every live row is in a live zone of its event, as The Plugs' listing joins them.
+    let strays: i64 = app
+        .db()
+        .await
+        .query_one(
+            "select count(*) from event_media m left join event_media_zones z \
+             on z.id = m.zone_id and z.event_id = m.event_id and not z.is_deleted \
+             where not m.is_deleted and m.s3_key is not null and m.id <> $1 and z.id is null",
+            &[&DONE],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(strays, 0);
+
+    // A second run moves nothing and makes no zone.
+    let before = zone_count(&app).await;
+    let again = run(&app, &legacy, &legacy.options()).await;
+    assert_eq!((again.considered, again.migrated), (0, 0));
+    assert_eq!(zone_count(&app).await, before);
+}
+
+#[tokio::test]
+async fn on_the_seed_era_schema_migrated_rows_keep_their_metadata_and_get_no_zone() {
+    let app = TestApp::on_plugs(test_support::PlugsSchema::Seed, false).await;
+    let legacy = legacy(&app, false).await;
+    app.db()
+        .await
+        .execute(
+            "update event_media set title = 'Dance floor', tags = 'party, night' where id = $1",
+            &[&PHOTO],
+        )
+        .await
+        .unwrap();
+
+    let summary = run(&app, &legacy, &legacy.options()).await;
+    assert!(summary.is_clean(), "{summary:#?}");
+    assert_eq!(summary.migrated, 4);
+
+    let media = media_json(&app, PHOTO).await;
+    assert!(media["batch_id"].is_null(), "{media}");
+    assert_eq!(media["title"], "Dance floor");
+    assert_eq!(media["tags"], serde_json::json!(["party", "night"]));
+    let zone_table: Option<String> = app
+        .db()
+        .await
+        .query_one("select to_regclass('event_media_zones')::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(zone_table, None, "no zone table is made on the seed era");
+}

@@ -6,9 +6,12 @@
 //! 3. Objects under `events/` that no live row points to are reported once older than the
 //!    grace period, and deleted when configured to.
 //! 4. Live rows whose object is missing are reported (never changed: a human decides).
+//! 5. On The Plugs' current schema, live zones with no live file (left by a crash or an older
+//!    client) are reported once older than the grace period, and soft-deleted as The Plugs
+//!    does when configured to. The seed era has no zones.
 //!
 //! The grace period keeps the sweep away from uploads in flight, between their S3 write and
-//! their row insert.
+//! their row insert, and from zones being filled (see `db::zones::orphans`).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -17,7 +20,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::db::{Database, DbError, media, pending_uploads};
+use crate::db::shape::Shape;
+use crate::db::{Database, DbError, media, pending_uploads, zones};
 use crate::storage::{Storage, StorageError};
 
 /// Why a sweep stopped. It answers no client: the function logs it and the next schedule
@@ -67,6 +71,9 @@ pub struct SweepReport {
     pub orphan_objects: Vec<String>,
     pub orphan_objects_deleted: usize,
     pub rows_missing_their_object: Vec<String>,
+    /// Ids of live zones with no live file (current shape only).
+    pub orphan_zones: Vec<String>,
+    pub orphan_zones_deleted: usize,
 }
 
 pub async fn run(
@@ -80,6 +87,7 @@ pub async fn run(
     let cutoff = options.now - options.grace;
     report.stray_temp_objects_removed = remove_stray_temp_objects(state, cutoff).await?;
     check_event_objects(state, options, cutoff, &mut report).await?;
+    check_zones(state, options, cutoff, &mut report).await?;
     tracing::info!(
         expired_uploads_removed = report.expired_uploads_removed,
         stray_temp_objects_removed = report.stray_temp_objects_removed,
@@ -87,6 +95,8 @@ pub async fn run(
         orphan_objects = report.orphan_objects.len(),
         orphan_objects_deleted = report.orphan_objects_deleted,
         rows_missing_their_object = report.rows_missing_their_object.len(),
+        orphan_zones = report.orphan_zones.len(),
+        orphan_zones_deleted = report.orphan_zones_deleted,
         "sweep finished"
     );
     Ok(report)
@@ -165,6 +175,32 @@ async fn check_event_objects(
         .collect();
     missing.sort();
     report.rows_missing_their_object = missing;
+    Ok(())
+}
+
+/// Live zones with no live file: reported, and soft-deleted when configured to. Each one is
+/// checked again under its row lock before it is retired, so one that a file reached since the
+/// listing stays (and is no longer reported).
+async fn check_zones(
+    state: &SweepTarget<'_>,
+    options: &SweepOptions,
+    cutoff: DateTime<Utc>,
+    report: &mut SweepReport,
+) -> Result<(), SweepError> {
+    let mut client = state.db.get().await?;
+    if state.db.shape(&client).await? == Shape::Seed {
+        return Ok(());
+    }
+    let orphans = zones::orphans(&client, cutoff, options.now).await?;
+    for zone_id in orphans {
+        if options.delete_orphans {
+            if !zones::retire_orphan(&mut client, zone_id, cutoff, options.now).await? {
+                continue;
+            }
+            report.orphan_zones_deleted += 1;
+        }
+        report.orphan_zones.push(zone_id.to_string());
+    }
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use shared::db::Client;
+use shared::db::shape::Shape;
 use uuid::Uuid;
 
 /// A live row whose file is still on the server's disk (`s3_key` is null), from before the
@@ -105,34 +106,66 @@ pub struct MovedToBucket<'a> {
 }
 
 /// Points a local row at its object; `file_size`, `file_type` and `original_filename` are
-/// only filled where they were empty. Returns false when the row was no longer a live local
-/// row (migrated or deleted meanwhile), and then changes nothing.
+/// only filled where they were empty. On the current shape a row with no zone gets one of its
+/// own in the same statement, as The Plugs' data move of `7a9d6f4f8420` gives every row: no
+/// title, description or tags (the row has none left to move), the row's times, live, and
+/// named by both `zone_id` and `batch_id`; a row with a zone keeps it. Returns false when the
+/// row was no longer a live local row (migrated or deleted meanwhile), and then changes
+/// nothing.
 pub async fn set_moved_to_bucket(
     client: &Client,
+    shape: Shape,
     moved: &MovedToBucket<'_>,
 ) -> Result<bool, shared::db::DbError> {
-    // `updated_at` is left alone: the media did not change, only where its bytes live.
-    let statement = client
-        .prepare_cached(
-            "update event_media set s3_key = $2, file_url = $3, \
+    let new_zone = Uuid::new_v4();
+    let statement = client.prepare_cached(set_moved_sql(shape)).await?;
+    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
+        &moved.id,
+        &moved.s3_key,
+        &moved.file_url,
+        &moved.file_size,
+        &moved.file_type,
+        &moved.original_filename,
+    ];
+    if shape == Shape::Current {
+        params.push(&new_zone);
+    }
+    let updated: i64 = client.query_one(&statement, &params).await?.get(0);
+    Ok(updated == 1)
+}
+
+/// The statement of [`set_moved_to_bucket`]: `$1`–`$6` the fields of [`MovedToBucket`] in
+/// order, `$7` (current shape only) the id of the zone a row without one gets. It answers
+/// how many rows it changed. `updated_at` is left alone: the media did not change, only
+/// where its bytes live.
+fn set_moved_sql(shape: Shape) -> &'static str {
+    match shape {
+        Shape::Seed => {
+            "with moved as (update event_media set s3_key = $2, file_url = $3, \
              file_size = coalesce(nullif(file_size, 0), $4), \
              file_type = coalesce(nullif(file_type, ''), $5), \
              original_filename = coalesce(original_filename, $6) \
-             where id = $1 and s3_key is null and not is_deleted",
-        )
-        .await?;
-    let updated = client
-        .execute(
-            &statement,
-            &[
-                &moved.id,
-                &moved.s3_key,
-                &moved.file_url,
-                &moved.file_size,
-                &moved.file_type,
-                &moved.original_filename,
-            ],
-        )
-        .await?;
-    Ok(updated == 1)
+             where id = $1 and s3_key is null and not is_deleted returning 1) \
+             select count(*) from moved"
+        }
+        // `returning` gives the new `zone_id`: it is `$7` only where the row had none. The
+        // zone's row is visible to the foreign key check, which runs at the end of the
+        // statement.
+        Shape::Current => {
+            "with moved as (update event_media set s3_key = $2, file_url = $3, \
+             file_size = coalesce(nullif(file_size, 0), $4), \
+             file_type = coalesce(nullif(file_type, ''), $5), \
+             original_filename = coalesce(original_filename, $6), \
+             zone_id = coalesce(zone_id, $7), \
+             batch_id = case when zone_id is null then $7 else batch_id end \
+             where id = $1 and s3_key is null and not is_deleted \
+             returning event_id, zone_id, created_at, updated_at), \
+             zone as (insert into event_media_zones \
+             (id, event_id, title, description, tags, created_at, updated_at, is_deleted, \
+             deleted_at) \
+             select zone_id, event_id, null, null, null, created_at, updated_at, false, null \
+             from moved where zone_id = $7) \
+             select count(*) from moved"
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! `sweep-uploads`: the scheduled clean-up (an EventBridge schedule in the template). Removes
 //! expired direct uploads and stray temp objects, reports (and, when configured, deletes)
-//! orphan objects and rows whose object is missing. The logic lives in `shared::sweep`.
+//! orphan objects and zones with no live file, and rows whose object is missing. The logic
+//! lives in `shared::sweep`.
 
 use lambda_http::lambda_runtime::{self, Error, LambdaEvent, service_fn};
 use serde_json::Value;

@@ -35,7 +35,7 @@ pub async fn handle(state: &AppState, zone: OwnedZone) -> ApiResult {
         let files = zones::stored_files(&client, shape, row.id, FILES_PER_ROUND).await?;
         if files.is_empty() {
             // A file added while the others went keeps the zone live: one more round.
-            if zones::retire_if_empty(&client, shape, row.id).await? {
+            if zones::retire_emptied(&client, shape, row.id).await? {
                 break;
             }
             continue;

@@ -315,14 +315,7 @@ async fn delete_row_and_emptied_zone(client: &mut Client, media_id: Uuid) -> Res
         return Ok(false);
     };
     if let Some(zone_id) = gone.get::<_, Option<Uuid>>(0) {
-        let retire = tx
-            .prepare_cached(
-                "update event_media_zones set is_deleted = true, deleted_at = now(), \
-                 updated_at = now() where id = $1 and not is_deleted and not exists \
-                 (select 1 from event_media where zone_id = $1 and not is_deleted)",
-            )
-            .await?;
-        tx.execute(&retire, &[&zone_id]).await?;
+        super::zones::retire_if_empty(&tx, zone_id).await?;
     }
     tx.commit().await?;
     Ok(true)

@@ -361,22 +361,11 @@ pub async fn stored_files(
 /// Plugs does; returns whether it is now gone. A file added meanwhile keeps the zone live:
 /// the zone row is locked by the update, and the file check runs after the lock is taken.
 /// On the seed shape the zone was the media item, which deleting its file removed.
-pub async fn retire_if_empty(
-    client: &Client,
-    shape: Shape,
-    zone_id: Uuid,
-) -> Result<bool, DbError> {
+pub async fn retire_emptied(client: &Client, shape: Shape, zone_id: Uuid) -> Result<bool, DbError> {
     match shape {
         Shape::Seed => Ok(true),
         Shape::Current => {
-            let statement = client
-                .prepare_cached(
-                    "update event_media_zones z set is_deleted = true, deleted_at = now(), \
-                     updated_at = now() where z.id = $1 and not z.is_deleted and not exists \
-                     (select 1 from event_media m where m.zone_id = z.id and not m.is_deleted)",
-                )
-                .await?;
-            client.execute(&statement, &[&zone_id]).await?;
+            retire_if_empty(client, zone_id).await?;
             let still_live = client
                 .prepare_cached(
                     "select exists (select 1 from event_media_zones where id = $1 \
@@ -387,4 +376,74 @@ pub async fn retire_if_empty(
             Ok(!live)
         }
     }
+}
+
+/// Soft-deletes the zone, as The Plugs does (`is_deleted`, `deleted_at`), when it is live and
+/// holds no live file; returns whether it did. Current shape only. The caller holds the
+/// zone's row lock (`for update`), so a file landing in the zone either committed before (and
+/// is seen here) or waits for this transaction.
+pub async fn retire_if_empty(tx: &impl GenericClient, zone_id: Uuid) -> Result<bool, DbError> {
+    let statement = tx
+        .prepare_cached(
+            "update event_media_zones set is_deleted = true, deleted_at = now(), \
+             updated_at = now() where id = $1 and not is_deleted and not exists \
+             (select 1 from event_media where zone_id = $1 and not is_deleted)",
+        )
+        .await?;
+    Ok(tx.execute(&statement, &[&zone_id]).await? == 1)
+}
+
+/// What makes a live zone with no live file an orphan the sweep may retire: it was created and
+/// last changed before `$1` (the grace period's start; a zone without times counts as old), no
+/// live file points at it, and no direct upload of its event is still in flight before `$2`
+/// (an album being uploaded may have its zone before its first file lands).
+const ORPHAN: &str = "not z.is_deleted \
+     and coalesce(greatest(z.created_at, z.updated_at) < $1, true) \
+     and not exists (select 1 from event_media m where m.zone_id = z.id and not m.is_deleted) \
+     and not exists (select 1 from media_pending_uploads p \
+                     where p.event_id = z.event_id and p.expires_at > $2)";
+
+/// The ids of the live zones that hold no live file, past the grace period (see [`ORPHAN`]),
+/// oldest first. Current shape only.
+pub async fn orphans(
+    client: &Client,
+    cutoff: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, DbError> {
+    let statement = client
+        .prepare_cached(&format!(
+            "select z.id from event_media_zones z where {ORPHAN} order by z.created_at, z.id"
+        ))
+        .await?;
+    let rows = client.query(&statement, &[&cutoff, &now]).await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Soft-deletes the zone if it is still an orphan (see [`ORPHAN`]) once its row is locked: a
+/// file, a metadata change or an upload may have reached it since [`orphans`] listed it.
+/// Returns whether it did. Current shape only.
+pub async fn retire_orphan(
+    client: &mut Client,
+    zone_id: Uuid,
+    cutoff: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let tx = client.transaction().await?;
+    // `for update` (not the update's own lock) waits for a file being inserted into the zone,
+    // whose foreign key check holds a `for key share` lock on it until it commits.
+    let lock = tx
+        .prepare_cached(&format!(
+            "select 1 from event_media_zones z where z.id = $3 and {ORPHAN} for update"
+        ))
+        .await?;
+    if tx
+        .query_opt(&lock, &[&cutoff, &now, &zone_id])
+        .await?
+        .is_none()
+    {
+        return Ok(false);
+    }
+    let retired = retire_if_empty(&tx, zone_id).await?;
+    tx.commit().await?;
+    Ok(retired)
 }

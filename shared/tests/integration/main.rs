@@ -18,5 +18,6 @@ mod relay;
 mod secrets;
 mod storage;
 mod support;
+mod sweep;
 mod upload;
 mod zones;

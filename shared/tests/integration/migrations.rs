@@ -177,6 +177,73 @@ async fn our_own_seed_shaped_database_moves_its_rows_into_zones() {
     assert_eq!(zones, 3, "one zone per row");
 }
 
+/// Every row of The Plugs' tables (those present), each as a JSON object of its columns.
+async fn plugs_rows(client: &db::Client) -> Vec<(String, Vec<serde_json::Value>)> {
+    let mut tables = Vec::new();
+    for table in [
+        "alembic_version",
+        "users",
+        "events",
+        "event_media",
+        "event_media_zones",
+    ] {
+        let present: bool = client
+            .query_one("select to_regclass($1) is not null", &[&table])
+            .await
+            .unwrap()
+            .get(0);
+        if !present {
+            continue;
+        }
+        let rows: String = client
+            .query_one(
+                &format!(
+                    "select coalesce(jsonb_agg(to_jsonb(t) order by to_jsonb(t)::text), '[]')::text \
+                     from {table} t"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&rows).unwrap();
+        tables.push((table.to_owned(), rows));
+    }
+    tables
+}
+
+/// `after` with only the columns `before` had: what our migrations added left out.
+fn as_before(
+    before: &[(String, Vec<serde_json::Value>)],
+    after: &[(String, Vec<serde_json::Value>)],
+) -> Vec<(String, Vec<serde_json::Value>)> {
+    after
+        .iter()
+        .map(|(table, rows)| {
+            let columns: Vec<&String> = before
+                .iter()
+                .find(|(t, _)| t == table)
+                .and_then(|(_, rows)| rows.first())
+                .and_then(|row| row.as_object())
+                .map(|row| row.keys().collect())
+                .unwrap_or_default();
+            let rows = rows
+                .iter()
+                .map(|row| {
+                    let row = row.as_object().unwrap();
+                    serde_json::Value::Object(
+                        row.iter()
+                            .filter(|(k, _)| columns.contains(k))
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                    )
+                })
+                .collect();
+            (table.clone(), rows)
+        })
+        .collect()
+}
+
 /// The Plugs' database, in either shape, with its rows: our migrations only add what is
 /// missing, leave its shape, its revision and its rows as they were, and a rerun is a no-op.
 async fn the_plugs_database_only_gains_what_is_missing(schema: PlugsSchema) {
@@ -186,8 +253,35 @@ async fn the_plugs_database_only_gains_what_is_missing(schema: PlugsSchema) {
     let revision = alembic_version(&client).await;
     let shape = db::shape::detect(&client).await.unwrap();
     assert_eq!(column_type(&client, "s3_key").await, None);
+    let rows_before = plugs_rows(&client).await;
 
     db::migrate::run(&mut client).await.unwrap();
+    // Every row of The Plugs' tables, every value of its columns, as it was; the only new
+    // columns are ours.
+    let rows_after = plugs_rows(&client).await;
+    assert_eq!(as_before(&rows_before, &rows_after), rows_before);
+    let media_columns = |rows: &[(String, Vec<serde_json::Value>)]| -> Vec<String> {
+        rows.iter()
+            .find(|(t, _)| t == "event_media")
+            .map(|(_, rows)| rows[0].as_object().unwrap().keys().cloned().collect())
+            .unwrap()
+    };
+    let added: Vec<String> = media_columns(&rows_after)
+        .into_iter()
+        .filter(|c| !media_columns(&rows_before).contains(c))
+        .collect();
+    assert_eq!(added, ["original_filename", "s3_key"]);
+    assert_eq!(
+        rows_after
+            .iter()
+            .map(|(t, _)| t.as_str())
+            .collect::<Vec<_>>(),
+        rows_before
+            .iter()
+            .map(|(t, _)| t.as_str())
+            .collect::<Vec<_>>(),
+        "no table of The Plugs' is added or dropped"
+    );
     assert_eq!(db::shape::detect(&client).await.unwrap(), shape);
     assert_eq!(alembic_version(&client).await, revision);
     assert_eq!(

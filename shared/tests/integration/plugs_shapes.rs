@@ -101,6 +101,60 @@ async fn the_plugs_rows_read_back(app: &TestApp, who: &Organiser) {
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(&reply.json(), photo);
+
+    // The type filter, on the row's own `file_type`.
+    let reply = app
+        .call(
+            Endpoint::ListMedia,
+            with_query(
+                request(Endpoint::ListMedia, who, Uuid::nil()),
+                &[("file_type", "image/png")],
+            ),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let pngs = reply.json();
+    assert_eq!(pngs.as_array().unwrap().len(), 1, "{pngs}");
+    assert_eq!(pngs[0]["id"], OLD_PLAIN);
+
+    // Its file is still on The Plugs' disk (`s3_key` null): nothing to download or stream.
+    for endpoint in [Endpoint::DownloadMedia, Endpoint::StreamMedia] {
+        app.call(endpoint, request(endpoint, who, photo_id))
+            .await
+            .assert_error(404, "FILE_NOT_FOUND");
+    }
+}
+
+/// What The Plugs reads about the zone of each media row of `ids`, beyond its metadata: the
+/// zone is the row's event's, `batch_id` names it as `zone_id` does, both carry the row's
+/// creation time, and the zone is live with no deletion time (current shape only).
+async fn zones_are_as_the_plugs_writes_them(app: &TestApp, ids: &[Uuid]) {
+    let rows = app
+        .db()
+        .await
+        .query(
+            "select m.id, z.event_id = m.event_id, m.batch_id = m.zone_id, \
+             z.created_at = m.created_at, z.updated_at is not null, z.is_deleted, \
+             z.deleted_at is null \
+             from event_media m join event_media_zones z on z.id = m.zone_id \
+             where m.id = any($1)",
+            &[&ids],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), ids.len(), "every row has its zone");
+    for row in rows {
+        let id: Uuid = row.get(0);
+        let facts: (bool, bool, bool, bool, bool, bool) = (
+            row.get(1),
+            row.get(2),
+            row.get(3),
+            row.get(4),
+            row.get(5),
+            row.get(6),
+        );
+        assert_eq!(facts, (true, true, true, true, false, true), "{id}");
+    }
 }
 
 /// An upload (with metadata or without) writes what The Plugs reads, on the current shape a
@@ -142,12 +196,64 @@ async fn uploads_read_back_as_the_plugs_reads_them(app: &TestApp, who: &Organise
         assert_ne!(batch_id(&bare), zone, "every upload has a zone of its own");
     }
 
+    assert_eq!(
+        as_the_plugs_reads(app, media_id(&bare)).await,
+        (None, None, Some(String::new()), false),
+        "no title, no description, no tags"
+    );
+
+    // A direct upload, with its metadata declared as a list of tags.
+    let ticket = app
+        .create_upload(
+            who,
+            serde_json::json!({
+                "filename": "d.jpg", "content_type": "image/jpeg", "file_size": 64,
+                "title": "Backstage", "description": "Before the show", "tags": ["p", " q"],
+            }),
+        )
+        .await;
+    assert_eq!(ticket.status, 201, "{}", ticket.text());
+    let ticket = ticket.json();
+    let (status, text) = put(&ticket, jpeg(64)).await;
+    assert_eq!(status, 200, "{text}");
     let direct = app
-        .direct_upload(who, "d.jpg", "image/jpeg", jpeg(64))
+        .complete_upload(who, ticket["upload_id"].as_str().unwrap())
         .await;
     assert_eq!(direct.status, 201, "{}", direct.text());
     let direct = direct.json();
     assert_eq!(batch_id(&direct), zone_of(app, media_id(&direct)).await);
+    assert_eq!(
+        as_the_plugs_reads(app, media_id(&direct)).await,
+        (
+            Some("Backstage".into()),
+            Some("Before the show".into()),
+            Some("p, q".into()),
+            false
+        )
+    );
+    if zone.is_some() {
+        zones_are_as_the_plugs_writes_them(app, &[id, media_id(&bare), media_id(&direct)]).await;
+    }
+
+    // Its bytes come back through download and stream.
+    let download = app
+        .call(
+            Endpoint::DownloadMedia,
+            request(Endpoint::DownloadMedia, who, id),
+        )
+        .await;
+    assert_eq!(download.status, 200, "{}", download.text());
+    assert_eq!(download.body.as_ref(), png().as_slice());
+    let stream = app
+        .call(
+            Endpoint::StreamMedia,
+            request(Endpoint::StreamMedia, who, id),
+        )
+        .await;
+    assert_eq!(stream.status, 302, "{}", stream.text());
+    let (status, _, body) = http_get(stream.header("location"), &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, png());
 
     let reply = app
         .call(
@@ -270,6 +376,46 @@ async fn every_endpoint_works_on(schema: PlugsSchema, shape: Shape) {
     the_plugs_rows_read_back(&app, &who).await;
     zones_read_back_as_the_plugs_reads_them(&app, &who).await;
     uploads_read_back_as_the_plugs_reads_them(&app, &who).await;
+    the_sweep_leaves_the_plugs_data_alone(&app).await;
+}
+
+/// `(id, is_deleted)` of every zone (none on the seed shape).
+async fn zone_states(app: &TestApp) -> Vec<(Uuid, bool)> {
+    if app.shape().await == Shape::Seed {
+        return Vec::new();
+    }
+    app.db()
+        .await
+        .query(
+            "select id, is_deleted from event_media_zones order by id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
+}
+
+/// The sweep, told to delete and with no grace period, finds nothing to do among The Plugs'
+/// rows (their files still on its disk) and ours: every live zone holds a live file.
+async fn the_sweep_leaves_the_plugs_data_alone(app: &TestApp) {
+    let before = app.snapshot().await;
+    let zones_before = zone_states(app).await;
+    let target = shared::sweep::SweepTarget {
+        db: &app.state.db,
+        storage: app.state.storage(),
+    };
+    let options = shared::sweep::SweepOptions {
+        grace: std::time::Duration::ZERO,
+        delete_orphans: true,
+        now: chrono::Utc::now() + chrono::Duration::seconds(1),
+    };
+    let report = shared::sweep::run(&target, &options).await.unwrap();
+    assert!(report.orphan_zones.is_empty(), "{report:?}");
+    assert!(report.orphan_objects.is_empty(), "{report:?}");
+    assert_eq!(app.snapshot().await, before);
+    assert_eq!(zone_states(app).await, zones_before);
 }
 
 #[tokio::test]
