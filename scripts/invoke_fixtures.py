@@ -35,6 +35,8 @@ EXPECTED_STATUS = {
     # The upload id is the seeded media item's id and no pending upload has it: the answer
     # of a repeated complete, the media item with 200.
     "complete-upload": 200,
+    # Two PNGs into the zone of the seeded media item (its id is the zone's id).
+    "add-zone-files": 201,
 }
 
 

@@ -520,6 +520,8 @@ fn pending(
         temp_key: shared::keys::temp_key(now, ext).as_str().to_owned(),
         created_at: now,
         expires_at: now + world.state.config.upload_url_ttl,
+        zone_id: None,
+        batch_id: None,
     }
 }
 

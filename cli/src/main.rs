@@ -757,7 +757,7 @@ async fn dev_fixtures(
 ) -> anyhow::Result<bool> {
     let config = Config::from_env()?;
     let storage = Storage::from_config(&config).await;
-    let client = shared::open_database(&config, 1).await?.get().await?;
+    let mut client = shared::open_database(&config, 1).await?.get().await?;
     let user_id = demo_user(&client, email).await?;
     let fixtures = read_fixtures(events_dir)?;
     for fixture in &fixtures {
@@ -765,8 +765,13 @@ async fn dev_fixtures(
             continue;
         };
         seed_fixture_event(&client, event_id, user_id).await?;
-        if let Some(media_id) = fixture.path_id("media_id")? {
-            seed_fixture_media(&client, &storage, &config, event_id, media_id, user_id).await?;
+        // A fixture's zone is the fixture media item's: on the seed era the item is its own
+        // zone, and on the current shape its zone gets the item's id.
+        for name in ["media_id", "zone_id"] {
+            if let Some(media_id) = fixture.path_id(name)? {
+                seed_fixture_media(&mut client, &storage, &config, event_id, media_id, user_id)
+                    .await?;
+            }
         }
     }
     let token = dev_token(user_id, secret_key, 24 * 3600);
@@ -808,10 +813,11 @@ async fn seed_fixture_event(
     Ok(())
 }
 
-/// The media item with its object, unless the event has it already (a delete fixture
-/// consumes it; running this again brings it back).
+/// The media item with its object, in a zone with the item's id, unless the event has it
+/// already (a delete fixture consumes it; running this again brings it back, into the same
+/// zone when that still has other files, or into a new one of that id).
 async fn seed_fixture_media(
-    client: &db::Client,
+    client: &mut db::Client,
     storage: &Storage,
     config: &Config,
     event_id: Uuid,
@@ -854,9 +860,20 @@ async fn seed_fixture_media(
         original_filename: "fixture.png",
         created_at,
     };
-    db::media::insert(client, shape, &new)
+    let tx = client.transaction().await?;
+    if shape == db::shape::Shape::Current {
+        // A zone emptied by the delete fixture is soft-deleted; it is made again.
+        tx.execute(
+            "delete from event_media_zones where id = $1 and is_deleted",
+            &[&media_id],
+        )
+        .await?;
+    }
+    db::media::insert_in(&tx, shape, &new, db::media::Zone::Batch(media_id))
         .await
-        .with_context(|| format!("cannot record media {media_id} (is the id taken elsewhere?)"))?;
+        .with_context(|| format!("cannot record media {media_id} (is the id taken elsewhere?)"))?
+        .with_context(|| format!("zone {media_id} is in another event"))?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -27,6 +27,7 @@ pub enum Endpoint {
     DeleteMedia,
     CreateUpload,
     CompleteUpload,
+    AddZoneFiles,
 }
 
 /// What a function is built with at cold start; a function builds nothing else, and its
@@ -132,7 +133,7 @@ pub fn watch_router_toml() -> String {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 8] = [
+    pub const ALL: [Endpoint; 9] = [
         Endpoint::UploadMedia,
         Endpoint::ListMedia,
         Endpoint::GetMedia,
@@ -141,6 +142,7 @@ impl Endpoint {
         Endpoint::DeleteMedia,
         Endpoint::CreateUpload,
         Endpoint::CompleteUpload,
+        Endpoint::AddZoneFiles,
     ];
 
     /// The table.
@@ -202,6 +204,13 @@ impl Endpoint {
                 &[JwtKey, Database, S3],
                 "complete",
             ),
+            Self::AddZoneFiles => (
+                "add-zone-files",
+                "POST",
+                paths::ZONE_FILES,
+                &[JwtKey, Database, S3],
+                "add-photos",
+            ),
         };
         Spec {
             name,
@@ -241,6 +250,7 @@ impl Endpoint {
             Self::DeleteMedia => entry::delete_media(state, request).await,
             Self::CreateUpload => entry::create_upload(state, request).await,
             Self::CompleteUpload => entry::complete_upload(state, request).await,
+            Self::AddZoneFiles => entry::add_zone_files(state, request).await,
         }
     }
 }
@@ -298,6 +308,12 @@ pub mod entry {
         let path = Endpoint::CompleteUpload.path();
         let (upload, _no_input) = extract::upload(state, request, path).await?;
         api::complete_upload::handle(state, upload).await
+    }
+
+    pub async fn add_zone_files(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::AddZoneFiles.path();
+        let (zone, input) = extract::zone(state, request, path).await?;
+        api::add_zone_files::handle(state, zone, input).await
     }
 }
 
