@@ -123,9 +123,10 @@ pub(super) async fn store_all(
     let mut batch = BatchJson::new(form.files.len());
     let mut files = form.files.iter();
     for file in files.by_ref() {
-        let zone = match (batch_zone, batch.total_successful) {
-            (BatchZone::New(id), 0) => Zone::Own(id),
-            (BatchZone::New(id) | BatchZone::Existing(id), _) => Zone::Join(id),
+        let zone = match (batch_zone, batch.total_successful, to.shape) {
+            // The seed era has no zones: each row holds the batch's metadata itself.
+            (BatchZone::New(id), _, Shape::Seed) | (BatchZone::New(id), 0, _) => Zone::Own(id),
+            (BatchZone::New(id) | BatchZone::Existing(id), _, _) => Zone::Join(id),
         };
         match store_file(to, file, metadata, zone).await {
             Ok(row) => batch.stored(row),
