@@ -230,6 +230,40 @@ too_big = curl("-X", "POST", f"{media_url}/uploads", "-H", "Content-Type: applic
                "-d", json.dumps({"filename": "huge.mp4", "content_type": "video/mp4", "file_size": 10 ** 9}))
 check("a direct upload over MAX_FILE_SIZE is 413", (too_big.status, too_big.code()) == (413, "FILE_TOO_LARGE"), too_big.body)
 
+# --- albums: several files in one form, more added to the zone, a direct album ------------
+album = curl("-X", "POST", media_url, "-F", f"files=@{photo}", "-F", f"files=@{write('two.png', PNG)}",
+             "-F", f"files=@{write('nothing.png', b'')}", "-F", "title=Album", "-F", "tags=night")
+batch = album.json()
+check("several files answer 201 with the batch shape, the empty one in failed",
+      album.status == 201 and (batch.get("total_successful"), batch.get("total_failed")) == (2, 1)
+      and [f["error_type"] for f in batch.get("failed", [])] == ["EMPTY_FILE"], album.body[:300])
+check("the stored files share one zone with the album's metadata",
+      {m["batch_id"] for m in batch.get("successful", [])} == {batch.get("batch_id")}
+      and all(m["title"] == "Album" for m in batch.get("successful", [])), album.body[:300])
+added = curl("-X", "POST", f"{media_url}/zones/{batch.get('batch_id')}/files", "-F", f"files=@{photo}")
+check("add-zone-files adds to the zone, in the batch shape",
+      added.status == 201 and added.json().get("batch_id") == batch.get("batch_id")
+      and added.json()["successful"][0]["title"] == "Album", added.body[:300])
+titled = curl("-X", "POST", f"{media_url}/zones/{batch.get('batch_id')}/files", "-F", f"files=@{photo}",
+              "-F", "title=Other")
+check("add-zone-files refuses metadata", (titled.status, titled.code()) == (422, "VALIDATION_ERROR"), titled.body)
+announced = curl("-X", "POST", f"{media_url}/uploads", "-H", "Content-Type: application/json",
+                 "-d", json.dumps({"files": [{"filename": f"{i}.jpg", "content_type": "image/jpeg",
+                                              "file_size": len(JPEG)} for i in range(3)], "title": "Direct album"}))
+tickets = announced.json().get("uploads", [])
+check("create-upload with files answers one ticket per file", announced.status == 201 and len(tickets) == 3,
+      announced.body[:300])
+jpeg_path = write("album.jpg", JPEG)
+completed = []
+for t in tickets:
+    args = [arg for name, value in t["headers"].items() if name != "content-length"
+            for arg in ("-H", f"{name}: {value}")]
+    curl("-X", "PUT", *args, "--upload-file", jpeg_path, t["url"], token=None)
+    completed.append(curl("-X", "POST", f"{media_url}/uploads/{t['upload_id']}/complete"))
+check("the album's completions land in the announced zone",
+      [c.status for c in completed] == [201] * 3
+      and {c.json().get("batch_id") for c in completed} == {announced.json().get("batch_id")}, completed[-1].body[:300])
+
 # --- delete ------------------------------------------------------------------------------
 deleted = curl("-X", "DELETE", item_url)
 check("the spec's delete answers 204", deleted.status == 204, deleted.body)

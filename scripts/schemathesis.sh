@@ -6,7 +6,7 @@
 #
 # Reads API_URL, DEMO_TOKEN and DEMO_EVENT_ID (scripts/test.sh sets them with
 # prepare_demo_database and start_api), and API_LOG when given. Requests carry the seeded organiser's token and hit
-# their event; get/download/stream hit one PNG uploaded here; delete and complete get
+# their event; get/download/stream hit one PNG uploaded here (addZoneFiles its zone); delete and complete get
 # throwaway fixtures from scripts/schemathesis_hooks.py. Configuration:
 # scripts/schemathesis.toml; what is left out and why: scripts/schemathesis-exclusions.md.
 set -euo pipefail
@@ -23,9 +23,10 @@ auth="Authorization: Bearer $DEMO_TOKEN"
 png=$(mktemp)
 trap 'rm -f "$png"' EXIT
 printf '\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\1\0\0\0\1\10\0\0\0\0\x3a\x7e\x9b\x55\0\0\0\nIDATx\x9cc`\0\0\0\2\0\1\x48\xaf\xa4\x71\0\0\0\0IEND\xae\x42\x60\x82' >"$png"
-SCHEMA_MEDIA_ID=$(curl -fsS -m 120 -H "$auth" -F "file=@$png;filename=schemathesis.png" "$media" \
-  | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
-export SCHEMA_MEDIA_ID
+# Its zone (on the seed era the item itself) takes addZoneFiles' files.
+read -r SCHEMA_MEDIA_ID SCHEMA_ZONE_ID < <(curl -fsS -m 120 -H "$auth" -F "file=@$png;filename=schemathesis.png" "$media" \
+  | python3 -c 'import json, sys; m = json.load(sys.stdin); print(m["id"], m["batch_id"] or m["id"])')
+export SCHEMA_MEDIA_ID SCHEMA_ZONE_ID
 
 # One call per function first: `cargo lambda watch` starts a function on its first request,
 # which can take longer than the response-time check allows.
@@ -36,6 +37,7 @@ curl -sS -m 120 -o /dev/null -H "$auth" -X POST "$media"
 curl -sS -m 120 -o /dev/null -H "$auth" -X POST -H 'Content-Type: application/json' -d '{}' "$media/uploads"
 curl -sS -m 120 -o /dev/null -H "$auth" -X POST "$media/uploads/00000000-0000-4000-8000-000000000000/complete"
 curl -sS -m 120 -o /dev/null -H "$auth" -X DELETE "$media/00000000-0000-4000-8000-000000000000"
+curl -sS -m 120 -o /dev/null -H "$auth" -X POST "$media/zones/$SCHEMA_ZONE_ID/files"
 
 # With API_LOG (the `cargo lambda watch` log), what the functions log during the run is
 # checked too: the hooks drop the emulator's own 500s, so prove no function answered a 5xx.

@@ -165,6 +165,17 @@ async fn several_files_share_one_zone_and_its_metadata() {
                 [(zone, Some("Stage".into()), Some("a, b".into()), false)]
             );
             assert_eq!(row_zones(&app, who.event_id).await, BTreeSet::from([zone]));
+            let apart: i64 = app
+                .db()
+                .await
+                .query_one(
+                    "select count(*) from event_media where zone_id is distinct from batch_id",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(apart, 0, "The Plugs keeps batch_id equal to zone_id");
         }
         Shape::Seed => {
             assert!(batch["batch_id"].is_null());
@@ -790,5 +801,47 @@ async fn a_zone_deleted_before_complete_discards_the_upload() {
         2,
         "no zone brought back"
     );
+    app.assert_consistent().await;
+}
+
+/// The database fails after each file's object is written: every object is taken back, the
+/// files after the first failure are not tried, and each is listed with the opaque 5xx.
+#[tokio::test]
+async fn a_database_failure_in_a_batch_leaves_no_object() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    app.refuse_media_inserts().await;
+    let png = png();
+    let reply = app
+        .call(
+            Endpoint::UploadMedia,
+            form_upload(
+                &who,
+                &[
+                    Part::file("files", "a.png", &png),
+                    Part::file("files", "b.png", &png),
+                    Part::file("files", "c.png", &png),
+                ],
+                &[("title", "Doomed")],
+            ),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    let batch = reply.json();
+    assert_batch_shape(&batch, 3, 0);
+    for failed in batch["failed"].as_array().unwrap() {
+        assert_eq!(failed["error_type"], "DATABASE_ERROR", "{failed}");
+        assert!(
+            !failed["error"].as_str().unwrap().contains("sabotage"),
+            "{failed}"
+        );
+    }
+    assert!(
+        app.object_keys().await.is_empty(),
+        "{:?}",
+        app.object_keys().await
+    );
+    assert_eq!(app.media_count().await, 0);
+    assert!(zones_of(&app, who.event_id).await.is_empty());
     app.assert_consistent().await;
 }
