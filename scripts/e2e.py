@@ -271,6 +271,49 @@ check("the deleted zone is 404 ZONE_NOT_FOUND",
 member_gone = curl("-X", "GET", f"{media_url}/{logo.get('id')}")
 check("... and so is its file", (member_gone.status, member_gone.code()) == (404, "MEDIA_NOT_FOUND"),
       member_gone.body)
+# --- albums: several files in one form, more added to the zone, a direct album ------------
+album = curl("-X", "POST", media_url, "-F", f"files=@{photo}", "-F", f"files=@{write('two.png', PNG)}",
+             "-F", f"files=@{write('nothing.png', b'')}", "-F", "title=Album", "-F", "tags=night")
+batch = album.json()
+check("several files answer 201 with the batch shape, the empty one in failed",
+      album.status == 201 and (batch.get("total_successful"), batch.get("total_failed")) == (2, 1)
+      and [f["error_type"] for f in batch.get("failed", [])] == ["EMPTY_FILE"], album.body[:300])
+check("the stored files share one zone with the album's metadata (none on the seed era)",
+      {m["batch_id"] for m in batch.get("successful", [])} == {batch.get("batch_id")}
+      and (batch.get("batch_id") is None) == SEED_ERA
+      and all(m["title"] == "Album" for m in batch.get("successful", [])), album.body[:300])
+if SEED_ERA:
+    # The seed era's zone is one media item, which cannot take more files.
+    first = batch["successful"][0]["id"] if batch.get("successful") else "00000000-0000-4000-8000-000000000000"
+    refused = curl("-X", "POST", f"{media_url}/zones/{first}/files", "-F", f"files=@{photo}")
+    check("add-zone-files is 409 ZONES_UNAVAILABLE on the seed era",
+          (refused.status, refused.code()) == (409, "ZONES_UNAVAILABLE"), refused.body)
+else:
+    added = curl("-X", "POST", f"{media_url}/zones/{batch.get('batch_id')}/files", "-F", f"files=@{photo}")
+    check("add-zone-files adds to the zone, in the batch shape",
+          added.status == 201 and added.json().get("batch_id") == batch.get("batch_id")
+          and added.json()["successful"][0]["title"] == "Album", added.body[:300])
+    titled = curl("-X", "POST", f"{media_url}/zones/{batch.get('batch_id')}/files", "-F", f"files=@{photo}",
+                  "-F", "title=Other")
+    check("add-zone-files refuses metadata", (titled.status, titled.code()) == (422, "VALIDATION_ERROR"),
+          titled.body)
+announced = curl("-X", "POST", f"{media_url}/uploads", "-H", "Content-Type: application/json",
+                 "-d", json.dumps({"files": [{"filename": f"{i}.jpg", "content_type": "image/jpeg",
+                                              "file_size": len(JPEG)} for i in range(3)], "title": "Direct album"}))
+tickets = announced.json().get("uploads", [])
+check("create-upload with files answers one ticket per file", announced.status == 201 and len(tickets) == 3,
+      announced.body[:300])
+jpeg_path = write("album.jpg", JPEG)
+completed = []
+for t in tickets:
+    args = [arg for name, value in t["headers"].items() if name != "content-length"
+            for arg in ("-H", f"{name}: {value}")]
+    curl("-X", "PUT", *args, "--upload-file", jpeg_path, t["url"], token=None)
+    completed.append(curl("-X", "POST", f"{media_url}/uploads/{t['upload_id']}/complete"))
+check("the album's completions land in the announced zone",
+      [c.status for c in completed] == [201] * 3
+      and {c.json().get("batch_id") for c in completed} == {announced.json().get("batch_id")}
+      and (announced.json().get("batch_id") is None) == SEED_ERA, completed[-1].body[:300])
 
 # --- delete ------------------------------------------------------------------------------
 deleted = curl("-X", "DELETE", item_url)

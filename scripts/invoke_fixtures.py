@@ -41,6 +41,8 @@ EXPECTED_STATUS = {
     "get-zone": 200,
     "update-zone": 200,
     "delete-zone": 204,
+    # Two PNGs into the zone of the seeded media item (its id is the zone's id).
+    "add-zone-files": 201,
 }
 
 

@@ -6,8 +6,8 @@
 #
 # Reads API_URL, DEMO_TOKEN and DEMO_EVENT_ID (scripts/test.sh sets them with
 # prepare_demo_database and start_api), and API_LOG when given. Requests carry the seeded organiser's token and hit
-# their event; get/download/stream hit one PNG uploaded here (getZone and updateZone its
-# zone); the deletes and complete get throwaway fixtures from scripts/schemathesis_hooks.py. Configuration:
+# their event; get/download/stream hit one PNG uploaded here (getZone, updateZone and addZoneFiles its zone); the deletes and complete get
+# throwaway fixtures from scripts/schemathesis_hooks.py. Configuration:
 # scripts/schemathesis.toml; what is left out and why: scripts/schemathesis-exclusions.md.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -43,6 +43,7 @@ curl -sS -m 120 -o /dev/null -H "$auth" "$media/grouped"
 curl -sS -m 120 -o /dev/null -H "$auth" "$media/zones/$SCHEMA_ZONE_ID"
 curl -sS -m 120 -o /dev/null -H "$auth" -X PATCH -H 'Content-Type: application/json' -d '{}' "$media/zones/$SCHEMA_ZONE_ID"
 curl -sS -m 120 -o /dev/null -H "$auth" -X DELETE "$media/zones/00000000-0000-4000-8000-000000000000"
+curl -sS -m 120 -o /dev/null -H "$auth" -X POST "$media/zones/$SCHEMA_ZONE_ID/files"
 
 # With API_LOG (the `cargo lambda watch` log), what the functions log during the run is
 # checked too: the hooks drop the emulator's own 500s, so prove no function answered a 5xx.

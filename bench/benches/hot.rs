@@ -57,7 +57,7 @@ fn multipart(c: &mut Criterion) {
             },
             |request| {
                 runtime
-                    .block_on(shared::api::upload_form::read(request, 10 * 1024 * 1024))
+                    .block_on(shared::api::upload_form::read(request))
                     .expect("a valid form")
             },
             criterion::BatchSize::LargeInput,

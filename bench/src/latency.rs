@@ -447,6 +447,43 @@ pub async fn run(world: &World, it: &Iterations, only: &str) -> Result<Vec<Measu
         });
     }
 
+    if wanted("add-zone-files") {
+        let name = "add-zone-files (4 × 256 KiB)";
+        let file = world::jpeg(256 * 1024);
+        let parts: Vec<_> = (0..4)
+            .map(|_| test_support::Part::file("files", "photo.jpg", &file).typed("image/jpeg"))
+            .collect();
+        let form = test_support::fixtures::multipart_body(&parts, &[]);
+        let zone = zone_of(w, w.inline_media).await?;
+        let text = w.request_text(("add-zone-files", "add-photos"), w.event, zone);
+        let file = Bytes::from(file);
+        let mut ops = [
+            endpoint_op(w, Endpoint::AddZoneFiles, 201, name, move || {
+                world::with_form(text.parse_request(), form.clone())
+            }),
+            floor_op(move || {
+                let file = file.clone();
+                async move {
+                    let client = owned_event(w, w.event).await?;
+                    for _ in 0..4 {
+                        let key = bare_put(w, w.event, file.clone()).await?;
+                        insert_row(w, &client, w.event, &key, file.len()).await?;
+                    }
+                    Ok(())
+                }
+            }),
+        ];
+        let [endpoint, floor] = take2(measure(it, &mut ops).await.context(name)?);
+        out.push(Measured {
+            name,
+            endpoint,
+            floor,
+            floor_is: "pool checkout + ownership query + 4 × (PutObject + insert with a zone of its own)",
+            target: None,
+            also: vec![],
+        });
+    }
+
     if wanted("create-upload") {
         let text = w.request_text(
             ("create-upload", "create-video-upload"),
@@ -521,6 +558,16 @@ pub async fn run(world: &World, it: &Iterations, only: &str) -> Result<Vec<Measu
     Ok(out)
 }
 
+/// The zone of a media item: its `batch_id`, or on the seed era the item itself.
+async fn zone_of(world: &World, media_id: Uuid) -> Result<Uuid> {
+    let client = world.state.db.get().await?;
+    let shape = world.state.db.shape(&client).await?;
+    let row = media::find_in_event(&client, shape, world.event, media_id)
+        .await?
+        .context("the media item is gone")?;
+    Ok(row.batch_id.unwrap_or(row.id))
+}
+
 fn take2(samples: Vec<Samples>) -> [Samples; 2] {
     samples.try_into().expect("two ops")
 }
@@ -546,6 +593,8 @@ fn pending(
         temp_key: shared::keys::temp_key(now, ext).as_str().to_owned(),
         created_at: now,
         expires_at: now + world.state.config.upload_url_ttl,
+        zone_id: None,
+        batch_id: None,
     }
 }
 

@@ -768,7 +768,7 @@ async fn dev_fixtures(
 ) -> anyhow::Result<bool> {
     let config = Config::from_env()?;
     let storage = Storage::from_config(&config).await;
-    let client = shared::open_database(&config, 1).await?.get().await?;
+    let mut client = shared::open_database(&config, 1).await?.get().await?;
     let user_id = demo_user(&client, email).await?;
     let fixtures = read_fixtures(events_dir)?;
     for fixture in &fixtures {
@@ -776,11 +776,13 @@ async fn dev_fixtures(
             continue;
         };
         seed_fixture_event(&client, event_id, user_id).await?;
-        if let Some(media_id) = fixture.path_id("media_id")? {
-            seed_fixture_media(&client, &storage, &config, event_id, media_id, user_id).await?;
-        }
-        if let Some(zone_id) = fixture.path_id("zone_id")? {
-            seed_fixture_zone(&client, &storage, &config, event_id, zone_id, user_id).await?;
+        // A fixture's zone is the fixture media item's: on the seed era the item is its own
+        // zone, and on the current shape its zone gets the item's id.
+        for name in ["media_id", "zone_id"] {
+            if let Some(media_id) = fixture.path_id(name)? {
+                seed_fixture_media(&mut client, &storage, &config, event_id, media_id, user_id)
+                    .await?;
+            }
         }
     }
     let token = dev_token(user_id, secret_key, 24 * 3600);
@@ -822,10 +824,11 @@ async fn seed_fixture_event(
     Ok(())
 }
 
-/// The media item with its object, unless the event has it already (a delete fixture
-/// consumes it; running this again brings it back).
+/// The media item with its object, in a zone with the item's id, unless the event has it
+/// already (a delete fixture consumes it; running this again brings it back, into the same
+/// zone when that still has other files, or into a new one of that id).
 async fn seed_fixture_media(
-    client: &db::Client,
+    client: &mut db::Client,
     storage: &Storage,
     config: &Config,
     event_id: Uuid,
@@ -853,9 +856,20 @@ async fn seed_fixture_media(
         original_filename: "fixture.png",
         created_at,
     };
-    db::media::insert(client, shape, &new)
+    let tx = client.transaction().await?;
+    if shape == db::shape::Shape::Current {
+        // A zone emptied by the delete fixture is soft-deleted; it is made again.
+        tx.execute(
+            "delete from event_media_zones where id = $1 and is_deleted",
+            &[&media_id],
+        )
+        .await?;
+    }
+    db::media::insert_in(&tx, shape, &new, db::media::Zone::Batch(media_id))
         .await
-        .with_context(|| format!("cannot record media {media_id} (is the id taken elsewhere?)"))?;
+        .with_context(|| format!("cannot record media {media_id} (is the id taken elsewhere?)"))?
+        .with_context(|| format!("zone {media_id} is in another event"))?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -882,66 +896,6 @@ async fn store_fixture_png(
         .await
         .with_context(|| format!("cannot store {key}"))?;
     Ok((key, created_at))
-}
-
-/// A live zone `zone_id` in the event holding one live PNG, unless it has one already (the
-/// delete-zone fixture consumes it; running this again brings it back). On the seed-era
-/// shape a zone is a media item itself, seeded as the media fixtures are. On the current
-/// shape the zone row is written here, not through `db::media::insert` (which gives each
-/// upload a new zone), so that it carries the fixtures' id.
-async fn seed_fixture_zone(
-    client: &db::Client,
-    storage: &Storage,
-    config: &Config,
-    event_id: Uuid,
-    zone_id: Uuid,
-    user_id: Uuid,
-) -> anyhow::Result<()> {
-    if db::shape::detect(client).await? == db::shape::Shape::Seed {
-        return seed_fixture_media(client, storage, config, event_id, zone_id, user_id).await;
-    }
-    let holds_a_file: bool = client
-        .query_one(
-            "select exists (select 1 from event_media_zones z join event_media m \
-             on m.zone_id = z.id and not m.is_deleted \
-             where z.id = $1 and z.event_id = $2 and not z.is_deleted)",
-            &[&zone_id, &event_id],
-        )
-        .await?
-        .get(0);
-    if holds_a_file {
-        return Ok(());
-    }
-    client
-        .execute(
-            "insert into event_media_zones \
-             (id, event_id, title, description, tags, created_at, updated_at, is_deleted) \
-             values ($1, $2, 'Fixture album', null, 'fixture', now(), now(), false) \
-             on conflict (id) do update set event_id = excluded.event_id, \
-             is_deleted = false, deleted_at = null, updated_at = now()",
-            &[&zone_id, &event_id],
-        )
-        .await
-        .with_context(|| format!("cannot record zone {zone_id}"))?;
-    let (key, created_at) = store_fixture_png(storage, event_id, user_id).await?;
-    client
-        .execute(
-            "insert into event_media (id, event_id, file_url, s3_key, file_type, file_size, \
-             original_filename, created_at, updated_at, is_deleted, zone_id, batch_id) \
-             values ($1, $2, $3, $4, 'image/png', $5, 'fixture.png', $6, $6, false, $7, $7)",
-            &[
-                &Uuid::new_v4(),
-                &event_id,
-                &config.file_url(key.as_str()),
-                &key.as_str(),
-                &(FIXTURE_PNG.len() as i32),
-                &created_at,
-                &zone_id,
-            ],
-        )
-        .await
-        .with_context(|| format!("cannot record a file of zone {zone_id}"))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ pub enum Endpoint {
     GetZone,
     UpdateZone,
     DeleteZone,
+    AddZoneFiles,
 }
 
 /// What a function is built with at cold start; a function builds nothing else, and its
@@ -136,7 +137,7 @@ pub fn watch_router_toml() -> String {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 12] = [
+    pub const ALL: [Endpoint; 13] = [
         Endpoint::UploadMedia,
         Endpoint::ListMedia,
         Endpoint::GetMedia,
@@ -149,6 +150,7 @@ impl Endpoint {
         Endpoint::GetZone,
         Endpoint::UpdateZone,
         Endpoint::DeleteZone,
+        Endpoint::AddZoneFiles,
     ];
 
     /// The table.
@@ -238,6 +240,13 @@ impl Endpoint {
                 &[JwtKey, Database, S3],
                 "delete-zone",
             ),
+            Self::AddZoneFiles => (
+                "add-zone-files",
+                "POST",
+                paths::ZONE_FILES,
+                &[JwtKey, Database, S3],
+                "add-photos",
+            ),
         };
         Spec {
             name,
@@ -281,6 +290,7 @@ impl Endpoint {
             Self::GetZone => entry::get_zone(state, request).await,
             Self::UpdateZone => entry::update_zone(state, request).await,
             Self::DeleteZone => entry::delete_zone(state, request).await,
+            Self::AddZoneFiles => entry::add_zone_files(state, request).await,
         }
     }
 }
@@ -362,6 +372,12 @@ pub mod entry {
         let path = Endpoint::DeleteZone.path();
         let (zone, _no_input) = extract::zone(state, request, path).await?;
         api::delete_zone::handle(state, zone).await
+    }
+
+    pub async fn add_zone_files(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::AddZoneFiles.path();
+        let (zone, input) = extract::zone(state, request, path).await?;
+        api::add_zone_files::handle(state, zone, input).await
     }
 }
 

@@ -69,6 +69,13 @@ pub enum ApiError {
         "the uploaded file was replaced while it was being checked: complete the upload again to check the file that is there now"
     )]
     UploadChanged,
+    /// 409: the database predates The Plugs' zones (seed era): a zone there is one media item
+    /// and cannot hold more files.
+    #[error(
+        "this database predates The Plugs' zones (its schema is from before The Plugs' revision \
+         7a9d6f4f8420): a zone is a single media item here and cannot take more files"
+    )]
+    ZonesUnavailable,
     /// 422: the file that reached S3 is not the one declared (its size differs).
     #[error("{0}")]
     UploadMismatch(String),
@@ -91,7 +98,9 @@ pub enum ApiError {
     /// it before any function runs, and locally the edge does the same.
     #[error(
         "the request is larger than the {limit} bytes a function can receive; send files over \
-         4.4 MB with a direct upload (POST .../media/uploads)"
+         4.4 MB, or many files at once, with direct uploads (POST \
+         /api/v1/events/{{event_id}}/media/uploads, several files per call with `files`); \
+         resumable uploads for very large files are not available yet"
     )]
     RequestTooLarge { limit: usize },
     /// 415: the file's type is not on the allow-list, or its bytes contradict its name.
@@ -143,7 +152,7 @@ impl ApiError {
             | Self::ZoneNotFound
             | Self::FileNotFound
             | Self::UploadNotFound => 404,
-            Self::UploadIncomplete(_) | Self::UploadChanged => 409,
+            Self::UploadIncomplete(_) | Self::UploadChanged | Self::ZonesUnavailable => 409,
             Self::UploadMismatch(_) => 422,
             Self::MalformedRequest(_) => 400,
             Self::Validation { .. } | Self::EmptyFile => 422,
@@ -170,6 +179,7 @@ impl ApiError {
             Self::UploadNotFound => "UPLOAD_NOT_FOUND",
             Self::UploadIncomplete(_) => "UPLOAD_INCOMPLETE",
             Self::UploadChanged => "UPLOAD_CHANGED",
+            Self::ZonesUnavailable => "ZONES_UNAVAILABLE",
             Self::UploadMismatch(_) => "UPLOAD_MISMATCH",
             Self::MalformedRequest(_) => "MALFORMED_REQUEST",
             Self::Validation { .. } => "VALIDATION_ERROR",

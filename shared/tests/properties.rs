@@ -92,8 +92,15 @@ proptest! {
         );
         let request = Request::from_parts(parts, body);
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        if let Err(err) = runtime.block_on(upload_form::read(request, 1024)) {
-            prop_assert!((400..500).contains(&err.status_code()), "{err:?}");
+        match runtime.block_on(upload_form::read(request)) {
+            Err(err) => prop_assert!((400..500).contains(&err.status_code()), "{err:?}"),
+            Ok(form) => {
+                for file in &form.files {
+                    if let Err(err) = upload_form::check_file(file, 1024) {
+                        prop_assert!((400..500).contains(&err.status_code()), "{err:?}");
+                    }
+                }
+            }
         }
     }
 
@@ -109,8 +116,10 @@ proptest! {
         let (mut parts, body) = Request::new(Body::Binary(body)).into_parts();
         parts.headers.insert(http::header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}").parse().unwrap());
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let form = runtime.block_on(upload_form::read(Request::from_parts(parts, body), 4096)).unwrap();
-        prop_assert_eq!(form.bytes.as_ref(), file.as_slice());
+        let form = runtime.block_on(upload_form::read(Request::from_parts(parts, body))).unwrap();
+        prop_assert_eq!(form.files.len(), 1);
+        prop_assert_eq!(form.files[0].bytes.as_ref(), file.as_slice());
+        prop_assert!(upload_form::check_file(&form.files[0], 4096).is_ok());
         let trimmed = title.trim();
         prop_assert_eq!(form.title.as_deref(), (!trimmed.is_empty()).then_some(trimmed));
     }

@@ -2,15 +2,21 @@
 //! direct upload. Checks what arrived under the temp key against the declaration, moves it to
 //! its `events/` key and records the media row — under a row lock, so concurrent completes of
 //! one upload create one row, and a repeated complete answers the media it already created.
+//!
+//! An upload announced into a zone joins it under the zone's row lock; one of an album
+//! (announced with `files`) creates the album's zone if it is the first to complete. If that
+//! zone was deleted meanwhile, the upload is discarded (its objects and its pending row) and
+//! the answer is 404 `ZONE_NOT_FOUND`: no object is left without its row.
 
 use chrono::Utc;
+use uuid::Uuid;
 
 use super::MediaJson;
 use super::extract::{OwnedEvent, OwnedUpload};
 use super::publish::{remove_orphan, write_at_free_key};
 use crate::AppState;
 use crate::db::DbError;
-use crate::db::media::{self, NewMedia};
+use crate::db::media::{self, NewMedia, Zone};
 use crate::db::pending_uploads::{self, PendingUpload};
 use crate::edge::{ApiResult, json_response};
 use crate::error::ApiError;
@@ -85,26 +91,46 @@ pub async fn handle(state: &AppState, upload: OwnedUpload) -> ApiResult {
         created_at: Utc::now(),
     };
     let recorded = async {
-        let row = media::insert(&tx, shape, &new).await?;
+        let row = media::insert_in(&tx, shape, &new, zone_of(&pending)).await?;
         pending_uploads::delete(&tx, pending.id).await?;
         tx.commit().await?;
         Ok::<_, DbError>(row)
     }
     .await;
     let row = match recorded {
-        Ok(row) => row,
+        Ok(Some(row)) => row,
+        Ok(None) => {
+            remove_orphan(state, &key).await;
+            delete_temp(state, &pending).await;
+            tracing::info!(upload_id = %pending.id, %event_id, "direct upload discarded: its zone is gone");
+            return Err(ApiError::ZoneNotFound);
+        }
         Err(err) => {
             remove_orphan(state, &key).await;
             return Err(ApiError::database(err));
         }
     };
-    // The row no longer points at the temp object; if this delete fails, the sweep (and the
-    // bucket's temp/ lifecycle rule) removes it.
+    delete_temp(state, &pending).await;
+    tracing::info!(media_id = %row.id, %event_id, key = %key, "direct upload completed");
+    Ok(json_response(201, &MediaJson::from(row)))
+}
+
+/// The zone the upload's row goes into: the one it was announced into, its album's, or a
+/// new one of its own.
+fn zone_of(pending: &PendingUpload) -> Zone {
+    match (pending.zone_id, pending.batch_id) {
+        (Some(zone_id), _) => Zone::Join(zone_id),
+        (None, Some(batch_id)) => Zone::Batch(batch_id),
+        (None, None) => Zone::Own(Uuid::new_v4()),
+    }
+}
+
+/// The temp object is no longer needed once the pending upload is gone; if this delete
+/// fails, the sweep (and the bucket's temp/ lifecycle rule) removes it.
+async fn delete_temp(state: &AppState, pending: &PendingUpload) {
     if let Err(err) = state.storage().delete(&pending.temp_key).await {
         tracing::warn!(key = %pending.temp_key, error = %err, "could not delete a completed upload's temp object");
     }
-    tracing::info!(media_id = %row.id, %event_id, key = %key, "direct upload completed");
-    Ok(json_response(201, &MediaJson::from(row)))
 }
 
 /// The object under the temp key must exist, have the declared size and start like the

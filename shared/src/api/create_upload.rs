@@ -1,6 +1,11 @@
 //! `POST /api/v1/events/{event_id}/media/uploads`: the first step of a direct upload, for
 //! files larger than API Gateway can carry to a Lambda function. Records the declared file
 //! and answers a presigned PUT bound to it: S3 itself refuses another size, type or checksum.
+//!
+//! `files: [...]` announces several uploads at once (an album): one ticket each, sharing the
+//! title, description and tags, and completed into one zone. The zone is created by the first
+//! completion (concurrent first completions make one), so an album whose uploads are never
+//! completed leaves no empty zone. `zone_id` names an existing zone the uploads join instead.
 
 use base64::Engine as _;
 use chrono::Utc;
@@ -11,26 +16,47 @@ use uuid::Uuid;
 use super::extract::{Input, OwnedEvent};
 use super::upload_form::{MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS, optional_text, parse_tags};
 use crate::AppState;
+use crate::db::DbError;
 use crate::db::pending_uploads::{self, PendingUpload};
+use crate::db::shape::Shape;
+use crate::db::zones::{self, ZoneLookup};
 use crate::edge::{ApiResult, json_response};
 use crate::error::ApiError;
 use crate::keys::temp_key;
 use crate::media_type::{MediaType, sanitize_file_name};
 use crate::storage::{DeclaredFile, ObjectMetadata};
 
-/// The request body.
+/// The most uploads one call may announce with `files` (a phone's album of 50 fits twice).
+pub const MAX_FILES_PER_ANNOUNCEMENT: usize = 100;
+
+/// The request body: one file (`filename`, `content_type`, `file_size`, `checksum_md5`), or
+/// several (`files`), and what they share.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateUpload {
-    filename: String,
-    content_type: String,
-    #[serde(deserialize_with = "whole_number")]
-    file_size: i64,
+    filename: Option<String>,
+    content_type: Option<String>,
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    file_size: Option<i64>,
     /// Hex (32 digits) or base64 (24 characters) MD5 of the file.
     checksum_md5: Option<String>,
     title: Option<String>,
     description: Option<String>,
     tags: Option<Tags>,
+    /// An existing zone of the event the uploads join when they complete.
+    zone_id: Option<Uuid>,
+    files: Option<Vec<FileEntry>>,
+}
+
+/// One file of `files`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEntry {
+    filename: String,
+    content_type: String,
+    #[serde(deserialize_with = "whole_number")]
+    file_size: i64,
+    checksum_md5: Option<String>,
 }
 
 /// Tags as a list, or comma-separated as in the multipart form.
@@ -51,63 +77,210 @@ struct UploadTicket {
     expires_at: chrono::DateTime<Utc>,
 }
 
+/// One ticket of an announcement of several files, with the file it is for.
+#[derive(Debug, Serialize)]
+struct BatchTicket {
+    index: usize,
+    filename: String,
+    #[serde(flatten)]
+    ticket: UploadTicket,
+}
+
+/// A file of `files` that got no ticket, and why (as upload-media's batch answer says it).
+#[derive(Debug, Serialize)]
+struct RefusedFile {
+    filename: String,
+    index: usize,
+    error: String,
+    error_type: &'static str,
+}
+
+/// The answer to `files`.
+#[derive(Debug, Serialize)]
+struct BatchTickets {
+    /// The zone the uploads complete into (the one named by `zone_id`, or the one the first
+    /// completion creates); null on the seed-era schema, or when no ticket was issued.
+    batch_id: Option<Uuid>,
+    uploads: Vec<BatchTicket>,
+    failed: Vec<RefusedFile>,
+    total_requested: usize,
+    total_successful: usize,
+    total_failed: usize,
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn handle(state: &AppState, event: OwnedEvent, input: Input) -> ApiResult {
     let OwnedEvent {
         user,
         event_id,
-        client,
+        mut client,
+        shape,
         ..
     } = event;
     let body: CreateUpload = parse_json(input.body())?;
-    let declared = validate(body, state.config.max_file_size)?;
-
-    let id = Uuid::new_v4();
-    let created_at = Utc::now();
-    let key = temp_key(created_at, declared.media_type.extension);
-    let metadata = ObjectMetadata {
-        event_id: event_id.to_string(),
-        user_id: user.id.to_string(),
-        original_filename: declared.file_name.clone(),
-    };
-    let file = DeclaredFile {
-        size: declared.size as u64,
-        content_type: declared.media_type.mime.to_owned(),
-        md5_base64: declared.md5_base64.clone(),
-        metadata,
-    };
-    let presigned = state
-        .storage()
-        .presigned_put(key.as_str(), file, state.config.upload_url_ttl)
-        .await
-        .map_err(ApiError::from)?;
-    let pending = PendingUpload {
-        id,
+    let (shared, files) = validate(body, state.config.max_file_size)?;
+    if let Some(zone_id) = shared.zone_id {
+        check_zone(&client, shape, event_id, zone_id, user.id).await?;
+        if shared.has_metadata() {
+            return Err(ApiError::validation(
+                &["body", "zone_id"],
+                "uploads into a zone take the zone's title, description and tags: send none \
+                 of them",
+            ));
+        }
+    }
+    let announcer = Announcer {
+        state,
         event_id,
         user_id: user.id,
-        file_name: declared.file_name,
-        content_type: declared.media_type.mime.to_owned(),
-        file_size: declared.size,
-        checksum_md5: declared.md5_base64,
-        title: declared.title,
-        description: declared.description,
-        tags: declared.tags.join(", "),
-        temp_key: key.as_str().to_owned(),
-        created_at,
-        expires_at: presigned.expires_at,
+        shared: &shared,
     };
-    pending_uploads::insert(&client, &pending).await?;
-    tracing::info!(upload_id = %id, %event_id, size = pending.file_size, "direct upload created");
-    Ok(json_response(
-        201,
-        &UploadTicket {
-            upload_id: id,
+    match files {
+        Announced::One(declared) => {
+            let (pending, ticket) = announcer.ticket(declared, shared.zone_id, None).await?;
+            pending_uploads::insert(&client, &pending).await?;
+            tracing::info!(upload_id = %pending.id, %event_id, size = pending.file_size, "direct upload created");
+            Ok(json_response(201, &ticket))
+        }
+        Announced::Many(declared) => {
+            let batch_id = match (shared.zone_id, shape) {
+                (Some(zone_id), _) => Some(zone_id),
+                (None, Shape::Current) => Some(Uuid::new_v4()),
+                (None, Shape::Seed) => None,
+            };
+            // Joining a named zone, each upload carries it; a new one is the batch's own.
+            let new_zone = batch_id.filter(|_| shared.zone_id.is_none());
+            let mut answer = BatchTickets {
+                batch_id: None,
+                uploads: Vec::new(),
+                failed: Vec::new(),
+                total_requested: declared.len(),
+                total_successful: 0,
+                total_failed: 0,
+            };
+            let mut pendings = Vec::new();
+            for (index, (filename, declared)) in declared.into_iter().enumerate() {
+                match declared {
+                    Ok(declared) => {
+                        let (pending, ticket) =
+                            announcer.ticket(declared, shared.zone_id, new_zone).await?;
+                        pendings.push(pending);
+                        answer.uploads.push(BatchTicket {
+                            index,
+                            filename,
+                            ticket,
+                        });
+                    }
+                    Err(err) => answer.failed.push(RefusedFile {
+                        filename,
+                        index,
+                        error: err.public_message(),
+                        error_type: err.code(),
+                    }),
+                }
+            }
+            record_all(&mut client, &pendings).await?;
+            answer.total_successful = answer.uploads.len();
+            answer.total_failed = answer.failed.len();
+            answer.batch_id = batch_id.filter(|_| !pendings.is_empty());
+            tracing::info!(%event_id, tickets = answer.total_successful, refused = answer.total_failed, "direct uploads created");
+            Ok(json_response(201, &answer))
+        }
+    }
+}
+
+/// A zone named by `zone_id` must be a live zone of the event, on a schema that has zones.
+async fn check_zone(
+    client: &deadpool_postgres::Client,
+    shape: Shape,
+    event_id: Uuid,
+    zone_id: Uuid,
+    user_id: Uuid,
+) -> Result<(), ApiError> {
+    if shape == Shape::Seed {
+        return Err(ApiError::ZonesUnavailable);
+    }
+    match zones::find_owned(client, shape, event_id, zone_id, user_id).await? {
+        ZoneLookup::Found(_) => Ok(()),
+        ZoneLookup::NoZone => Err(ApiError::ZoneNotFound),
+        ZoneLookup::Denied(denied) => Err(ApiError::denied(denied)),
+    }
+}
+
+/// The pending uploads of one announcement, all or none.
+async fn record_all(
+    client: &mut deadpool_postgres::Client,
+    pendings: &[PendingUpload],
+) -> Result<(), DbError> {
+    let tx = client.transaction().await?;
+    for pending in pendings {
+        pending_uploads::insert(&tx, pending).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// What makes the tickets of one request.
+struct Announcer<'a> {
+    state: &'a AppState,
+    event_id: Uuid,
+    user_id: Uuid,
+    shared: &'a Shared,
+}
+
+impl Announcer<'_> {
+    /// The presigned PUT for `declared`, and the pending upload to record for it.
+    async fn ticket(
+        &self,
+        declared: Declared,
+        zone_id: Option<Uuid>,
+        batch_id: Option<Uuid>,
+    ) -> Result<(PendingUpload, UploadTicket), ApiError> {
+        let created_at = Utc::now();
+        let key = temp_key(created_at, declared.media_type.extension);
+        let metadata = ObjectMetadata {
+            event_id: self.event_id.to_string(),
+            user_id: self.user_id.to_string(),
+            original_filename: declared.file_name.clone(),
+        };
+        let file = DeclaredFile {
+            size: declared.size as u64,
+            content_type: declared.media_type.mime.to_owned(),
+            md5_base64: declared.md5_base64.clone(),
+            metadata,
+        };
+        let presigned = self
+            .state
+            .storage()
+            .presigned_put(key.as_str(), file, self.state.config.upload_url_ttl)
+            .await
+            .map_err(ApiError::from)?;
+        let pending = PendingUpload {
+            id: Uuid::new_v4(),
+            event_id: self.event_id,
+            user_id: self.user_id,
+            file_name: declared.file_name,
+            content_type: declared.media_type.mime.to_owned(),
+            file_size: declared.size,
+            checksum_md5: declared.md5_base64,
+            title: self.shared.title.clone(),
+            description: self.shared.description.clone(),
+            tags: self.shared.tags.join(", "),
+            temp_key: key.as_str().to_owned(),
+            created_at,
+            expires_at: presigned.expires_at,
+            zone_id,
+            batch_id,
+        };
+        let ticket = UploadTicket {
+            upload_id: pending.id,
             method: "PUT",
             url: presigned.url,
             headers: presigned.headers,
             expires_at: presigned.expires_at,
-        },
-    ))
+        };
+        Ok((pending, ticket))
+    }
 }
 
 fn parse_json(body: &Body) -> Result<CreateUpload, ApiError> {
@@ -122,52 +295,151 @@ fn parse_json(body: &Body) -> Result<CreateUpload, ApiError> {
     })
 }
 
-/// The declaration, checked.
+/// What the files of one request share.
+#[derive(Debug)]
+struct Shared {
+    title: Option<String>,
+    description: Option<String>,
+    tags: Vec<String>,
+    zone_id: Option<Uuid>,
+}
+
+impl Shared {
+    fn has_metadata(&self) -> bool {
+        self.title.is_some() || self.description.is_some() || !self.tags.is_empty()
+    }
+}
+
+/// One declared file, checked.
 #[derive(Debug)]
 struct Declared {
     file_name: String,
     media_type: &'static MediaType,
     size: i64,
     md5_base64: Option<String>,
-    title: Option<String>,
-    description: Option<String>,
-    tags: Vec<String>,
 }
 
-fn validate(body: CreateUpload, max_file_size: u64) -> Result<Declared, ApiError> {
-    if body.file_size < 0 {
-        return Err(ApiError::validation(
-            &["body", "file_size"],
-            "must not be negative",
-        ));
-    }
-    if body.file_size == 0 {
-        return Err(ApiError::EmptyFile);
-    }
-    if body.file_size as u64 > max_file_size {
-        return Err(ApiError::file_too_large(max_file_size));
-    }
-    let media_type = MediaType::by_mime(&body.content_type).ok_or_else(|| {
-        ApiError::UnsupportedMediaType(format!("{:?} is not an allowed type", body.content_type))
-    })?;
+/// The files of a request: one (its refusal was the answer), or several, each with its
+/// sanitised name and its own outcome.
+#[derive(Debug)]
+enum Announced {
+    One(Declared),
+    Many(Vec<(String, Result<Declared, ApiError>)>),
+}
+
+fn validate(body: CreateUpload, max_file_size: u64) -> Result<(Shared, Announced), ApiError> {
     let tags = match body.tags {
         None => Vec::new(),
         Some(Tags::Text(text)) => parse_tags(&text)?,
         Some(Tags::List(list)) => parse_tags(&list.join(","))?,
     };
-    Ok(Declared {
-        file_name: sanitize_file_name(&body.filename),
-        media_type,
-        size: body.file_size,
-        md5_base64: body
-            .checksum_md5
-            .as_deref()
-            .map(md5_as_base64)
-            .transpose()?,
+    let shared = Shared {
         title: optional_text(body.title, "title", MAX_TITLE_CHARS)?,
         description: optional_text(body.description, "description", MAX_DESCRIPTION_CHARS)?,
         tags,
+        zone_id: body.zone_id,
+    };
+    let single = [
+        ("filename", body.filename.is_some()),
+        ("content_type", body.content_type.is_some()),
+        ("file_size", body.file_size.is_some()),
+        ("checksum_md5", body.checksum_md5.is_some()),
+    ];
+    let Some(files) = body.files else {
+        let entry = FileEntry {
+            filename: required(body.filename, "filename")?,
+            content_type: required(body.content_type, "content_type")?,
+            file_size: required(body.file_size, "file_size")?,
+            checksum_md5: body.checksum_md5,
+        };
+        return Ok((
+            shared,
+            Announced::One(validate_file(entry, max_file_size, &["body"])??),
+        ));
+    };
+    if let Some((name, _)) = single.iter().find(|(_, sent)| *sent) {
+        return Err(ApiError::validation(
+            &["body", name],
+            "describe each file in `files`, or send one file without `files`",
+        ));
+    }
+    if files.is_empty() || files.len() > MAX_FILES_PER_ANNOUNCEMENT {
+        return Err(ApiError::validation(
+            &["body", "files"],
+            format!("between 1 and {MAX_FILES_PER_ANNOUNCEMENT} files per request"),
+        ));
+    }
+    let mut declared = Vec::with_capacity(files.len());
+    for (index, entry) in files.into_iter().enumerate() {
+        let name = sanitize_file_name(&entry.filename);
+        let index = index.to_string();
+        declared.push((
+            name,
+            validate_file(entry, max_file_size, &["body", "files", &index])?,
+        ));
+    }
+    Ok((shared, Announced::Many(declared)))
+}
+
+/// A field a single-file request must have.
+fn required<T>(value: Option<T>, name: &str) -> Result<T, ApiError> {
+    value.ok_or_else(|| ApiError::validation(&["body", name], "field required"))
+}
+
+/// One declared file. The outer error makes the request malformed (a negative size, a
+/// malformed checksum); the inner one refuses the file as `upload-media` refuses its bytes
+/// (too large 413, empty 422, a type outside the allow-list 415): in `files` that refuses the
+/// entry alone. `at` is where the file's fields are (`["body"]`, `["body", "files", "3"]`).
+fn validate_file(
+    entry: FileEntry,
+    max_file_size: u64,
+    at: &[&str],
+) -> Result<Result<Declared, ApiError>, ApiError> {
+    let field = |name| [at, &[name]].concat();
+    if entry.file_size < 0 {
+        return Err(ApiError::validation(
+            &field("file_size"),
+            "must not be negative",
+        ));
+    }
+    let md5_base64 = entry
+        .checksum_md5
+        .as_deref()
+        .map(|raw| md5_as_base64(raw, &field("checksum_md5")))
+        .transpose()?;
+    Ok(
+        refuse_as_upload_does(&entry, max_file_size).map(|media_type| Declared {
+            file_name: sanitize_file_name(&entry.filename),
+            media_type,
+            size: entry.file_size,
+            md5_base64,
+        }),
+    )
+}
+
+/// The declared file's type, unless `upload-media` would refuse the file.
+fn refuse_as_upload_does(
+    entry: &FileEntry,
+    max_file_size: u64,
+) -> Result<&'static MediaType, ApiError> {
+    if entry.file_size == 0 {
+        return Err(ApiError::EmptyFile);
+    }
+    if entry.file_size as u64 > max_file_size {
+        return Err(ApiError::file_too_large(max_file_size));
+    }
+    MediaType::by_mime(&entry.content_type).ok_or_else(|| {
+        ApiError::UnsupportedMediaType(format!("{:?} is not an allowed type", entry.content_type))
     })
+}
+
+/// [`whole_number`] for a field that may be absent or `null`.
+fn optional_whole_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Whole(#[serde(deserialize_with = "whole_number")] i64);
+    Ok(Option::<Whole>::deserialize(deserializer)?.map(|Whole(n)| n))
 }
 
 /// A JSON integer, also when written with a fraction of zero (`1024.0`) or too large for i64
@@ -192,7 +464,7 @@ fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64
 }
 
 /// Content-MD5 wants base64; clients often have hex. Either is accepted.
-fn md5_as_base64(raw: &str) -> Result<String, ApiError> {
+fn md5_as_base64(raw: &str, at: &[&str]) -> Result<String, ApiError> {
     // ASCII whitespace only, as the OpenAPI pattern says (a trailing newline from `md5sum`).
     let raw = raw.trim_ascii();
     let digest = if raw.len() == 32 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -204,12 +476,7 @@ fn md5_as_base64(raw: &str) -> Result<String, ApiError> {
             .decode(raw)
             .ok()
             .filter(|d| d.len() == 16)
-            .ok_or_else(|| {
-                ApiError::validation(
-                    &["body", "checksum_md5"],
-                    "must be an MD5 digest in hex or base64",
-                )
-            })?
+            .ok_or_else(|| ApiError::validation(at, "must be an MD5 digest in hex or base64"))?
     };
     Ok(base64::engine::general_purpose::STANDARD.encode(digest))
 }
@@ -218,20 +485,31 @@ fn md5_as_base64(raw: &str) -> Result<String, ApiError> {
 mod tests {
     use super::*;
 
-    fn body(json: serde_json::Value) -> Result<Declared, ApiError> {
+    const AT: &[&str] = &["body", "checksum_md5"];
+
+    fn announced(json: serde_json::Value) -> Result<(Shared, Announced), ApiError> {
         let body: CreateUpload = serde_json::from_value(json)
             .map_err(|e| ApiError::validation(&["body"], e.to_string()))?;
         validate(body, 1000)
     }
 
+    fn body(json: serde_json::Value) -> Result<Declared, ApiError> {
+        match announced(json)?.1 {
+            Announced::One(declared) => Ok(declared),
+            Announced::Many(_) => panic!("one file was declared"),
+        }
+    }
+
     #[test]
     fn a_declaration_is_checked_like_an_upload() {
-        let ok = body(serde_json::json!({"filename": "../clip.mp4", "content_type": "video/mp4", "file_size": 10, "tags": ["a", " b "]})).unwrap();
+        let json = serde_json::json!({"filename": "../clip.mp4", "content_type": "video/mp4", "file_size": 10, "tags": ["a", " b "]});
+        let (shared, _) = announced(json.clone()).unwrap();
+        let ok = body(json).unwrap();
         assert_eq!(
             (
                 ok.file_name.as_str(),
                 ok.media_type.mime,
-                ok.tags.as_slice()
+                shared.tags.as_slice()
             ),
             (
                 "clip.mp4",
@@ -263,14 +541,53 @@ mod tests {
     }
 
     #[test]
+    fn several_files_are_checked_one_by_one_and_bounded() {
+        let file = |name: &str, size: i64| serde_json::json!({"filename": name, "content_type": "image/png", "file_size": size});
+        let (_, Announced::Many(files)) =
+            announced(serde_json::json!({"files": [file("a.png", 10), file("b.png", 0), file("c.png", 5000)]}))
+                .unwrap()
+        else {
+            panic!("several files were declared");
+        };
+        let outcomes: Vec<_> = files
+            .iter()
+            .map(|(name, d)| (name.as_str(), d.as_ref().err().map(ApiError::code)))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                ("a.png", None),
+                ("b.png", Some("EMPTY_FILE")),
+                ("c.png", Some("FILE_TOO_LARGE"))
+            ]
+        );
+        let code = |json| announced(json).unwrap_err().code();
+        let many: Vec<_> = (0..=MAX_FILES_PER_ANNOUNCEMENT)
+            .map(|i| file(&format!("{i}.png"), 1))
+            .collect();
+        assert_eq!(code(serde_json::json!({"files": many})), "VALIDATION_ERROR");
+        assert_eq!(code(serde_json::json!({"files": []})), "VALIDATION_ERROR");
+        assert_eq!(
+            code(serde_json::json!({"files": [file("a.png", 1)], "filename": "b.png"})),
+            "VALIDATION_ERROR"
+        );
+        assert_eq!(
+            code(
+                serde_json::json!({"files": [{"filename": "a.png", "content_type": "image/png", "file_size": -1}]})
+            ),
+            "VALIDATION_ERROR"
+        );
+    }
+
+    #[test]
     fn md5_is_accepted_in_hex_or_base64() {
         let b64 = "1B2M2Y8AsgTpgAmY7PhCfg==";
         assert_eq!(
-            md5_as_base64("d41d8cd98f00b204e9800998ecf8427e").unwrap(),
+            md5_as_base64("d41d8cd98f00b204e9800998ecf8427e", AT).unwrap(),
             b64
         );
-        assert_eq!(md5_as_base64(b64).unwrap(), b64);
-        assert!(md5_as_base64("abc").is_err());
+        assert_eq!(md5_as_base64(b64, AT).unwrap(), b64);
+        assert!(md5_as_base64("abc", AT).is_err());
     }
 
     #[test]
@@ -297,9 +614,9 @@ mod tests {
     #[test]
     fn md5_takes_ascii_whitespace_around_it_and_nothing_else() {
         let b64 = "1B2M2Y8AsgTpgAmY7PhCfg==";
-        assert_eq!(md5_as_base64(&format!(" {b64}\n")).unwrap(), b64);
-        assert!(md5_as_base64(&format!("\u{a0}{b64}")).is_err());
+        assert_eq!(md5_as_base64(&format!(" {b64}\n"), AT).unwrap(), b64);
+        assert!(md5_as_base64(&format!("\u{a0}{b64}"), AT).is_err());
         // Base64 whose last digit carries bits beyond the 16 bytes is not a digest.
-        assert!(md5_as_base64("1B2M2Y8AsgTpgAmY7PhCfh==").is_err());
+        assert!(md5_as_base64("1B2M2Y8AsgTpgAmY7PhCfh==", AT).is_err());
     }
 }

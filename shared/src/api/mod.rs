@@ -6,8 +6,11 @@
 //! A handler module imports no other handler: what two of them share lives in a module of
 //! its own ([`extract`] the checked inputs, `presign` the presigned answers, `publish` the
 //! writing of a published file, [`upload_form`] the form's fields and their limits, `paging`
-//! the list endpoints' skip/limit/file_type and page cutting, `zone_json` the zone answers).
+//! the list endpoints' skip/limit/file_type and page cutting, `zone_json` the zone answers,
+//! `batch` the storing of a form's files one by one and the batch answer).
 
+pub mod add_zone_files;
+mod batch;
 pub mod complete_upload;
 pub mod create_upload;
 pub mod delete;

@@ -1,21 +1,21 @@
-//! `POST /api/v1/events/{event_id}/media`: store the file, then its row.
+//! `POST /api/v1/events/{event_id}/media`: store the files, then their rows.
 //!
-//! Everything that can be refused is refused before the first byte reaches S3. The object is
-//! written under a new key that is never overwritten; if the row cannot be inserted the
-//! object is deleted again, so no object outlives a failed request.
+//! Everything that can be refused is refused before the first byte reaches S3. Each object is
+//! written under a new key that is never overwritten; if its row cannot be inserted the
+//! object is deleted again, so no object outlives a failed file.
+//!
+//! One file (`file`, or a single `files`) answers its media JSON, or the error, as always.
+//! Several answer the batch shape ([`super::batch`]): on the current shape they share one new
+//! zone holding the form's metadata; on the seed era each row holds that metadata itself.
 
-use chrono::Utc;
 use uuid::Uuid;
 
+use super::batch::{BatchZone, Destination, Metadata, store_all, store_file};
 use super::extract::{Input, OwnedEvent};
-use super::publish::{remove_orphan, write_at_free_key};
 use super::{MediaJson, upload_form};
 use crate::AppState;
-use crate::db::media;
+use crate::db::media::Zone;
 use crate::edge::{ApiResult, json_response};
-use crate::error::ApiError;
-use crate::media_type::{self, sanitize_file_name};
-use crate::storage::ObjectMetadata;
 
 #[tracing::instrument(skip_all)]
 pub async fn handle(state: &AppState, event: OwnedEvent, input: Input) -> ApiResult {
@@ -26,52 +26,26 @@ pub async fn handle(state: &AppState, event: OwnedEvent, input: Input) -> ApiRes
         shape,
         ..
     } = event;
-    let form = upload_form::read(input.into_request(), state.config.max_file_size).await?;
-    let media_type = media_type::detect(&form.bytes, &form.file_name)?;
-    let original_filename = sanitize_file_name(&form.file_name);
-    let file_size = i32::try_from(form.bytes.len())
-        .map_err(|_| ApiError::file_too_large(state.config.max_file_size))?;
-
-    let metadata = ObjectMetadata {
-        event_id: event_id.to_string(),
-        user_id: user.id.to_string(),
-        original_filename: original_filename.clone(),
-    };
-    let (key, created_at) = write_at_free_key(event_id, Utc::now(), media_type.extension, |key| {
-        let bytes = form.bytes.clone();
-        let metadata = metadata.clone();
-        async move {
-            state
-                .storage()
-                .put_new(key.as_str(), bytes, media_type.mime, metadata)
-                .await
-        }
-    })
-    .await?;
-
-    let file_url = state.file_url(key.as_str());
-    let tags = form.tags.join(", ");
-    let new = media::NewMedia {
-        id: Uuid::new_v4(),
+    let form = upload_form::read(input.into_request()).await?;
+    let to = Destination {
+        state,
         event_id,
-        title: form.title.as_deref(),
-        description: form.description.as_deref(),
-        file_url: &file_url,
-        s3_key: key.as_str(),
-        file_type: media_type.mime,
-        file_size,
-        tags: &tags,
-        original_filename: &original_filename,
-        created_at,
+        user_id: user.id,
+        client: &client,
+        shape,
     };
-    match media::insert(&client, shape, &new).await {
-        Ok(row) => {
-            tracing::info!(media_id = %row.id, %event_id, key = %key, size = file_size, "media uploaded");
-            Ok(json_response(201, &MediaJson::from(row)))
-        }
-        Err(err) => {
-            remove_orphan(state, &key).await;
-            Err(ApiError::database(err))
-        }
+    let zone_id = Uuid::new_v4();
+    if let [file] = form.files.as_slice() {
+        let tags = form.tags.join(", ");
+        let metadata = Metadata {
+            title: form.title.as_deref(),
+            description: form.description.as_deref(),
+            tags: &tags,
+        };
+        let row = store_file(&to, file, metadata, Zone::Own(zone_id)).await?;
+        return Ok(json_response(201, &MediaJson::from(row)));
     }
+    let batch = store_all(&to, &form, BatchZone::New(zone_id)).await?;
+    tracing::info!(%event_id, stored = batch.total_successful, failed = batch.total_failed, "batch uploaded");
+    Ok(json_response(201, &batch))
 }

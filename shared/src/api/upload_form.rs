@@ -19,18 +19,38 @@ pub const LAMBDA_UPLOAD_MAX_BYTES: u64 = 4_400_000;
 /// Text fields are small; a larger one is not a form this endpoint understands.
 const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
 
-/// The validated upload form.
+/// The most file parts one form may carry (`file` and `files` together). The request is
+/// bounded by Lambda's payload anyway; this keeps one request's S3 writes well inside the
+/// function's timeout. More files go through direct uploads.
+pub const MAX_FILES_PER_FORM: usize = 20;
+
+/// The validated upload form: its files, as sent (each is checked on its own by
+/// [`check_file`], so one bad file of several does not refuse the others), and the metadata
+/// that applies to all of them.
 #[derive(Debug)]
 pub struct UploadForm {
-    pub file_name: String,
-    pub bytes: Bytes,
+    /// At least one, at most [`MAX_FILES_PER_FORM`], in the order of the form.
+    pub files: Vec<FormFile>,
     pub title: Option<String>,
     pub description: Option<String>,
     pub tags: Vec<String>,
+    /// Which of `title`, `description` and `tags` the form sent, even empty.
+    pub metadata_parts: Vec<&'static str>,
 }
 
-/// Parses and validates the form; `max_file_size` is `MAX_FILE_SIZE`.
-pub async fn read(request: Request, max_file_size: u64) -> Result<UploadForm, ApiError> {
+/// One file part (`file` or `files`) of the form.
+#[derive(Debug)]
+pub struct FormFile {
+    /// Its position among the form's file parts, from 0.
+    pub index: usize,
+    /// The client's file name, unsanitised.
+    pub file_name: String,
+    pub bytes: Bytes,
+}
+
+/// Parses and validates the form's structure and metadata; the files' own checks are
+/// [`check_file`].
+pub async fn read(request: Request) -> Result<UploadForm, ApiError> {
     let boundary = boundary(&request)?;
     let body = match request.into_body() {
         Body::Binary(bytes) => Bytes::from(bytes),
@@ -41,25 +61,35 @@ pub async fn read(request: Request, max_file_size: u64) -> Result<UploadForm, Ap
     let stream = futures_util::stream::once(async move { Ok::<_, Infallible>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
 
-    let mut file: Option<(String, Bytes)> = None;
+    let mut files = Vec::new();
     let mut title = None;
     let mut description = None;
     let mut tags = None;
+    let mut metadata_parts = Vec::new();
     while let Some(field) = multipart.next_field().await.map_err(malformed)? {
         // `name=""` names nothing: refused like a part without a name.
         let Some(name) = field.name().filter(|n| !n.is_empty()).map(str::to_owned) else {
             return Err(ApiError::MalformedRequest("a form part has no name".into()));
         };
         match name.as_str() {
-            "file" => {
-                if file.is_some() {
-                    return Err(ApiError::MalformedRequest(
-                        "send exactly one file part".into(),
+            // `file` is the spec's name, `files` The Plugs' for several: both count.
+            "file" | "files" => {
+                if files.len() == MAX_FILES_PER_FORM {
+                    return Err(ApiError::validation(
+                        &["body", "files"],
+                        format!(
+                            "at most {MAX_FILES_PER_FORM} files per request: send more with \
+                             direct uploads (POST /api/v1/events/{{event_id}}/media/uploads)"
+                        ),
                     ));
                 }
                 let file_name = field.file_name().unwrap_or("").to_owned();
                 let bytes = file_bytes(field).await.map_err(malformed)?;
-                file = Some((file_name, bytes));
+                files.push(FormFile {
+                    index: files.len(),
+                    file_name,
+                    bytes,
+                });
             }
             "title" => title = Some(text(field, "title").await?),
             "description" => description = Some(text(field, "description").await?),
@@ -68,30 +98,48 @@ pub async fn read(request: Request, max_file_size: u64) -> Result<UploadForm, Ap
             _ => drop(field.bytes().await.map_err(malformed)?),
         }
     }
+    for (name, sent) in [
+        ("title", title.is_some()),
+        ("description", description.is_some()),
+        ("tags", tags.is_some()),
+    ] {
+        if sent {
+            metadata_parts.push(name);
+        }
+    }
 
-    let (file_name, bytes) =
-        file.ok_or_else(|| ApiError::validation(&["body", "file"], "field required"))?;
-    if bytes.len() as u64 > max_file_size {
-        return Err(ApiError::file_too_large(max_file_size));
-    }
-    if bytes.len() as u64 > LAMBDA_UPLOAD_MAX_BYTES {
-        return Err(ApiError::FileTooLarge {
-            message: format!(
-                "file too large for a form upload (over {LAMBDA_UPLOAD_MAX_BYTES} bytes): \
-                 send it directly to storage with POST /api/v1/events/{{event_id}}/media/uploads"
-            ),
-        });
-    }
-    if bytes.is_empty() {
-        return Err(ApiError::EmptyFile);
+    if files.is_empty() {
+        return Err(ApiError::validation(&["body", "file"], "field required"));
     }
     Ok(UploadForm {
-        file_name,
-        bytes,
+        files,
         title: optional_text(title, "title", MAX_TITLE_CHARS)?,
         description: optional_text(description, "description", MAX_DESCRIPTION_CHARS)?,
         tags: parse_tags(tags.as_deref().unwrap_or(""))?,
+        metadata_parts,
     })
+}
+
+/// What refuses one file before it is stored: over `max_file_size` (`MAX_FILE_SIZE`), over
+/// what a form upload can carry, or empty. Its type is checked by its bytes after this.
+pub fn check_file(file: &FormFile, max_file_size: u64) -> Result<(), ApiError> {
+    let size = file.bytes.len() as u64;
+    if size > max_file_size {
+        return Err(ApiError::file_too_large(max_file_size));
+    }
+    if size > LAMBDA_UPLOAD_MAX_BYTES {
+        return Err(ApiError::FileTooLarge {
+            message: format!(
+                "file too large for a form upload (over {LAMBDA_UPLOAD_MAX_BYTES} bytes): \
+                 send it directly to storage with POST /api/v1/events/{{event_id}}/media/uploads; \
+                 resumable uploads for very large files are not available yet"
+            ),
+        });
+    }
+    if size == 0 {
+        return Err(ApiError::EmptyFile);
+    }
+    Ok(())
 }
 
 fn boundary(request: &Request) -> Result<String, ApiError> {

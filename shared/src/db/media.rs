@@ -92,6 +92,25 @@ pub struct NewMedia<'a> {
     pub created_at: DateTime<Utc>,
 }
 
+/// The zone a new row belongs to on the current shape. On the seed shape a row holds its own
+/// metadata and has no zone: [`Zone::Own`] and [`Zone::Batch`] write the row alone, and
+/// [`Zone::Join`] finds no zone to join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// A new zone with this id, holding the row's metadata, created in the same statement
+    /// (a single upload, the first file of a multi-file upload).
+    Own(Uuid),
+    /// The live zone with this id, in the row's event: its metadata applies, the row's is
+    /// not written. The zone's row is locked (`for share`) while the row joins it, so a
+    /// delete of the zone either waits for the row or is seen and the row is not written.
+    Join(Uuid),
+    /// The zone of a batch of direct uploads: created with the row's metadata by the first of
+    /// them to complete, joined by the others (concurrent first completions make one zone;
+    /// a zone that was created and deleted since is not created again). Two statements:
+    /// run it in a transaction, so a failed row leaves no empty zone.
+    Batch(Uuid),
+}
+
 /// Inserts the row; on the current shape also its own zone, as The Plugs does for every
 /// upload (`zone_id` and `batch_id` both name it), in the same statement.
 pub async fn insert(
@@ -99,7 +118,42 @@ pub async fn insert(
     shape: Shape,
     new: &NewMedia<'_>,
 ) -> Result<MediaRow, DbError> {
-    let zone_id = Uuid::new_v4();
+    let row = insert_in(client, shape, new, Zone::Own(Uuid::new_v4())).await?;
+    Ok(row.expect("a row with a zone of its own is always written"))
+}
+
+/// Inserts the row into `zone`; `None` when the zone to join is not live (deleted, or never
+/// in this event), and then nothing was written.
+pub async fn insert_in(
+    client: &impl GenericClient,
+    shape: Shape,
+    new: &NewMedia<'_>,
+    zone: Zone,
+) -> Result<Option<MediaRow>, DbError> {
+    match (shape, zone) {
+        (Shape::Seed, Zone::Join(_)) => Ok(None),
+        (Shape::Seed, Zone::Own(_) | Zone::Batch(_)) => {
+            insert_with_statement(client, &insert_sql(shape), new, None).await
+        }
+        (Shape::Current, Zone::Own(zone_id)) => {
+            insert_with_statement(client, &insert_sql(shape), new, Some(zone_id)).await
+        }
+        (Shape::Current, Zone::Join(zone_id)) => join_zone(client, new, zone_id).await,
+        (Shape::Current, Zone::Batch(zone_id)) => {
+            create_zone_unless_it_exists(client, new, zone_id).await?;
+            join_zone(client, new, zone_id).await
+        }
+    }
+}
+
+/// Runs one of the inserts of [`insert_sql`]: `$1`–`$11` the fields of [`NewMedia`], `$12`
+/// the zone's id when there is one.
+async fn insert_with_statement(
+    client: &impl GenericClient,
+    sql: &str,
+    new: &NewMedia<'_>,
+    zone_id: Option<Uuid>,
+) -> Result<Option<MediaRow>, DbError> {
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![
         &new.id,
         &new.event_id,
@@ -113,15 +167,15 @@ pub async fn insert(
         &new.original_filename,
         &new.created_at,
     ];
-    if shape == Shape::Current {
-        params.push(&zone_id);
+    if let Some(zone_id) = &zone_id {
+        params.push(zone_id);
     }
-    let statement = client.prepare_cached(&insert_sql(shape)).await?;
-    let row = client.query_one(&statement, &params).await?;
-    Ok(MediaRow::from_row(&row))
+    let statement = client.prepare_cached(sql).await?;
+    let row = client.query_opt(&statement, &params).await?;
+    Ok(row.as_ref().map(MediaRow::from_row))
 }
 
-/// The insert of [`insert`]: `$1`–`$11` are the fields of [`NewMedia`] in order, `$12` the
+/// The insert of [`Zone::Own`]: `$1`–`$11` are the fields of [`NewMedia`] in order, `$12` the
 /// new zone's id (current shape only: on the seed shape the row holds its own metadata).
 fn insert_sql(shape: Shape) -> String {
     let columns = columns(shape);
@@ -144,6 +198,74 @@ fn insert_sql(shape: Shape) -> String {
              select {columns} from m join z on z.id = m.zone_id"
         ),
     }
+}
+
+/// The row into the live zone `zone_id` of its event, locked while the row is written; no row
+/// when there is no such live zone. One statement: the lock lasts until the row is committed.
+async fn join_zone(
+    client: &impl GenericClient,
+    new: &NewMedia<'_>,
+    zone_id: Uuid,
+) -> Result<Option<MediaRow>, DbError> {
+    let columns = columns(Shape::Current);
+    // Under the lock the zone is read as the last delete left it: a zone deleted while this
+    // statement waited is not live any more, and nothing is inserted.
+    let sql = format!(
+        "with z as (select id, title, description, tags from event_media_zones \
+         where id = $9 and event_id = $2 and not is_deleted for share), \
+         m as (insert into event_media (id, event_id, file_url, s3_key, file_type, file_size, \
+         original_filename, created_at, updated_at, is_deleted, zone_id, batch_id) \
+         select $1, $2, $3, $4, $5, $6, $7, $8, $8, false, z.id, z.id from z returning *) \
+         select {columns} from m join z on z.id = m.zone_id"
+    );
+    let statement = client.prepare_cached(&sql).await?;
+    let row = client
+        .query_opt(
+            &statement,
+            &[
+                &new.id,
+                &new.event_id,
+                &new.file_url,
+                &new.s3_key,
+                &new.file_type,
+                &new.file_size,
+                &new.original_filename,
+                &new.created_at,
+                &zone_id,
+            ],
+        )
+        .await?;
+    Ok(row.as_ref().map(MediaRow::from_row))
+}
+
+/// The zone of a batch, with the row's metadata, unless it exists (live or deleted). A
+/// concurrent creation of the same id waits for the other and then does nothing.
+async fn create_zone_unless_it_exists(
+    client: &impl GenericClient,
+    new: &NewMedia<'_>,
+    zone_id: Uuid,
+) -> Result<(), DbError> {
+    let statement = client
+        .prepare_cached(
+            "insert into event_media_zones \
+             (id, event_id, title, description, tags, created_at, updated_at, is_deleted) \
+             values ($1, $2, $3, $4, $5, $6, $6, false) on conflict (id) do nothing",
+        )
+        .await?;
+    client
+        .execute(
+            &statement,
+            &[
+                &zone_id,
+                &new.event_id,
+                &new.title,
+                &new.description,
+                &new.tags,
+                &new.created_at,
+            ],
+        )
+        .await?;
+    Ok(())
 }
 
 /// How `list` filters on `file_type`.

@@ -34,6 +34,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_event_media_zones",
         include_str!("../../../migrations/0007_event_media_zones.sql"),
     ),
+    (
+        "0008_pending_upload_zones",
+        include_str!("../../../migrations/0008_pending_upload_zones.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names this project's advisory lock.

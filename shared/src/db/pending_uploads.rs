@@ -25,10 +25,15 @@ pub struct PendingUpload {
     pub temp_key: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// An existing zone the upload joins when it completes.
+    pub zone_id: Option<Uuid>,
+    /// The zone of the uploads announced together with this one: created by the first of
+    /// them to complete.
+    pub batch_id: Option<Uuid>,
 }
 
 const COLUMNS: &str = "id, event_id, user_id, file_name, content_type, file_size, checksum_md5, title, \
-                       description, tags, temp_key, created_at, expires_at";
+                       description, tags, temp_key, created_at, expires_at, zone_id, batch_id";
 
 impl PendingUpload {
     fn from_row(row: &Row) -> Self {
@@ -46,15 +51,17 @@ impl PendingUpload {
             temp_key: row.get("temp_key"),
             created_at: row.get("created_at"),
             expires_at: row.get("expires_at"),
+            zone_id: row.get("zone_id"),
+            batch_id: row.get("batch_id"),
         }
     }
 }
 
-pub async fn insert(client: &Client, upload: &PendingUpload) -> Result<(), DbError> {
+pub async fn insert(client: &impl GenericClient, upload: &PendingUpload) -> Result<(), DbError> {
     let statement = client
         .prepare_cached(&format!(
             "insert into media_pending_uploads ({COLUMNS}) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         ))
         .await?;
     client
@@ -74,6 +81,8 @@ pub async fn insert(client: &Client, upload: &PendingUpload) -> Result<(), DbErr
                 &upload.temp_key,
                 &upload.created_at,
                 &upload.expires_at,
+                &upload.zone_id,
+                &upload.batch_id,
             ],
         )
         .await?;

@@ -261,6 +261,10 @@ fn with_bad_input(
         | Endpoint::DeleteMedia
         | Endpoint::CompleteUpload
         | Endpoint::DeleteZone => (request, None),
+        // Its zone (the media id here) is checked before its body, and it exists only on the
+        // seed era, where the next answer is 409 ZONES_UNAVAILABLE: its body's place in the
+        // order is checked in batches.rs, against a real zone.
+        Endpoint::AddZoneFiles => (request, None),
     }
 }
 

@@ -35,6 +35,10 @@ struct World {
     foreign: Organiser,
     /// The organiser's second event, where `other_event_media_id` lives.
     second_event: Uuid,
+    /// The zone of `other_event_media_id`.
+    other_event_zone_id: Uuid,
+    /// Whether the database is seed-era: a zone there takes no more files.
+    seed_era: bool,
 }
 
 fn case(name: impl Into<String>, endpoint: Endpoint, request: Request, expect: Expect) -> Case {
@@ -218,6 +222,7 @@ fn multipart_cases(w: &World) -> Vec<Case> {
             ),
             Err(400, "MALFORMED_REQUEST"),
         ),
+        // Several file parts are a batch (one zone), whichever of the two names they use.
         case(
             "two file parts",
             Endpoint::UploadMedia,
@@ -226,7 +231,33 @@ fn multipart_cases(w: &World) -> Vec<Case> {
                 Some(&ct),
                 &[file_part.clone(), file_part.clone(), closing()].concat(),
             ),
-            Err(400, "MALFORMED_REQUEST"),
+            Ok(201),
+        ),
+        case(
+            "`file` and `files` parts, one of them empty",
+            Endpoint::UploadMedia,
+            raw_upload(
+                w,
+                Some(&ct),
+                &[
+                    file_part.clone(),
+                    part("files", "; filename=\"b.png\"", &png),
+                    part("files", "; filename=\"empty.png\"", b""),
+                    closing(),
+                ]
+                .concat(),
+            ),
+            Ok(201),
+        ),
+        case(
+            "21 file parts",
+            Endpoint::UploadMedia,
+            raw_upload(
+                w,
+                Some(&ct),
+                &[vec![file_part.clone(); 21].concat(), closing()].concat(),
+            ),
+            Err(422, "VALIDATION_ERROR"),
         ),
         // Harmless: the whole request is bounded by API Gateway's 6 MB, and the header is ignored.
         case(
@@ -1338,6 +1369,237 @@ fn create_upload_cases(w: &World) -> Vec<Case> {
             body(edit(ok(), "content_type", Some(json!("IMAGE/JPG")))),
             Ok(201),
         ),
+        case(
+            "create: files, empty",
+            Endpoint::CreateUpload,
+            body(json!({"files": []})),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        case(
+            "create: 101 files",
+            Endpoint::CreateUpload,
+            body(json!({"files": vec![ok(); 101]})),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        case(
+            "create: files and a filename",
+            Endpoint::CreateUpload,
+            body(json!({"files": [ok()], "filename": "b.jpg"})),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        case(
+            "create: files, one with a negative size",
+            Endpoint::CreateUpload,
+            body(json!({"files": [ok(), edit(ok(), "file_size", Some(json!(-1)))]})),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        case(
+            "create: files, one with a bad checksum",
+            Endpoint::CreateUpload,
+            body(json!({"files": [ok(), edit(ok(), "checksum_md5", Some(json!("zz")))]})),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        case(
+            "create: files, one with an unknown field",
+            Endpoint::CreateUpload,
+            body(json!({"files": [edit(ok(), "title", Some(json!("x")))]})),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        case(
+            "create: files, not a list",
+            Endpoint::CreateUpload,
+            body(json!({"files": ok()})),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        // Refused files are listed in `failed`; the others get their tickets.
+        case(
+            "create: files, some refused",
+            Endpoint::CreateUpload,
+            body(json!({"files": [
+                ok(),
+                edit(ok(), "file_size", Some(json!(0))),
+                edit(ok(), "content_type", Some(json!("text/html"))),
+                edit(ok(), "file_size", Some(json!(MAX + 1))),
+            ]})),
+            Ok(201),
+        ),
+        case(
+            "create: zone_id not a UUID",
+            Endpoint::CreateUpload,
+            body(edit(ok(), "zone_id", Some(json!("zone-1")))),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        case(
+            "create: an unknown zone_id",
+            Endpoint::CreateUpload,
+            body(edit(ok(), "zone_id", Some(json!(Uuid::new_v4())))),
+            zones_or(w, Err(404, "ZONE_NOT_FOUND")),
+        ),
+        case(
+            "create: the zone of another event",
+            Endpoint::CreateUpload,
+            body(edit(ok(), "zone_id", Some(json!(w.other_event_zone_id)))),
+            zones_or(w, Err(404, "ZONE_NOT_FOUND")),
+        ),
+        case(
+            "create: a zone_id and a title",
+            Endpoint::CreateUpload,
+            body(edit(
+                edit(ok(), "zone_id", Some(json!(w.zone_id))),
+                "title",
+                Some(json!("x")),
+            )),
+            zones_or(w, Err(422, "VALIDATION_ERROR")),
+        ),
+        case(
+            "create: files into a zone",
+            Endpoint::CreateUpload,
+            body(json!({"files": [ok(), ok()], "zone_id": w.zone_id})),
+            zones_or(w, Ok(201)),
+        ),
+    ]
+}
+
+/// `expect` where zones can take files; 409 `ZONES_UNAVAILABLE` on the seed era.
+fn zones_or(w: &World, expect: Expect) -> Expect {
+    if w.seed_era {
+        Expect::Err(409, "ZONES_UNAVAILABLE")
+    } else {
+        expect
+    }
+}
+
+/// An add-zone-files request for `zone` carrying `body` as its form.
+fn add_to(w: &World, zone: &str, body: Vec<u8>) -> Request {
+    with_body(
+        with_header(
+            at(
+                Endpoint::AddZoneFiles,
+                &w.who,
+                &w.who.event_id.to_string(),
+                zone,
+            ),
+            "content-type",
+            &multipart_ct(),
+        ),
+        body,
+    )
+}
+
+/// Adding files to a zone: the zone and the form.
+fn zone_file_cases(w: &World) -> Vec<Case> {
+    use Expect::*;
+    let png = png();
+    let zone = w.zone_id.to_string();
+    let file = |name: &str, bytes: &[u8]| part("files", &format!("; filename=\"{name}\""), bytes);
+    let form = |parts: Vec<Vec<u8>>| [parts.concat(), closing()].concat();
+    vec![
+        case(
+            "zone: not a UUID",
+            Endpoint::AddZoneFiles,
+            add_to(w, "zone-1", form(vec![file("a.png", &png)])),
+            Err(422, "VALIDATION_ERROR"),
+        ),
+        case(
+            "zone: unknown",
+            Endpoint::AddZoneFiles,
+            add_to(
+                w,
+                &Uuid::new_v4().to_string(),
+                form(vec![file("a.png", &png)]),
+            ),
+            Err(404, "ZONE_NOT_FOUND"),
+        ),
+        case(
+            "zone: of another event of the same organiser",
+            Endpoint::AddZoneFiles,
+            add_to(
+                w,
+                &w.other_event_zone_id.to_string(),
+                form(vec![file("a.png", &png)]),
+            ),
+            Err(404, "ZONE_NOT_FOUND"),
+        ),
+        case(
+            "zone: in someone else's event",
+            Endpoint::AddZoneFiles,
+            with_body(
+                with_header(
+                    at(
+                        Endpoint::AddZoneFiles,
+                        &w.foreign,
+                        &w.who.event_id.to_string(),
+                        &zone,
+                    ),
+                    "content-type",
+                    &multipart_ct(),
+                ),
+                form(vec![file("a.png", &png)]),
+            ),
+            Err(404, "EVENT_NOT_FOUND"),
+        ),
+        case(
+            "zone: not multipart",
+            Endpoint::AddZoneFiles,
+            with_header(
+                add_to(w, &zone, b"{}".to_vec()),
+                "content-type",
+                "application/json",
+            ),
+            zones_or(w, Err(400, "MALFORMED_REQUEST")),
+        ),
+        case(
+            "zone: no file",
+            Endpoint::AddZoneFiles,
+            add_to(w, &zone, form(vec![])),
+            zones_or(w, Err(422, "VALIDATION_ERROR")),
+        ),
+        case(
+            "zone: a title",
+            Endpoint::AddZoneFiles,
+            add_to(
+                w,
+                &zone,
+                form(vec![file("a.png", &png), part("title", "", b"x")]),
+            ),
+            zones_or(w, Err(422, "VALIDATION_ERROR")),
+        ),
+        case(
+            "zone: empty tags",
+            Endpoint::AddZoneFiles,
+            add_to(
+                w,
+                &zone,
+                form(vec![file("a.png", &png), part("tags", "", b"")]),
+            ),
+            zones_or(w, Err(422, "VALIDATION_ERROR")),
+        ),
+        case(
+            "zone: 21 files",
+            Endpoint::AddZoneFiles,
+            add_to(w, &zone, form(vec![file("a.png", &png); 21])),
+            zones_or(w, Err(422, "VALIDATION_ERROR")),
+        ),
+        // Always the batch shape: a refused file is listed in `failed`, nothing is stored.
+        case(
+            "zone: one empty file",
+            Endpoint::AddZoneFiles,
+            add_to(w, &zone, form(vec![file("empty.png", b"")])),
+            zones_or(w, Ok(201)),
+        ),
+        case(
+            "zone: a spoofed file and a good one",
+            Endpoint::AddZoneFiles,
+            add_to(
+                w,
+                &zone,
+                form(vec![
+                    file("a.png", b"<html><script>x</script>"),
+                    file("../b.png", &png),
+                ]),
+            ),
+            zones_or(w, Ok(201)),
+        ),
     ]
 }
 
@@ -1365,7 +1627,12 @@ async fn every_hostile_request_gets_its_exact_answer_and_changes_nothing() {
         )
         .await
         .json();
+    let zone_of = |media: &Value| {
+        Uuid::parse_str(media["batch_id"].as_str().or(media["id"].as_str()).unwrap()).unwrap()
+    };
     let world = World {
+        other_event_zone_id: zone_of(&other_media),
+        seed_era: app.shape().await == shared::db::shape::Shape::Seed,
         who,
         media_id,
         zone_id: zone_of(&media),
@@ -1385,6 +1652,7 @@ async fn every_hostile_request_gets_its_exact_answer_and_changes_nothing() {
         access_cases(&world),
         create_upload_cases(&world),
         zone_cases(&world),
+        zone_file_cases(&world),
     ]
     .into_iter()
     .flatten()
@@ -1429,8 +1697,21 @@ async fn every_hostile_request_gets_its_exact_answer_and_changes_nothing() {
                 case.name
             ));
         }
-        if reply.status == 201 && matches!(case.endpoint, Endpoint::UploadMedia) {
-            check_stored_safely(&app, &reply.json()).await;
+        if reply.status == 201
+            && matches!(
+                case.endpoint,
+                Endpoint::UploadMedia | Endpoint::AddZoneFiles
+            )
+        {
+            let answer = reply.json();
+            match answer["successful"].as_array() {
+                Some(stored) => {
+                    for media in stored {
+                        check_stored_safely(&app, media).await;
+                    }
+                }
+                None => check_stored_safely(&app, &answer).await,
+            }
         }
     }
     assert!(

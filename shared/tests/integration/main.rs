@@ -3,6 +3,7 @@
 //! with `./scripts/test.sh`.
 
 mod access;
+mod batches;
 mod browser_cors;
 mod corpus;
 mod delete;

@@ -154,7 +154,7 @@ async fn our_own_seed_shaped_database_moves_its_rows_into_zones() {
         .unwrap();
     assert_eq!(
         db::migrate::run(&mut client).await.unwrap(),
-        ["0007_event_media_zones"]
+        ["0007_event_media_zones", "0008_pending_upload_zones"]
     );
     assert_eq!(
         db::shape::detect(&client).await.unwrap(),
