@@ -8,8 +8,6 @@
 //! in, and read no file. An endpoint overridden to an HTTPS server (an S3-compatible service
 //! that is not AWS) may chain to any CA: that client keeps the SDK's default, the system store.
 
-use std::sync::LazyLock;
-
 use aws_sdk_s3::config::SharedHttpClient;
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
@@ -17,8 +15,10 @@ use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
 /// Amazon Root CA 1 to 4 and Starfield Services Root CA G2, PEM.
 const AMAZON_TRUST_SERVICES_ROOTS: &str = include_str!("aws/amazon-trust-services.pem");
 
-/// One client for every SDK client of the process: they share its connection pools.
-static AMAZON_ROOTS_CLIENT: LazyLock<SharedHttpClient> = LazyLock::new(|| {
+/// A new HTTPS client trusting only the Amazon roots. One per SDK client, never shared by the
+/// process: its connection pool's connections belong to the tokio runtime that opened them,
+/// and the tests run each on a runtime of their own.
+fn amazon_roots_client() -> SharedHttpClient {
     let trust = TrustStore::empty()
         .with_native_roots(false)
         .with_pem_certificate(AMAZON_TRUST_SERVICES_ROOTS.as_bytes());
@@ -31,7 +31,7 @@ static AMAZON_ROOTS_CLIENT: LazyLock<SharedHttpClient> = LazyLock::new(|| {
         .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
         .tls_context(tls)
         .build_https()
-});
+}
 
 /// The HTTPS client for an SDK client whose endpoint `endpoint_variable` (or
 /// `AWS_ENDPOINT_URL`, which the SDK also reads) may override; `None` to keep the SDK's
@@ -41,7 +41,7 @@ pub fn http_client(endpoint_variable: &str) -> Option<SharedHttpClient> {
         .into_iter()
         .filter_map(|name| std::env::var(name).ok())
         .any(|url| is_https(&url));
-    (!overridden_to_https).then(|| AMAZON_ROOTS_CLIENT.clone())
+    (!overridden_to_https).then(amazon_roots_client)
 }
 
 fn is_https(url: &str) -> bool {
