@@ -107,7 +107,6 @@ impl World {
     /// a cold start includes reading them.
     pub async fn use_secrets_manager(&mut self) -> Result<()> {
         let endpoint = stack::var("AWS_ENDPOINT_URL_SECRETS_MANAGER")?;
-        let secrets = shared::secrets::SecretsManager::from_env("us-east-1").await;
         let mut env: HashMap<String, String> = self.function_env.drain(..).collect();
         for (value_name, arn_name) in [
             ("DATABASE_URL", "DATABASE_SECRET_ARN"),
@@ -116,16 +115,7 @@ impl World {
             let value = env
                 .remove(value_name)
                 .with_context(|| format!("{value_name} is not in the functions' environment"))?;
-            let arn = secrets
-                .client()
-                .create_secret()
-                .name(format!("plugs-media-bench/{}", Uuid::new_v4()))
-                .secret_string(value)
-                .send()
-                .await
-                .context("create a secret on the stack's Secrets Manager")?
-                .arn
-                .context("a created secret has an ARN")?;
+            let arn = stack::create_secret("plugs-media-bench", &value).await?;
             env.insert(arn_name.to_owned(), arn);
         }
         env.insert("AWS_ENDPOINT_URL_SECRETS_MANAGER".to_owned(), endpoint);

@@ -108,6 +108,12 @@ enum Command {
     /// Print the `cargo lambda watch` configuration that routes like API Gateway, made from
     /// the endpoint registry (for `cargo lambda --global FILE watch`).
     WatchRouter,
+    /// Rewrite the endpoint table of the README (between its marker lines) from the endpoint
+    /// registry; the rest of the file is kept as it is.
+    ReadmeEndpoints {
+        #[arg(long, default_value = "README.md")]
+        readme: PathBuf,
+    },
     /// Create (or find) a demo user and an event it owns; prints USER_ID= and EVENT_ID=.
     SeedDemo {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -142,6 +148,7 @@ async fn main() -> ExitCode {
             print!("{}", shared::endpoint::watch_router_toml());
             Ok(true)
         }
+        Command::ReadmeEndpoints { readme } => readme_endpoints(&readme),
         Command::DevBucket {
             cors_from_template,
             cors_origins,
@@ -222,6 +229,25 @@ async fn migrate(database_url: &SecretString) -> anyhow::Result<bool> {
     }
     for name in applied {
         println!("applied {name}");
+    }
+    Ok(true)
+}
+
+/// Writes the registry's endpoint table into `readme`; says whether it changed.
+fn readme_endpoints(readme: &std::path::Path) -> anyhow::Result<bool> {
+    let text = std::fs::read_to_string(readme)
+        .with_context(|| format!("cannot read {}", readme.display()))?;
+    let updated = shared::endpoint::readme_with_endpoint_table(&text)
+        .with_context(|| readme.display().to_string())?;
+    if updated == text {
+        println!("{}: the endpoint table is up to date", readme.display());
+    } else {
+        std::fs::write(readme, updated)
+            .with_context(|| format!("cannot write {}", readme.display()))?;
+        println!(
+            "{}: endpoint table rewritten from the registry",
+            readme.display()
+        );
     }
     Ok(true)
 }

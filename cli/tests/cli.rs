@@ -502,3 +502,55 @@ async fn sweep_reports_a_zone_with_no_live_file_and_deletes_it_when_told_to() {
         text(&out)
     );
 }
+
+/// `readme-endpoints` on a copy of the README whose table is stale: the table becomes the
+/// registry's, the rest stays byte for byte, and a second run changes nothing.
+#[test]
+fn readme_endpoints_rewrites_a_stale_table_and_only_the_table() {
+    let dir = std::env::temp_dir().join(format!("plugs-media-readme-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let readme = dir.join("README.md");
+    let table = shared::endpoint::readme_endpoint_table();
+    let around = |table: &str| {
+        format!(
+            "# Title\n\n{}\n{table}{}\n\n## Next\n",
+            shared::endpoint::README_TABLE_BEGIN,
+            shared::endpoint::README_TABLE_END
+        )
+    };
+    let stale = table.replace("| `stream-media` | 302 |", "| `stream-media` | 200 |");
+    assert_ne!(stale, table, "the test must start from a stale table");
+    std::fs::write(&readme, around(&stale)).unwrap();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_plugs-media"))
+            .args(["readme-endpoints", "--readme"])
+            .arg(&readme)
+            .output()
+            .expect("the binary runs")
+    };
+
+    let out = run();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&readme).unwrap(), around(&table));
+    let again = run();
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("up to date"),
+        "{}",
+        text(&again)
+    );
+
+    std::fs::write(&readme, "# Title\n\nno markers\n").unwrap();
+    let out = run();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no endpoint table markers"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&readme).unwrap(),
+        "# Title\n\nno markers\n"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{Route, repo_root};
-use shared::endpoint::{self, Capability, Endpoint, Spec};
+use shared::endpoint::{self, Capability, Endpoint};
 
 /// The registry's HTTP routes, in the form the other tables are read into.
 fn registry_routes() -> BTreeSet<Route> {
@@ -132,32 +132,19 @@ fn every_function_has_its_fixture() {
     }
 }
 
-/// The README's endpoint table lists the registry's functions with their routes.
+/// The README's endpoint table is the one `plugs-media readme-endpoints` makes from the
+/// registry: a new endpoint, or a changed route or answer, reaches it only through the command.
 #[test]
-fn the_readme_endpoint_table_lists_the_registry() {
+fn the_readme_endpoint_table_is_made_from_the_registry() {
     let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
-    let rows: BTreeSet<(String, String, String)> = readme
-        .lines()
-        .skip_while(|l| !l.starts_with("| Method | Path | Function |"))
-        .skip(2)
-        .take_while(|l| l.starts_with('|'))
-        .map(|l| {
-            let cells: Vec<String> = l
-                .split('|')
-                .map(|c| c.trim().trim_matches('`').to_owned())
-                .collect();
-            (cells[1].clone(), cells[2].clone(), cells[3].clone())
-        })
-        .collect();
-    let expected: BTreeSet<(String, String, String)> = endpoint::functions()
-        .map(|spec: Spec| match spec.route {
-            Some(route) => (route.method.into(), route.path.into(), spec.name.into()),
-            None => ("(schedule)".into(), "–".into(), spec.name.into()),
-        })
-        .collect();
-    assert_eq!(
-        rows, expected,
-        "README.md's endpoint table (| Method | Path | Function | Answer |) must list the registry"
+    let generated =
+        endpoint::readme_with_endpoint_table(&readme).unwrap_or_else(|e| panic!("README.md: {e}"));
+    assert!(
+        generated == readme,
+        "README.md's endpoint table is not the registry's (shared/src/endpoint.rs): run \
+         `cargo run -p plugs-media -- readme-endpoints` and commit README.md. The table \
+         should be:\n{}",
+        endpoint::readme_endpoint_table()
     );
 }
 

@@ -1,14 +1,22 @@
 //! The functions of the service, as one table. Each entry names its function (the folder
 //! under `functions/` and the binary), how it is triggered (an HTTP route, or the schedule),
-//! what it needs built at cold start, and its fixture under `events/`. Everything else is
-//! checked against this table: the `cargo lambda watch` router, `template.yaml` (routes,
-//! environment and IAM), `openapi.yaml` and `events/` by `deploy-checks`; the integration
-//! tests and the bench call the endpoints through [`Endpoint::handle`].
+//! what it needs built at cold start, its fixture under `events/` and what it answers.
+//! Everything else is made from this table or checked against it: the `cargo lambda watch`
+//! router and the README's endpoint table are made from it (`plugs-media watch-router`,
+//! `plugs-media readme-endpoints`); `template.yaml` (routes, environment and IAM),
+//! `openapi.yaml` and `events/` are checked by `deploy-checks`; the integration tests and the
+//! bench call the endpoints through [`Endpoint::handle`].
 //!
-//! Adding an endpoint: a variant here with its [`Spec`], its [`entry`] point and its arm in
-//! [`Endpoint::handle`],
-//! the handler in `api/`, the function folder, its route in `template.yaml` and
-//! `openapi.yaml`, and a fixture. `deploy-checks` names whichever of them is missing.
+//! Adding an endpoint: a variant here with its [`Spec`] and answer, its [`entry`] point and
+//! its arm in [`Endpoint::handle`], the handler in `api/`, the function folder, its route in
+//! `template.yaml` and `openapi.yaml`, and a fixture. `deploy-checks` names whichever of them
+//! is missing.
+
+mod readme;
+
+pub use readme::{
+    README_TABLE_BEGIN, README_TABLE_END, readme_endpoint_table, readme_with_endpoint_table,
+};
 
 use lambda_http::Request;
 
@@ -66,6 +74,8 @@ pub struct Spec {
     pub needs: &'static [Capability],
     /// `events/{name}/{fixture}.json`: a payload that invokes the function.
     pub fixture: &'static str,
+    /// What it answers when it succeeds, in a few words (the README's endpoint table).
+    pub answer: &'static str,
 }
 
 impl Spec {
@@ -97,6 +107,7 @@ pub const SWEEP_UPLOADS: Spec = Spec {
     route: None,
     needs: &[Database, S3],
     fixture: "scheduled",
+    answer: "clean-up report",
 };
 
 /// Every function of the service: the endpoints, then the sweep.
@@ -253,6 +264,26 @@ impl Endpoint {
             route: Some(Route { method, path }),
             needs,
             fixture,
+            answer: self.answer(),
+        }
+    }
+
+    /// What the endpoint answers when it succeeds (status and body), for the README.
+    const fn answer(self) -> &'static str {
+        match self {
+            Self::UploadMedia => "201 media JSON (several files: 201 batch)",
+            Self::ListMedia => "200 array, `X-Total-Count`, `Link` to the next page",
+            Self::GetMedia => "200 media JSON",
+            Self::DownloadMedia => "200 bytes, or 302",
+            Self::StreamMedia => "302",
+            Self::DeleteMedia => "204",
+            Self::CreateUpload => "201 PUT ticket (several `files`: one ticket each)",
+            Self::CompleteUpload => "201 (200 when repeated) media JSON",
+            Self::ListZones => "200 `{zones, total_zones, total_files}`, `Link` to the next page",
+            Self::GetZone => "200 zone JSON, `Link` to more files",
+            Self::UpdateZone => "200 `{zone_id, title, description, tags, file_count, updated_at}`",
+            Self::DeleteZone => "204",
+            Self::AddZoneFiles => "201 batch",
         }
     }
 

@@ -122,16 +122,18 @@ impl SecretsManager {
     pub async fn from_env(fallback_region: &str) -> Self {
         let region = RegionProviderChain::default_provider()
             .or_else(Region::new(fallback_region.to_owned()));
-        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(region)
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(2))
                     .operation_timeout(READ_TIMEOUT)
                     .build(),
-            )
-            .load()
-            .await;
+            );
+        if let Some(http_client) = crate::aws::http_client("AWS_ENDPOINT_URL_SECRETS_MANAGER") {
+            loader = loader.http_client(http_client);
+        }
+        let shared = loader.load().await;
         Self {
             client: Client::new(&shared),
         }

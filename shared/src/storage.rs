@@ -528,7 +528,8 @@ fn to_chrono(t: &aws_sdk_s3::primitives::DateTime) -> Option<DateTime<Utc>> {
 }
 
 /// The S3 client for `config`: region, endpoint, path style, credentials and timeouts that
-/// keep a Lambda from hanging until its own timeout when S3 is unreachable.
+/// keep a Lambda from hanging until its own timeout when S3 is unreachable, and the HTTPS
+/// client of [`crate::aws`] (no trust store read at init).
 pub async fn build_client(config: &Config) -> Client {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(Region::new(config.region.clone()))
@@ -558,6 +559,9 @@ pub async fn build_client(config: &Config) -> Client {
     }
     if let Some(endpoint) = &config.s3_endpoint_url {
         loader = loader.endpoint_url(endpoint);
+    }
+    if let Some(http_client) = crate::aws::http_client("AWS_ENDPOINT_URL_S3") {
+        loader = loader.http_client(http_client);
     }
     let shared = loader.load().await;
     let s3_config = aws_sdk_s3::config::Builder::from(&shared)

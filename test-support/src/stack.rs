@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use secrecy::SecretString;
 use shared::config::Config;
 use shared::db;
+use shared::secrets::SecretsManager;
 use shared::storage::Storage;
 use uuid::Uuid;
 
@@ -61,6 +62,22 @@ pub async fn create_database(prefix: &str) -> Result<String> {
         .await
         .with_context(|| format!("create database {name}"))?;
     Ok(database_url(&var(ADMIN_DATABASE_URL)?, &name))
+}
+
+/// A new secret holding `value` on the stack's Secrets Manager (`AWS_ENDPOINT_URL_SECRETS_MANAGER`),
+/// named `<prefix>/<random>` so that runs never share one; returns its ARN.
+pub async fn create_secret(prefix: &str, value: &str) -> Result<String> {
+    SecretsManager::from_env("us-east-1")
+        .await
+        .client()
+        .create_secret()
+        .name(format!("{prefix}/{}", Uuid::new_v4()))
+        .secret_string(value)
+        .send()
+        .await
+        .context("create a secret on the stack's Secrets Manager")?
+        .arn
+        .context("a created secret has an ARN")
 }
 
 /// One run's own database (empty, not migrated) and bucket (created), and the environment

@@ -19,17 +19,9 @@ async fn secrets_manager() -> SecretsManager {
 
 /// Creates a secret with a name of its own; returns its ARN.
 async fn create_secret(value: &str) -> String {
-    secrets_manager()
+    test_support::stack::create_secret("plugs-media-test", value)
         .await
-        .client()
-        .create_secret()
-        .name(format!("plugs-media-test/{}", Uuid::new_v4()))
-        .secret_string(value)
-        .send()
-        .await
-        .expect("the stack's Secrets Manager creates a secret")
-        .arn
-        .expect("a created secret has an ARN")
+        .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// Rotates the secret: its new value becomes the current version.
