@@ -48,6 +48,14 @@ struct CreateUpload {
     files: Option<Vec<FileEntry>>,
 }
 
+impl CreateUpload {
+    /// Whether the body gives a title, description or tags (`null` is the same as leaving
+    /// them out).
+    fn sends_metadata(&self) -> bool {
+        self.title.is_some() || self.description.is_some() || self.tags.is_some()
+    }
+}
+
 /// One file of `files`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,10 +126,12 @@ pub async fn handle(state: &AppState, event: OwnedEvent, input: Input) -> ApiRes
         ..
     } = event;
     let body: CreateUpload = parse_json(input.body())?;
+    // Any non-null metadata field counts, blank or not: the rule openapi.yaml states.
+    let sends_metadata = body.sends_metadata();
     let (shared, files) = validate(body, state.config.max_file_size)?;
     if let Some(zone_id) = shared.zone_id {
         check_zone(&client, shape, event_id, zone_id, user.id).await?;
-        if shared.has_metadata() {
+        if sends_metadata {
             return Err(ApiError::validation(
                 &["body", "zone_id"],
                 "uploads into a zone take the zone's title, description and tags: send none \
@@ -304,11 +314,7 @@ struct Shared {
     zone_id: Option<Uuid>,
 }
 
-impl Shared {
-    fn has_metadata(&self) -> bool {
-        self.title.is_some() || self.description.is_some() || !self.tags.is_empty()
-    }
-}
+impl Shared {}
 
 /// One declared file, checked.
 #[derive(Debug)]
