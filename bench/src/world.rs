@@ -155,6 +155,7 @@ impl World {
                     tags: "photo, event, memories",
                     original_filename: "photo.jpg",
                     created_at: at,
+                    analysis: None,
                 },
             )
             .await?;
@@ -196,6 +197,7 @@ impl World {
                 tags: "photo",
                 original_filename: "photo.jpg",
                 created_at: at,
+                analysis: None,
             },
         )
         .await?;

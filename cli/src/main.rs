@@ -855,6 +855,7 @@ async fn seed_fixture_media(
         tags: "fixture",
         original_filename: "fixture.png",
         created_at,
+        analysis: None,
     };
     let tx = client.transaction().await?;
     if shape == db::shape::Shape::Current {

@@ -4,8 +4,10 @@
 //! orientation (5–8 swap them), from the headers only (`imagesize`, `kamadak-exif`): no
 //! pixel is decoded. Video (mp4/mov, webm/mkv): the first video track's coded `width` and
 //! `height` and the longest track's `duration_ms`, from the container (`symphonia`'s
-//! readers; no decoder runs). Audio (mp3, wav, ogg, m4a): `duration_ms` where the container
-//! says it (an mp3 needs a Xing/Info or VBRI header; raw AAC has none and stays null).
+//! readers; no decoder runs). Audio (mp3, wav, ogg): `duration_ms` where the container says
+//! it cheaply (an mp3 needs a Xing/Info or VBRI header). Raw AAC (ADTS) has no duration short
+//! of reading every frame, so `audio/aac` is not analysed; an m4a is an MP4 (the upload check
+//! refuses `audio/m4a` today; stored as `video/mp4` it is analysed like one).
 //!
 //! Everything is read through [`ByteRanges`], "give me `len` bytes at `offset`", so the same
 //! analysis runs over the bytes of a form upload and over ranged GETs of an S3 object (a
@@ -63,7 +65,7 @@ impl Kind {
         match mime {
             "image/jpeg" | "image/png" | "image/gif" | "image/webp" => Some(Self::Image),
             "video/mp4" | "video/quicktime" | "video/webm" | "video/x-matroska" | "audio/mpeg"
-            | "audio/wav" | "audio/ogg" | "audio/aac" | "audio/mp4" => Some(Self::Container),
+            | "audio/wav" | "audio/ogg" => Some(Self::Container),
             _ => None,
         }
     }
@@ -144,23 +146,19 @@ impl ByteRanges for S3Object {
     }
 }
 
-/// Analyses a file of type `mime`; `None` when the type is not analysed at all. A file that
-/// fails is logged once (with `what`, which names it) and answers empty fields.
-pub async fn analyze(mime: &str, source: Arc<dyn ByteRanges>, what: &str) -> Analysis {
-    let Some(kind) = Kind::of(mime) else {
-        return Analysis::default();
-    };
+/// Analyses a file of type `mime`; `None` when the type is not analysed at all. A file of an
+/// analysable type that fails is logged once (with `what`, which names it) and answers
+/// empty fields.
+pub async fn analyze(mime: &str, source: Arc<dyn ByteRanges>, what: &str) -> Option<Analysis> {
+    let kind = Kind::of(mime)?;
     let mime_owned = mime.to_owned();
     let outcome = tokio::task::spawn_blocking(move || analyze_blocking(kind, &mime_owned, source))
         .await
         .unwrap_or_else(|err| Err(NotAnalysed::Io(format!("the analysis stopped: {err}"))));
-    match outcome {
-        Ok(found) => found,
-        Err(why) => {
-            tracing::info!(file = what, mime, reason = %why, "media not analysed: its width, height and duration stay null");
-            Analysis::default()
-        }
-    }
+    Some(outcome.unwrap_or_else(|why| {
+        tracing::info!(file = what, mime, reason = %why, "media not analysed: its width, height and duration stay null");
+        Analysis::default()
+    }))
 }
 
 /// The analysis itself, blocking. Public for the tests and the CLI.
@@ -216,10 +214,15 @@ fn displayed(width: usize, height: usize, orientation: Option<u32>) -> Analysis 
         _ => (width, height),
     };
     Analysis {
-        width: i32::try_from(width).ok(),
-        height: i32::try_from(height).ok(),
+        width: side(width),
+        height: side(height),
         duration_ms: None,
     }
+}
+
+/// A side in pixels as the columns hold it: positive and within `i32`, else unknown.
+fn side(pixels: impl TryInto<i32>) -> Option<i32> {
+    pixels.try_into().ok().filter(|p| *p > 0)
 }
 
 /// Dimensions and duration from the container's track headers.
@@ -259,8 +262,8 @@ fn from_headers(media: &MediaInfo, tracks: &[Track]) -> Analysis {
         .and_then(|(base, units)| to_ms(base, units));
     let duration_ms = whole.or_else(|| tracks.iter().filter_map(duration_ms).max());
     Analysis {
-        width: video.map(|(w, _)| i32::from(w)),
-        height: video.map(|(_, h)| i32::from(h)),
+        width: video.and_then(|(w, _)| side(w)),
+        height: video.and_then(|(_, h)| side(h)),
         duration_ms,
     }
 }
@@ -373,12 +376,18 @@ mod tests {
     }
 
     #[test]
+    fn a_side_of_zero_pixels_is_unknown() {
+        assert_eq!(displayed(0, 10, None).width, None);
+    }
+
+    #[test]
     fn only_the_types_with_a_reader_are_analysed() {
         assert_eq!(Kind::of("image/jpeg"), Some(Kind::Image));
         assert_eq!(Kind::of("video/quicktime"), Some(Kind::Container));
         assert_eq!(Kind::of("image/svg+xml"), None);
         assert_eq!(Kind::of("application/pdf"), None);
         assert_eq!(Kind::of("video/x-msvideo"), None);
+        assert_eq!(Kind::of("audio/aac"), None);
     }
 
     #[test]

@@ -135,6 +135,9 @@ mod tests {
             created_at,
             updated_at: Some(created_at),
             batch_id: Some(uuid::Uuid::max()),
+            width: Some(i32::MIN),
+            height: Some(i32::MIN),
+            duration_ms: Some(i64::MIN),
         }
     }
 
