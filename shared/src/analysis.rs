@@ -50,6 +50,19 @@ pub struct Analysis {
     pub duration_ms: Option<i64>,
 }
 
+/// The image types analysed, as stored in `event_media.file_type`.
+pub const IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
+/// The video and audio types analysed: those a container reader here knows.
+pub const CONTAINER_TYPES: &[&str] = &[
+    "video/mp4",
+    "video/quicktime",
+    "video/webm",
+    "video/x-matroska",
+    "audio/mpeg",
+    "audio/wav",
+    "audio/ogg",
+];
+
 /// Which analysis a type gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -60,14 +73,20 @@ pub enum Kind {
 
 impl Kind {
     /// The analysis for a stored MIME type; `None` for what is not analysed (documents, text,
-    /// SVG, and the video containers no reader here knows: avi, wmv, flv).
+    /// SVG, raw AAC, and the video containers no reader here knows: avi, wmv, flv).
     pub fn of(mime: &str) -> Option<Self> {
-        match mime {
-            "image/jpeg" | "image/png" | "image/gif" | "image/webp" => Some(Self::Image),
-            "video/mp4" | "video/quicktime" | "video/webm" | "video/x-matroska" | "audio/mpeg"
-            | "audio/wav" | "audio/ogg" => Some(Self::Container),
-            _ => None,
+        if IMAGE_TYPES.contains(&mime) {
+            Some(Self::Image)
+        } else if CONTAINER_TYPES.contains(&mime) {
+            Some(Self::Container)
+        } else {
+            None
         }
+    }
+
+    /// Every type analysed, images first.
+    pub fn analysed_types() -> Vec<&'static str> {
+        IMAGE_TYPES.iter().chain(CONTAINER_TYPES).copied().collect()
     }
 }
 
@@ -150,15 +169,25 @@ impl ByteRanges for S3Object {
 /// analysable type that fails is logged once (with `what`, which names it) and answers
 /// empty fields.
 pub async fn analyze(mime: &str, source: Arc<dyn ByteRanges>, what: &str) -> Option<Analysis> {
-    let kind = Kind::of(mime)?;
-    let mime_owned = mime.to_owned();
-    let outcome = tokio::task::spawn_blocking(move || analyze_blocking(kind, &mime_owned, source))
-        .await
-        .unwrap_or_else(|err| Err(NotAnalysed::Io(format!("the analysis stopped: {err}"))));
+    let outcome = try_analyze(mime, source).await?;
     Some(outcome.unwrap_or_else(|why| {
         tracing::info!(file = what, mime, reason = %why, "media not analysed: its width, height and duration stay null");
         Analysis::default()
     }))
+}
+
+/// [`analyze`] without the log line: `None` when the type is not analysed, else what the
+/// analysis found or why it found nothing.
+pub async fn try_analyze(
+    mime: &str,
+    source: Arc<dyn ByteRanges>,
+) -> Option<Result<Analysis, NotAnalysed>> {
+    let kind = Kind::of(mime)?;
+    let mime = mime.to_owned();
+    let outcome = tokio::task::spawn_blocking(move || analyze_blocking(kind, &mime, source))
+        .await
+        .unwrap_or_else(|err| Err(NotAnalysed::Io(format!("the analysis stopped: {err}"))));
+    Some(outcome)
 }
 
 /// The analysis itself, blocking. Public for the tests and the CLI.
