@@ -57,6 +57,19 @@ fn an_mp4_whose_moov_is_at_the_end_gives_size_and_duration() {
 }
 
 #[test]
+fn a_video_only_mp4_gives_size_and_duration() {
+    let found = of("video/mp4", "small.mp4");
+    assert_eq!(
+        found,
+        Analysis {
+            width: Some(64),
+            height: Some(48),
+            duration_ms: Some(1000)
+        }
+    );
+}
+
+#[test]
 fn a_webm_gives_size_and_duration() {
     let found = of("video/webm", "clip.webm");
     assert_eq!((found.width, found.height), (Some(160), Some(90)));
