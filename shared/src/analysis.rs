@@ -99,6 +99,10 @@ pub enum NotAnalysed {
     OverBudget,
     #[error("it could not be read: {0}")]
     Io(String),
+    /// A reader panicked on the file's headers: caught (the analysis runs on a task of its
+    /// own), and the file treated as unreadable.
+    #[error("its headers made a reader fail: {0}")]
+    Crashed(String),
 }
 
 /// A file as a source of byte ranges. `read_range` answers fewer bytes than asked only at the
@@ -186,7 +190,7 @@ pub async fn try_analyze(
     let mime = mime.to_owned();
     let outcome = tokio::task::spawn_blocking(move || analyze_blocking(kind, &mime, source))
         .await
-        .unwrap_or_else(|err| Err(NotAnalysed::Io(format!("the analysis stopped: {err}"))));
+        .unwrap_or_else(|err| Err(NotAnalysed::Crashed(err.to_string())));
     Some(outcome)
 }
 
@@ -257,7 +261,7 @@ fn side(pixels: impl TryInto<i32>) -> Option<i32> {
 /// Dimensions and duration from the container's track headers.
 fn container(mime: &str, source: Arc<dyn ByteRanges>) -> Result<Analysis, NotAnalysed> {
     let reader = BudgetedReader::new(source);
-    let spent = reader.spent.clone();
+    let (spent, source_error) = (reader.spent.clone(), reader.source_error.clone());
     let stream = MediaSourceStream::new(Box::new(reader), MediaSourceStreamOptions::default());
     let mut hint = Hint::new();
     hint.mime_type(mime);
@@ -269,7 +273,10 @@ fn container(mime: &str, source: Arc<dyn ByteRanges>) -> Result<Analysis, NotAna
             MetadataOptions::default(),
         )
         .map_err(|err| {
-            if spent.load(std::sync::atomic::Ordering::Relaxed) > READ_BUDGET {
+            // The reader's own failures first: the format's error only echoes them.
+            if let Some(why) = source_error.lock().ok().and_then(|e| e.clone()) {
+                NotAnalysed::Io(why)
+            } else if spent.load(std::sync::atomic::Ordering::Relaxed) > READ_BUDGET {
                 NotAnalysed::OverBudget
             } else {
                 NotAnalysed::Unreadable(err.to_string())
@@ -319,6 +326,8 @@ struct BudgetedReader {
     position: u64,
     blocks: HashMap<u64, Bytes>,
     spent: Arc<std::sync::atomic::AtomicU64>,
+    /// Why a read of the source failed (S3 unreachable, the object changed), if one did.
+    source_error: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl BudgetedReader {
@@ -328,6 +337,7 @@ impl BudgetedReader {
             position: 0,
             blocks: HashMap::new(),
             spent: Arc::default(),
+            source_error: Arc::default(),
         }
     }
 
@@ -340,7 +350,14 @@ impl BudgetedReader {
         if total > READ_BUDGET {
             return Err(io::Error::other("read budget exhausted"));
         }
-        let block = self.source.read_range(index * BLOCK, BLOCK)?;
+        let block = self
+            .source
+            .read_range(index * BLOCK, BLOCK)
+            .inspect_err(|err| {
+                if let Ok(mut slot) = self.source_error.lock() {
+                    slot.get_or_insert_with(|| err.to_string());
+                }
+            })?;
         self.blocks.insert(index, block.clone());
         Ok(block)
     }

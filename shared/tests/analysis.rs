@@ -208,3 +208,28 @@ fn a_file_is_never_read_past_the_budget() {
         assert!(read <= READ_BUDGET, "{mime}: {read} bytes read");
     }
 }
+
+/// A source that fails every read after the first window (S3 going away mid-file).
+struct FailsAfterFirstWindow(Bytes);
+
+impl ByteRanges for FailsAfterFirstWindow {
+    fn size(&self) -> u64 {
+        self.0.size()
+    }
+    fn read_range(&self, offset: u64, len: u64) -> std::io::Result<Bytes> {
+        if offset > 0 {
+            return Err(std::io::Error::other("S3 unreachable"));
+        }
+        self.0.read_range(offset, len)
+    }
+}
+
+#[test]
+fn a_read_that_fails_is_told_apart_from_an_unreadable_file() {
+    let source = Arc::new(FailsAfterFirstWindow(sample("moov-at-end.mp4")));
+    let outcome = analyze_blocking(Kind::Container, "video/mp4", source);
+    assert!(
+        matches!(&outcome, Err(NotAnalysed::Io(why)) if why == "S3 unreachable"),
+        "{outcome:?}"
+    );
+}
