@@ -123,7 +123,10 @@ media = up.json()
 check("upload answers 201 with the spec's JSON", up.status == 201, up.body[:300])
 check("upload JSON has every field of the spec",
       set(media) >= {"id", "event_id", "title", "description", "file_url", "s3_key", "file_type",
-                     "file_size", "tags", "batch_id", "created_at", "updated_at"}, media)
+                     "file_size", "tags", "batch_id", "width", "height", "duration_ms",
+                     "created_at", "updated_at"}, media)
+check("a JPEG without a frame header is stored, its size and duration unknown (null)",
+      (media.get("width"), media.get("height"), media.get("duration_ms")) == (None, None, None), media)
 if SEED_ERA:
     check("the upload has no zone on The Plugs' seed-era schema (batch_id null)",
           "batch_id" in media and media["batch_id"] is None, media)
@@ -141,6 +144,9 @@ item_url = f"{media_url}/{media_id}"
 
 png = curl("-X", "POST", media_url, "-F", f"file=@{write('logo.png', PNG)}")
 check("a second upload answers 201", png.status == 201, png.body[:300])
+check("the PNG's size is read from its header (1×1)",
+      (png.json().get("width"), png.json().get("height"), png.json().get("duration_ms")) == (1, 1, None),
+      png.body[:300])
 
 # --- list ---------------------------------------------------------------------------------
 listing = curl("-X", "GET", media_url)

@@ -199,6 +199,7 @@ async fn insert_row(
             tags: "photo, event",
             original_filename: "photo.jpg",
             created_at: Utc::now(),
+            analysis: None,
         },
     )
     .await?;

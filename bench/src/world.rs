@@ -145,6 +145,7 @@ impl World {
                     tags: "photo, event, memories",
                     original_filename: "photo.jpg",
                     created_at: at,
+                    analysis: None,
                 },
             )
             .await?;
@@ -186,6 +187,7 @@ impl World {
                 tags: "photo",
                 original_filename: "photo.jpg",
                 created_at: at,
+                analysis: None,
             },
         )
         .await?;

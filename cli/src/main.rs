@@ -1,6 +1,6 @@
 //! `plugs-media`: the operator's commands. Each subcommand is one small function; the work
 //! itself is done by the `shared` crate, the same code the Lambda functions run, except for
-//! what only an operator runs (`migrate-files`), which this crate's library holds.
+//! what only an operator runs (`migrate-files`, `analyze`), which this crate's library holds.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use plugs_media::analyze;
 use plugs_media::migrate_files::{self, Item, Migrator, Outcome, Progress, Summary};
 use secrecy::{ExposeSecret, SecretString};
 use shared::auth::issue;
@@ -62,6 +63,28 @@ enum Command {
         /// Also write the summary and every row's outcome to this JSON file.
         #[arg(long)]
         report: Option<PathBuf>,
+    },
+    /// Fill in width, height and duration_ms of stored files that have none yet, reading
+    /// each object's headers in bounded ranged GETs.
+    ///
+    /// Resumable: a row is marked when it is analysed (a file whose headers cannot be read is
+    /// marked too, with nulls, and not tried again), so a rerun carries on where the last one
+    /// stopped. Exit code 0 when every row it looked at is marked; 3 when some are not (object
+    /// missing, or S3 or the database failed: the next run retries them); 1 when it could
+    /// not run.
+    Analyze {
+        /// Count the rows that would be analysed, by type; read and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Rows fetched per query.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        batch_size: i64,
+        /// Files analysed at once.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
+        /// Analyse at most this many rows (in id order).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        limit: Option<u64>,
     },
     /// Check the configuration, the bucket, the database and the JWT secret, one line each.
     Doctor {
@@ -173,6 +196,27 @@ async fn main() -> ExitCode {
                 verify,
             };
             return match run_migrate_files(&options, report.as_deref()).await {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(NOT_CLEAN),
+                Err(err) => {
+                    eprintln!("error: {err:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Analyze {
+            dry_run,
+            batch_size,
+            concurrency,
+            limit,
+        } => {
+            let options = analyze::Options {
+                dry_run,
+                batch_size,
+                concurrency: usize::from(concurrency),
+                limit,
+            };
+            return match run_analyze(&options).await {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(NOT_CLEAN),
                 Err(err) => {
@@ -568,6 +612,90 @@ impl Progress for Bar {
     }
 }
 
+/// `analyze`: the run with a progress bar, then its totals; whether every row is marked.
+async fn run_analyze(options: &analyze::Options) -> anyhow::Result<bool> {
+    let config = Config::from_env()?;
+    let storage = Storage::from_config(&config).await;
+    // One connection per file in flight, plus one for the batch queries.
+    let pool = shared::open_database(&config, options.concurrency + 1)
+        .await?
+        .pool();
+    let bar = AnalyzeBar::new();
+    let summary = analyze::run(&pool, &storage, options, &bar)
+        .await
+        .context("analyze could not run")?;
+    bar.bar.finish_and_clear();
+    print_analyze_summary(&summary);
+    Ok(summary.is_clean())
+}
+
+fn print_analyze_summary(summary: &analyze::Summary) {
+    let by_type: Vec<String> = summary
+        .pending_by_type
+        .iter()
+        .map(|(mime, n)| format!("{mime} {n}"))
+        .collect();
+    let by_type = if by_type.is_empty() {
+        "none".to_owned()
+    } else {
+        by_type.join(", ")
+    };
+    if summary.dry_run {
+        println!(
+            "dry run: would analyse {} files ({by_type}); nothing read or written",
+            summary.pending()
+        );
+        return;
+    }
+    println!(
+        "{} files to analyse ({by_type}); looked at {}: {} analysed, {} not analysable \
+         (marked, not retried), {} missing, {} failed, {} done by someone else; {:.1}s",
+        summary.pending(),
+        summary.considered,
+        summary.analysed,
+        summary.unreadable,
+        summary.missing,
+        summary.failed,
+        summary.skipped,
+        summary.seconds
+    );
+    if !summary.is_clean() {
+        println!("run it again to retry the missing and failed files");
+    }
+}
+
+/// The progress bar of `analyze`: files done of files planned; each file not analysed gets
+/// a line above the bar.
+struct AnalyzeBar {
+    bar: ProgressBar,
+}
+
+impl AnalyzeBar {
+    fn new() -> Self {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} files eta {eta}",
+            )
+            .expect("the template is valid"),
+        );
+        Self { bar }
+    }
+}
+
+impl analyze::Progress for AnalyzeBar {
+    fn planned(&self, rows: u64) {
+        self.bar.set_length(rows);
+    }
+
+    fn finished(&self, id: Uuid, problem: Option<&str>) {
+        self.bar.inc(1);
+        if let Some(problem) = problem {
+            self.bar.suspend(|| println!("{id}: {problem}"));
+        }
+    }
+}
+
 /// One line per check; returns whether all passed.
 async fn doctor(write: bool) -> anyhow::Result<bool> {
     let mut report = Report::default();
@@ -881,6 +1009,7 @@ async fn seed_fixture_media(
         tags: "fixture",
         original_filename: "fixture.png",
         created_at,
+        analysis: None,
     };
     let tx = client.transaction().await?;
     if shape == db::shape::Shape::Current {

@@ -17,6 +17,7 @@ mod queries;
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -27,6 +28,7 @@ use md5::{Digest, Md5};
 use serde::Serialize;
 use uuid::Uuid;
 
+use shared::analysis;
 use shared::config::Config;
 use shared::db::shape::{self, Shape};
 use shared::keys::{event_media_key, next_instant};
@@ -369,6 +371,7 @@ impl Migrator<'_> {
         }
 
         let file_url = self.config.file_url(&key);
+        let analysis = analysis::analyze(checked.mime, Arc::new(bytes.clone()), &key).await;
         let client = self.pool.get().await.map_err(failed)?;
         let moved = MovedToBucket {
             id: row.id,
@@ -377,6 +380,7 @@ impl Migrator<'_> {
             file_size: checked.size,
             file_type: checked.mime,
             original_filename: &checked.original_filename,
+            analysis,
         };
         if queries::set_moved_to_bucket(&client, shape, &moved)
             .await

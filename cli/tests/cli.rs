@@ -1,6 +1,6 @@
 //! The real `plugs-media` binary, run with a crafted environment against the PostgreSQL and
 //! SeaweedFS that `scripts/test.sh` starts: `doctor` on a healthy and on broken stacks,
-//! `migrate-files` killed mid-run and run again, and `sweep` with zones. The stack's database and bucket come from
+//! `migrate-files` killed mid-run and run again, `sweep` with zones, and `analyze`. The stack's database and bucket come from
 //! `test-support`, as the integration tests' do.
 
 use std::path::{Path, PathBuf};
@@ -553,4 +553,100 @@ fn readme_endpoints_rewrites_a_stale_table_and_only_the_table() {
         "# Title\n\nno markers\n"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `analyze` through the binary: `--dry-run` counts and changes nothing; a run fills in the
+/// row and prints its totals; a second run has nothing left to do. Exit code 3 while an
+/// object is missing.
+#[tokio::test]
+async fn analyze_dry_run_then_run_then_nothing_left() {
+    let world = World::new(true).await;
+    let event = event(&world).await;
+    let storage = world.storage().await;
+    let sample = |name: &str| {
+        std::fs::read(format!(
+            "{}/../shared/tests/samples/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    let (photo, gone) = (Uuid::new_v4(), Uuid::new_v4());
+    let client = world.db().await;
+    for (id, key, bytes) in [
+        (
+            photo,
+            format!("events/{event}/media/a.jpg"),
+            Some(sample("orientation-6.jpg")),
+        ),
+        (gone, format!("events/{event}/media/gone.jpg"), None),
+    ] {
+        if let Some(bytes) = bytes {
+            let metadata = shared::storage::ObjectMetadata {
+                event_id: event.to_string(),
+                user_id: Uuid::nil().to_string(),
+                original_filename: "a.jpg".into(),
+            };
+            storage
+                .put_new(&key, bytes.into(), "image/jpeg", metadata)
+                .await
+                .unwrap();
+        }
+        client
+            .execute(
+                "insert into event_media (id, event_id, file_url, s3_key, file_type, file_size) \
+                 values ($1, $2, $3, $3, 'image/jpeg', 1)",
+                &[&id, &event, &key],
+            )
+            .await
+            .unwrap();
+    }
+    let analysis = async |id: Uuid| -> (Option<i32>, Option<i32>, bool) {
+        let row = world
+            .db()
+            .await
+            .query_one(
+                "select width, height, analyzed_at is not null from event_media where id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1), row.get(2))
+    };
+
+    let out = world.run(&["analyze", "--dry-run"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("would analyse 2 files (image/jpeg 2)"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(analysis(photo).await, (None, None, false));
+
+    let out = world.run(&["analyze"], &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{gone}: MISSING")),
+        "{}",
+        text(&out)
+    );
+    assert!(stdout.contains("1 analysed"), "{}", text(&out));
+    assert_eq!(analysis(photo).await, (Some(48), Some(64), true));
+    assert_eq!(analysis(gone).await, (None, None, false));
+
+    // The photo is not looked at again; the missing object's row is, until it is fixed.
+    client
+        .execute(
+            "update event_media set is_deleted = true where id = $1",
+            &[&gone],
+        )
+        .await
+        .unwrap();
+    let out = world.run(&["analyze"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("0 files to analyse (none); looked at 0"),
+        "{}",
+        text(&out)
+    );
 }

@@ -885,3 +885,34 @@ async fn on_the_seed_era_schema_migrated_rows_keep_their_metadata_and_get_no_zon
         .get(0);
     assert_eq!(zone_table, None, "no zone table is made on the seed era");
 }
+
+/// A migrated file is analysed as an upload's would be: the PNG's size from its header, the
+/// row marked; the PDF, a type not analysed, left unmarked.
+#[tokio::test]
+async fn migrated_files_are_analysed_as_an_upload_would_be() {
+    let app = TestApp::new().await;
+    let legacy = legacy(&app, false).await;
+    let summary = run(&app, &legacy, &legacy.options()).await;
+    assert_eq!(summary.migrated, 4, "{summary:#?}");
+    let analysis = |id: Uuid| {
+        let app = &app;
+        async move {
+            let row = app
+                .db()
+                .await
+                .query_one(
+                    "select width, height, duration_ms, analyzed_at is not null \
+                     from event_media where id = $1",
+                    &[&id],
+                )
+                .await
+                .unwrap();
+            let found: (Option<i32>, Option<i32>, Option<i64>, bool) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            found
+        }
+    };
+    assert_eq!(analysis(PHOTO).await, (Some(1), Some(1), None, true));
+    assert_eq!(analysis(DOC).await, (None, None, None, false));
+    assert_eq!(media_json(&app, PHOTO).await["width"], 1);
+}

@@ -3,6 +3,7 @@
 //! [`lambda::serve`], which builds the [`AppState`] its entry declares once per container and
 //! hands every request to the entry's handler through [`edge::serve`].
 
+pub mod analysis;
 pub mod api;
 pub mod auth;
 pub mod aws;

@@ -393,6 +393,24 @@ impl Storage {
         }
     }
 
+    /// `len` bytes from `offset` of an object (a ranged GET), pinned to the version `etag`
+    /// when one is given: what media analysis reads, a window at a time.
+    #[tracing::instrument(skip(self), fields(bucket = %self.bucket))]
+    pub async fn read_range(
+        &self,
+        key: &str,
+        etag: Option<&str>,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes, StorageError> {
+        let last = offset.saturating_add(len.max(1) - 1);
+        let range = format!("bytes={offset}-{last}");
+        match self.get_bytes(key, Some(range), etag.map(quoted)).await {
+            Err(StorageError::AlreadyExists) => Err(StorageError::SourceChanged),
+            read => read,
+        }
+    }
+
     async fn get_bytes(
         &self,
         key: &str,

@@ -3,6 +3,7 @@
 //! so no Lambda function carries them.
 
 use chrono::{DateTime, Utc};
+use shared::analysis::Analysis;
 use shared::db::Client;
 use shared::db::shape::Shape;
 use uuid::Uuid;
@@ -103,6 +104,8 @@ pub struct MovedToBucket<'a> {
     pub file_size: i32,
     pub file_type: &'a str,
     pub original_filename: &'a str,
+    /// What analysis found; `None` for a type that is not analysed.
+    pub analysis: Option<Analysis>,
 }
 
 /// Points a local row at its object; `file_size`, `file_type` and `original_filename` are
@@ -119,6 +122,8 @@ pub async fn set_moved_to_bucket(
 ) -> Result<bool, shared::db::DbError> {
     let new_zone = Uuid::new_v4();
     let statement = client.prepare_cached(set_moved_sql(shape)).await?;
+    let found = moved.analysis.unwrap_or_default();
+    let analyzed_at = moved.analysis.map(|_| Utc::now());
     let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
         &moved.id,
         &moved.s3_key,
@@ -126,6 +131,10 @@ pub async fn set_moved_to_bucket(
         &moved.file_size,
         &moved.file_type,
         &moved.original_filename,
+        &found.width,
+        &found.height,
+        &found.duration_ms,
+        &analyzed_at,
     ];
     if shape == Shape::Current {
         params.push(&new_zone);
@@ -135,7 +144,8 @@ pub async fn set_moved_to_bucket(
 }
 
 /// The statement of [`set_moved_to_bucket`]: `$1`–`$6` the fields of [`MovedToBucket`] in
-/// order, `$7` (current shape only) the id of the zone a row without one gets. It answers
+/// order, `$7`–`$10` its analysis (width, height, duration, when; a row already analysed
+/// keeps its values), `$11` (current shape only) the id of the zone a row without one gets. It answers
 /// how many rows it changed. `updated_at` is left alone: the media did not change, only
 /// where its bytes live.
 fn set_moved_sql(shape: Shape) -> &'static str {
@@ -144,11 +154,13 @@ fn set_moved_sql(shape: Shape) -> &'static str {
             "with moved as (update event_media set s3_key = $2, file_url = $3, \
              file_size = coalesce(nullif(file_size, 0), $4), \
              file_type = coalesce(nullif(file_type, ''), $5), \
-             original_filename = coalesce(original_filename, $6) \
+             original_filename = coalesce(original_filename, $6), \
+             width = coalesce(width, $7), height = coalesce(height, $8), \
+             duration_ms = coalesce(duration_ms, $9), analyzed_at = coalesce(analyzed_at, $10) \
              where id = $1 and s3_key is null and not is_deleted returning 1) \
              select count(*) from moved"
         }
-        // `returning` gives the new `zone_id`: it is `$7` only where the row had none. The
+        // `returning` gives the new `zone_id`: it is `$11` only where the row had none. The
         // zone's row is visible to the foreign key check, which runs at the end of the
         // statement.
         Shape::Current => {
@@ -156,15 +168,17 @@ fn set_moved_sql(shape: Shape) -> &'static str {
              file_size = coalesce(nullif(file_size, 0), $4), \
              file_type = coalesce(nullif(file_type, ''), $5), \
              original_filename = coalesce(original_filename, $6), \
-             zone_id = coalesce(zone_id, $7), \
-             batch_id = case when zone_id is null then $7 else batch_id end \
+             width = coalesce(width, $7), height = coalesce(height, $8), \
+             duration_ms = coalesce(duration_ms, $9), analyzed_at = coalesce(analyzed_at, $10), \
+             zone_id = coalesce(zone_id, $11), \
+             batch_id = case when zone_id is null then $11 else batch_id end \
              where id = $1 and s3_key is null and not is_deleted \
              returning event_id, zone_id, created_at, updated_at), \
              zone as (insert into event_media_zones \
              (id, event_id, title, description, tags, created_at, updated_at, is_deleted, \
              deleted_at) \
              select zone_id, event_id, null, null, null, created_at, updated_at, false, null \
-             from moved where zone_id = $7) \
+             from moved where zone_id = $11) \
              select count(*) from moved"
         }
     }

@@ -6,6 +6,8 @@
 //! failure of the storage or the database (a 5xx) the remaining files are not tried: they
 //! would wait for the same timeout each, and the request would outlive the function.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use deadpool_postgres::Client;
 use serde::Serialize;
@@ -15,6 +17,7 @@ use super::MediaJson;
 use super::publish::{remove_orphan, write_at_free_key};
 use super::upload_form::{FormFile, UploadForm, check_file};
 use crate::AppState;
+use crate::analysis;
 use crate::db::media::{self, MediaRow, NewMedia, Zone};
 use crate::db::shape::Shape;
 use crate::error::ApiError;
@@ -163,6 +166,12 @@ pub(super) async fn store_file(
     let original_filename = sanitize_file_name(&file.file_name);
     let file_size = i32::try_from(file.bytes.len())
         .map_err(|_| ApiError::file_too_large(state.config.max_file_size))?;
+    let analysis = analysis::analyze(
+        media_type.mime,
+        Arc::new(file.bytes.clone()),
+        &original_filename,
+    )
+    .await;
 
     let object_metadata = ObjectMetadata {
         event_id: to.event_id.to_string(),
@@ -195,6 +204,7 @@ pub(super) async fn store_file(
         tags: metadata.tags,
         original_filename: &original_filename,
         created_at,
+        analysis,
     };
     match media::insert_in(to.client, to.shape, &new, zone).await {
         Ok(Some(row)) => {

@@ -8,6 +8,8 @@
 //! zone was deleted meanwhile, the upload is discarded (its objects and its pending row) and
 //! the answer is 404 `ZONE_NOT_FOUND`: no object is left without its row.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -15,6 +17,7 @@ use super::MediaJson;
 use super::extract::{OwnedEvent, OwnedUpload};
 use super::publish::{remove_orphan, write_at_free_key};
 use crate::AppState;
+use crate::analysis::{self, S3Object};
 use crate::db::DbError;
 use crate::db::media::{self, NewMedia, Zone};
 use crate::db::pending_uploads::{self, PendingUpload};
@@ -52,6 +55,14 @@ pub async fn handle(state: &AppState, upload: OwnedUpload) -> ApiResult {
         };
     };
     let Checked { media_type, etag } = check_arrival(state, &pending).await?;
+    // The checked version, read in bounded ranges (never the whole file).
+    let checked = S3Object::new(
+        state.storage().clone(),
+        pending.temp_key.clone(),
+        Some(etag.clone()),
+        u64::try_from(pending.file_size).unwrap_or_default(),
+    );
+    let analysis = analysis::analyze(media_type.mime, Arc::new(checked), &pending.file_name).await;
 
     // The published object gets the API's headers and metadata, not the ones the client's
     // PUT brought along (unsigned extras such as Content-Disposition or Cache-Control).
@@ -89,6 +100,7 @@ pub async fn handle(state: &AppState, upload: OwnedUpload) -> ApiResult {
         tags: &pending.tags,
         original_filename: &pending.file_name,
         created_at: Utc::now(),
+        analysis,
     };
     let recorded = async {
         let row = media::insert_in(&tx, shape, &new, zone_of(&pending)).await?;

@@ -135,6 +135,9 @@ mod tests {
             created_at,
             updated_at: Some(created_at),
             batch_id: Some(uuid::Uuid::max()),
+            width: Some(i32::MIN),
+            height: Some(i32::MIN),
+            duration_ms: Some(i64::MIN),
         }
     }
 
@@ -143,16 +146,18 @@ mod tests {
     }
 
     #[test]
-    fn the_largest_item_costs_59_5_kb_so_1000_cannot_share_an_answer() {
+    fn the_largest_item_costs_59_6_kb_so_1000_cannot_share_an_answer() {
         // In Lambda's response JSON each of these characters costs 4 bytes:
         //   title 256 × 4 = 1,024; description 10,000 × 4 = 40,000;
         //   tags 50 × (64 × 4 + 4 for the escaped quotes + 1 comma) = 13,050;
         //   file_url 512 × 4 + s3_key 512 × 4 + file_type 255 × 4 = 5,116;
-        //   ids, size, dates, field names and the comma: 377 (each `"` of the JSON is 2 bytes).
-        // 59,567 bytes, so 6,291,556 / 59,567 = 105 items per answer at worst, while the 1000
+        //   ids, size, dates, field names and the comma: 377 (each `"` of the JSON is 2 bytes);
+        //   width, height and duration_ms at their longest (i32::MIN, i64::MIN) with their
+        //   names: 22 + 23 + 37 = 82.
+        // 59,649 bytes, so 6,291,556 / 59,649 = 105 items per answer at worst, while the 1000
         // items `limit` allows would be ~59.5 MB: pages are cut by size, not only by count.
         let cost = item_cost(largest_row(1));
-        assert_eq!(cost, 1_024 + 40_000 + 13_050 + 5_116 + 377);
+        assert_eq!(cost, 1_024 + 40_000 + 13_050 + 5_116 + 377 + 82);
         assert!(1000 * cost > payload::RESPONSE_MAX_BYTES);
         assert!(payload::RESPONSE_MAX_BYTES / cost >= 100);
     }

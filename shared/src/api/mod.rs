@@ -50,6 +50,13 @@ pub struct MediaJson {
     pub tags: Vec<String>,
     /// The zone the item belongs to; null on a database without zones.
     pub batch_id: Option<Uuid>,
+    /// Width in pixels as displayed (images after their EXIF orientation; video as coded);
+    /// null when unknown.
+    pub width: Option<i32>,
+    /// Height in pixels, as `width`.
+    pub height: Option<i32>,
+    /// Length of a video or audio file in milliseconds; null when unknown.
+    pub duration_ms: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -68,6 +75,9 @@ impl From<MediaRow> for MediaJson {
             file_type: row.file_type,
             file_size: row.file_size,
             batch_id: row.batch_id,
+            width: row.width,
+            height: row.height,
+            duration_ms: row.duration_ms,
             created_at: row.created_at,
         }
     }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::DbError;
 use super::events::{Access, USER_STATE, access_of};
 use super::shape::Shape;
+use crate::analysis::Analysis;
 
 /// One live row of `event_media`.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +30,10 @@ pub struct MediaRow {
     pub updated_at: Option<DateTime<Utc>>,
     /// The zone the row belongs to (null on the seed shape, which has no zones).
     pub batch_id: Option<Uuid>,
+    /// What media analysis found ([`crate::analysis`]); null when unknown.
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    pub duration_ms: Option<i64>,
 }
 
 /// The columns of a [`MediaRow`] over `event_media m` (and, on the current shape, its zone
@@ -38,12 +43,12 @@ fn columns(shape: Shape) -> &'static str {
         Shape::Seed => {
             "m.id, m.event_id, m.title, m.description, m.file_url, m.s3_key, m.file_type, \
              m.file_size, m.tags, m.original_filename, m.created_at, m.updated_at, \
-             null::uuid as batch_id"
+             null::uuid as batch_id, m.width, m.height, m.duration_ms"
         }
         Shape::Current => {
             "m.id, m.event_id, z.title, z.description, m.file_url, m.s3_key, m.file_type, \
              m.file_size, z.tags, m.original_filename, m.created_at, m.updated_at, \
-             m.zone_id as batch_id"
+             m.zone_id as batch_id, m.width, m.height, m.duration_ms"
         }
     }
 }
@@ -72,6 +77,9 @@ impl MediaRow {
             created_at: row.get("created_at"),
             updated_at: row.get("updated_at"),
             batch_id: row.get("batch_id"),
+            width: row.get("width"),
+            height: row.get("height"),
+            duration_ms: row.get("duration_ms"),
         }
     }
 }
@@ -90,6 +98,18 @@ pub struct NewMedia<'a> {
     pub tags: &'a str,
     pub original_filename: &'a str,
     pub created_at: DateTime<Utc>,
+    /// What analysis found; `None` when the file's type is not analysed (the row then stays
+    /// unmarked, `analyzed_at` null, and `plugs-media analyze` skips it by its type).
+    pub analysis: Option<Analysis>,
+}
+
+impl NewMedia<'_> {
+    /// `$12`–`$15` of the inserts: width, height, duration and when the analysis ran.
+    fn analysis_params(&self) -> (Option<i32>, Option<i32>, Option<i64>, Option<DateTime<Utc>>) {
+        let found = self.analysis.unwrap_or_default();
+        let analyzed_at = self.analysis.map(|_| self.created_at);
+        (found.width, found.height, found.duration_ms, analyzed_at)
+    }
 }
 
 /// The zone a new row belongs to on the current shape. On the seed shape a row holds its own
@@ -146,14 +166,15 @@ pub async fn insert_in(
     }
 }
 
-/// Runs one of the inserts of [`insert_sql`]: `$1`–`$11` the fields of [`NewMedia`], `$12`
-/// the zone's id when there is one.
+/// Runs one of the inserts of [`insert_sql`]: `$1`–`$11` the fields of [`NewMedia`],
+/// `$12`–`$15` its analysis, `$16` the zone's id when there is one.
 async fn insert_with_statement(
     client: &impl GenericClient,
     sql: &str,
     new: &NewMedia<'_>,
     zone_id: Option<Uuid>,
 ) -> Result<Option<MediaRow>, DbError> {
+    let analysis = new.analysis_params();
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![
         &new.id,
         &new.event_id,
@@ -166,6 +187,10 @@ async fn insert_with_statement(
         &new.tags,
         &new.original_filename,
         &new.created_at,
+        &analysis.0,
+        &analysis.1,
+        &analysis.2,
+        &analysis.3,
     ];
     if let Some(zone_id) = &zone_id {
         params.push(zone_id);
@@ -175,15 +200,18 @@ async fn insert_with_statement(
     Ok(row.as_ref().map(MediaRow::from_row))
 }
 
-/// The insert of [`Zone::Own`]: `$1`–`$11` are the fields of [`NewMedia`] in order, `$12` the
-/// new zone's id (current shape only: on the seed shape the row holds its own metadata).
+/// The insert of [`Zone::Own`]: `$1`–`$11` are the fields of [`NewMedia`] in order, `$12`–`$15`
+/// its analysis, `$16` the new zone's id (current shape only: on the seed shape the row holds
+/// its own metadata).
 fn insert_sql(shape: Shape) -> String {
     let columns = columns(shape);
     match shape {
         Shape::Seed => format!(
             "insert into event_media as m (id, event_id, title, description, file_url, s3_key, \
-             file_type, file_size, tags, original_filename, created_at, updated_at, is_deleted) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, false) \
+             file_type, file_size, tags, original_filename, created_at, updated_at, is_deleted, \
+             width, height, duration_ms, analyzed_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, false, \
+             $12, $13, $14, $15) \
              returning {columns}"
         ),
         // The zone's row is visible to the foreign key check: constraints are checked at the
@@ -191,10 +219,12 @@ fn insert_sql(shape: Shape) -> String {
         Shape::Current => format!(
             "with z as (insert into event_media_zones \
              (id, event_id, title, description, tags, created_at, updated_at, is_deleted) \
-             values ($12, $2, $3, $4, $9, $11, $11, false) returning *), \
+             values ($16, $2, $3, $4, $9, $11, $11, false) returning *), \
              m as (insert into event_media (id, event_id, file_url, s3_key, file_type, \
-             file_size, original_filename, created_at, updated_at, is_deleted, zone_id, batch_id) \
-             values ($1, $2, $5, $6, $7, $8, $10, $11, $11, false, $12, $12) returning *) \
+             file_size, original_filename, created_at, updated_at, is_deleted, zone_id, batch_id, \
+             width, height, duration_ms, analyzed_at) \
+             values ($1, $2, $5, $6, $7, $8, $10, $11, $11, false, $16, $16, \
+             $12, $13, $14, $15) returning *) \
              select {columns} from m join z on z.id = m.zone_id"
         ),
     }
@@ -214,11 +244,14 @@ async fn join_zone(
         "with z as (select id, title, description, tags from event_media_zones \
          where id = $9 and event_id = $2 and not is_deleted for share), \
          m as (insert into event_media (id, event_id, file_url, s3_key, file_type, file_size, \
-         original_filename, created_at, updated_at, is_deleted, zone_id, batch_id) \
-         select $1, $2, $3, $4, $5, $6, $7, $8, $8, false, z.id, z.id from z returning *) \
+         original_filename, created_at, updated_at, is_deleted, zone_id, batch_id, \
+         width, height, duration_ms, analyzed_at) \
+         select $1, $2, $3, $4, $5, $6, $7, $8, $8, false, z.id, z.id, $10, $11, $12, $13 \
+         from z returning *) \
          select {columns} from m join z on z.id = m.zone_id"
     );
     let statement = client.prepare_cached(&sql).await?;
+    let analysis = new.analysis_params();
     let row = client
         .query_opt(
             &statement,
@@ -232,6 +265,10 @@ async fn join_zone(
                 &new.original_filename,
                 &new.created_at,
                 &zone_id,
+                &analysis.0,
+                &analysis.1,
+                &analysis.2,
+                &analysis.3,
             ],
         )
         .await?;

@@ -38,6 +38,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0008_pending_upload_zones",
         include_str!("../../../migrations/0008_pending_upload_zones.sql"),
     ),
+    (
+        "0009_event_media_analysis",
+        include_str!("../../../migrations/0009_event_media_analysis.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names this project's advisory lock.

@@ -539,7 +539,64 @@ fn content_cases(w: &World) -> Vec<Case> {
             upload("notes.txt", "Grüße, 👋\n".as_bytes()),
             Ok(201),
         ),
+        // Analysable types with hostile headers: stored, their analysis null or just numbers.
+        case(
+            "a real PNG declaring 4294967295×4294967295 pixels",
+            Endpoint::UploadMedia,
+            upload("huge.png", &huge_png()),
+            Ok(201),
+        ),
+        case(
+            "a real JPEG whose frame header declares 65535×65535 pixels",
+            Endpoint::UploadMedia,
+            upload("huge.jpg", &huge_jpeg()),
+            Ok(201),
+        ),
+        case(
+            "a real mp4 whose mdat box claims 4 GiB",
+            Endpoint::UploadMedia,
+            upload("huge.mp4", &huge_mdat_mp4()),
+            Ok(201),
+        ),
+        case(
+            "a real mp4 cut before its moov box",
+            Endpoint::UploadMedia,
+            upload("cut.mp4", &cut_mp4()),
+            Ok(201),
+        ),
     ]
+}
+
+/// A file of `shared/tests/samples` (real files made by ffmpeg and Pillow; see its README).
+fn sample(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/samples/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn huge_png() -> Vec<u8> {
+    let mut png = sample("still.png");
+    png[16..24].copy_from_slice(&[0xff; 8]);
+    png
+}
+
+fn huge_jpeg() -> Vec<u8> {
+    let mut jpeg = sample("orientation-6.jpg");
+    let sof = jpeg.windows(2).position(|w| w == [0xff, 0xc0]).unwrap();
+    // FF C0, length (2), precision (1), height (2), width (2).
+    jpeg[sof + 5..sof + 9].copy_from_slice(&[0xff; 4]);
+    jpeg
+}
+
+fn huge_mdat_mp4() -> Vec<u8> {
+    let mut mp4 = sample("small.mp4");
+    let mdat = mp4.windows(4).position(|w| w == b"mdat").unwrap();
+    mp4[mdat - 4..mdat].copy_from_slice(&[0xff; 4]);
+    mp4
+}
+
+fn cut_mp4() -> Vec<u8> {
+    let mp4 = sample("small.mp4");
+    mp4[..mp4.len() / 2].to_vec()
 }
 
 /// Keep the corpus fast: a small limit makes the size cases cheap.

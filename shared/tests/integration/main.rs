@@ -3,6 +3,7 @@
 //! with `./scripts/test.sh`.
 
 mod access;
+mod analysis;
 mod batches;
 mod browser_cors;
 mod corpus;

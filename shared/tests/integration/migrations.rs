@@ -154,7 +154,11 @@ async fn our_own_seed_shaped_database_moves_its_rows_into_zones() {
         .unwrap();
     assert_eq!(
         db::migrate::run(&mut client).await.unwrap(),
-        ["0007_event_media_zones", "0008_pending_upload_zones"]
+        [
+            "0007_event_media_zones",
+            "0008_pending_upload_zones",
+            "0009_event_media_analysis"
+        ]
     );
     assert_eq!(
         db::shape::detect(&client).await.unwrap(),
@@ -270,7 +274,17 @@ async fn the_plugs_database_only_gains_what_is_missing(schema: PlugsSchema) {
         .into_iter()
         .filter(|c| !media_columns(&rows_before).contains(c))
         .collect();
-    assert_eq!(added, ["original_filename", "s3_key"]);
+    assert_eq!(
+        added,
+        [
+            "analyzed_at",
+            "duration_ms",
+            "height",
+            "original_filename",
+            "s3_key",
+            "width"
+        ]
+    );
     assert_eq!(
         rows_after
             .iter()
