@@ -226,6 +226,10 @@ default_pool_size = ${PGBOUNCER_POOL_SIZE:-4}
 ; load, so a named statement fails at once instead of only under concurrency.
 min_pool_size = 2
 server_round_robin = 1
+; Each test has a database of its own, and each database's pool keeps its two connections:
+; at most this many in all (an idle one of another database is closed to open one where a
+; client waits), so the run stays far below the server's max_connections.
+max_user_connections = 40
 max_client_conn = 1000
 ignore_startup_parameters = extra_float_digits
 logfile = $dir/pgbouncer.log

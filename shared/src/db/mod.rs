@@ -8,6 +8,7 @@ pub mod migrate;
 pub mod pending_uploads;
 pub mod shape;
 mod tls;
+pub mod unnamed;
 pub mod zones;
 
 use std::str::FromStr;
@@ -21,6 +22,7 @@ use secrecy::SecretString;
 pub use deadpool_postgres::Client;
 use deadpool_postgres::PoolError;
 use tokio_postgres::error::SqlState;
+pub use unnamed::Unnamed;
 
 use crate::secrets::{Secret, SecretError};
 
@@ -60,10 +62,7 @@ impl Database {
     }
 
     /// The schema's shape, read from the catalog on the first call and kept after that.
-    pub async fn shape(
-        &self,
-        client: &impl deadpool_postgres::GenericClient,
-    ) -> Result<shape::Shape, DbError> {
+    pub async fn shape(&self, client: &impl Unnamed) -> Result<shape::Shape, DbError> {
         Ok(self.shape.get(client).await?)
     }
 
