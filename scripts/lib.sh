@@ -468,7 +468,7 @@ start_api() { # start_api PORT LOGFILE
   local port=$1 logfile=$2 envfile="$STACK_DIR/functions.env"
   # The functions' environment, in the KEY=VALUE form --env-file reads: the stack's
   # settings, then what Lambda itself adds (cargo lambda names each function itself).
-  env | grep -E '^(S3_[A-Z_]+|AWS_[A-Z0-9_]+|DATABASE_OPTIONS|MAX_FILE_SIZE|PRESIGNED_URL_TTL_SECONDS|INLINE_DOWNLOAD_MAX_BYTES|PUBLIC_BASE_URL|RUST_LOG)=' \
+  env | grep -E '^(S3_[A-Z_]+|AWS_[A-Z0-9_]+|DATABASE_OPTIONS|DATABASE_POOL_SIZE|DATABASE_POOL_TIMEOUT_MS|MAX_FILE_SIZE|PRESIGNED_URL_TTL_SECONDS|INLINE_DOWNLOAD_MAX_BYTES|PUBLIC_BASE_URL|RUST_LOG)=' \
     | grep -vE '^(AWS_LAMBDA_[A-Z_]+|AWS_DEFAULT_REGION)=' \
     | sed 's/^\([A-Z0-9_]*\)=\(.*\)$/\1="\2"/' >"$envfile"
   echo "S3_BUCKET_NAME=\"${S3_BUCKET_NAME:-plugs-bucket}\"" >>"$envfile"

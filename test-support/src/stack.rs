@@ -57,7 +57,7 @@ pub fn function_database_url(url: &str) -> String {
 }
 
 /// `url` with its host and port replaced by `proxy`; user, database and query kept.
-fn through_proxy(url: &str, proxy: &str) -> String {
+pub fn through_proxy(url: &str, proxy: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
