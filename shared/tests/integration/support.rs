@@ -67,8 +67,8 @@ pub fn config(database_url: &str, bucket: &str, overrides: &[(&str, &str)]) -> C
 pub struct TestApp {
     pub state: AppState,
     pub database_url: String,
-    /// Set when the state reaches the database through the stack's PgBouncer: the URL that
-    /// goes straight to PostgreSQL, which the test's own statements use (see [`TestApp::db`]).
+    /// The URL that goes straight to PostgreSQL, for the test's own statements (see
+    /// [`TestApp::db`]); `None` when only the state knows how to reach the database.
     pub direct_url: Option<String>,
 }
 
@@ -105,8 +105,7 @@ impl TestApp {
         db::migrate::run(&mut client).await.unwrap();
         Self {
             state,
-            direct_url: (function_url != scratch.database_url)
-                .then(|| scratch.database_url.clone()),
+            direct_url: Some(scratch.database_url.clone()),
             database_url: scratch.database_url,
         }
     }
@@ -144,9 +143,11 @@ impl TestApp {
             .unwrap();
     }
 
-    /// A connection for the test's own statements (fixtures, checks, sabotage): the state's,
-    /// or straight to PostgreSQL when the state's goes through the stack's PgBouncer, whose
-    /// transaction mode is for the functions' statements, not for these.
+    /// A connection for the test's own statements (fixtures, checks, sabotage), from a pool
+    /// of its own straight to PostgreSQL: not one of the state's, whose pool has one
+    /// connection (as in a container) that a test holding it would keep from the handlers,
+    /// and not through the stack's PgBouncer, whose transaction mode is for the functions'
+    /// statements. The state's own when only the state knows how to reach the database.
     pub async fn db(&self) -> db::Client {
         match &self.direct_url {
             Some(url) => db::pool(&secrecy::SecretString::from(url.clone()), 1)
