@@ -193,6 +193,62 @@ stop_postgres() {
   rm -f "$STACK_DIR/pg_data"
 }
 
+# PgBouncer in transaction mode in front of the stack's PostgreSQL, as RDS Proxy stands in front
+# of RDS: each transaction (or statement outside one) may run on another server connection,
+# so a named prepared statement made by one exchange is missing, or someone else's, in the
+# next. Debian's package (1.18, before PgBouncer learned to track prepared statements in
+# 1.21). Every database of the server is reachable through it as the superuser `postgres`,
+# which the stack's PostgreSQL trusts on loopback.
+start_pgbouncer() { # start_pgbouncer DIR PG_PORT -> sets PGBOUNCER_PORT
+  local dir=$1 pg_port=$2 prefix
+  command -v pgbouncer >/dev/null || apt_install pgbouncer
+  pgbouncer --version | grep -q '^PgBouncer 1\.18\.' \
+    || log "warning: $(pgbouncer --version | head -n 1), not 1.18: named statements may pass it"
+  prefix=$(pg_user_prefix)
+  mkdir -p "$dir"
+  [ -z "$prefix" ] || chown postgres "$dir"
+  PGBOUNCER_PORT=$(free_port)
+  printf '"postgres" ""\n' >"$dir/userlist.txt"
+  cat >"$dir/pgbouncer.ini" <<EOF
+[databases]
+* = host=127.0.0.1 port=$pg_port
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGBOUNCER_PORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/userlist.txt
+pool_mode = transaction
+default_pool_size = ${PGBOUNCER_POOL_SIZE:-4}
+; At least two server connections per database, handed out in turn rather than the last
+; used first: consecutive exchanges of one client land on different servers even without
+; load, so a named statement fails at once instead of only under concurrency.
+min_pool_size = 2
+server_round_robin = 1
+; Each test has a database of its own, and each database's pool keeps its two connections:
+; at most this many in all (an idle one of another database is closed to open one where a
+; client waits), so the run stays far below the server's max_connections.
+max_user_connections = 40
+max_client_conn = 1000
+ignore_startup_parameters = extra_float_digits
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+EOF
+  # PgBouncer refuses to run as root, as PostgreSQL does.
+  $prefix pgbouncer -d "$dir/pgbouncer.ini" || { cat "$dir/pgbouncer.log" >&2; die "PgBouncer did not start"; }
+  printf '%s\n' "$dir/pgbouncer.pid" >"$STACK_DIR/pgbouncer_pid"
+  wait_for 10 "PgBouncer" bash -c "exec 3<>/dev/tcp/127.0.0.1/$PGBOUNCER_PORT" \
+    || { cat "$dir/pgbouncer.log" >&2; die "PgBouncer does not listen on $PGBOUNCER_PORT"; }
+}
+
+stop_pgbouncer() {
+  [ -f "$STACK_DIR/pgbouncer_pid" ] || return 0
+  local pid
+  pid=$(cat "$(cat "$STACK_DIR/pgbouncer_pid")" 2>/dev/null) && kill -TERM "$pid" 2>/dev/null || true
+  rm -f "$STACK_DIR/pgbouncer_pid"
+}
+
 start_seaweedfs() { # start_seaweedfs DIR -> sets S3_PORT
   local dir=$1
   mkdir -p "$dir/data"
@@ -293,6 +349,13 @@ stack_start() {
     start_postgres "$STACK_DIR/pg"
     admin_url="postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
   fi
+  local proxy=
+  if [ -n "${STACK_PGBOUNCER:-}" ]; then
+    [ -z "${DATABASE_URL:-}" ] || die "STACK_PGBOUNCER needs the stack's own PostgreSQL"
+    log "starting PgBouncer (transaction mode) in front of it"
+    start_pgbouncer "$STACK_DIR/pgbouncer" "$PG_PORT"
+    proxy="127.0.0.1:$PGBOUNCER_PORT"
+  fi
   if [ -n "${AWS_ENDPOINT_URL_S3:-}" ]; then
     s3_url=$AWS_ENDPOINT_URL_S3
   else
@@ -329,6 +392,11 @@ EOF
   if [ -n "${PLUGS_SCHEMA:-}" ]; then
     echo "export PLUGS_SCHEMA='$PLUGS_SCHEMA'" >>"$STACK_DIR/env"
   fi
+  # The functions reach the database through PgBouncer (test-support and start_api read
+  # this); the tests' own set-up and checks go straight to PostgreSQL.
+  if [ -n "$proxy" ]; then
+    echo "export PLUGS_TEST_DATABASE_PROXY='$proxy'" >>"$STACK_DIR/env"
+  fi
 }
 
 stack_stop() {
@@ -336,6 +404,7 @@ stack_stop() {
   stop_api
   stop_secrets_manager
   stop_seaweedfs
+  stop_pgbouncer
   stop_postgres
 }
 
@@ -370,8 +439,16 @@ prepare_demo_database() {
   OTHER_EVENT_ID=$(printf '%s\n' "$seeded" | sed -n 's/^EVENT_ID=//p')
   OTHER_TOKEN=$("$cli" dev-token --user-id "$(printf '%s\n' "$seeded" | sed -n 's/^USER_ID=//p')")
   export DEMO_USER_ID DEMO_EVENT_ID DEMO_TOKEN OTHER_EVENT_ID OTHER_TOKEN
-  FUNCTION_DATABASE_SECRET_ARN=$(SECRET_VALUE=$DATABASE_URL put_local_secret plugs-media/database-url)
+  FUNCTION_DATABASE_SECRET_ARN=$(SECRET_VALUE=$(function_database_url "$DATABASE_URL") put_local_secret plugs-media/database-url)
   FUNCTION_JWT_SECRET_ARN=$(SECRET_VALUE=$SECRET_KEY put_local_secret plugs-media/jwt-secret)
+}
+
+# URL as the functions use it: through the stack's PgBouncer when it has one
+# (PLUGS_TEST_DATABASE_PROXY, host:port), else as it is.
+function_database_url() { # function_database_url URL
+  local url=$1
+  if [ -z "${PLUGS_TEST_DATABASE_PROXY:-}" ]; then printf '%s\n' "$url"; return; fi
+  printf '%s\n' "$url" | sed -E "s#^(postgres(ql)?://([^@/]*@)?)[^/?]*#\\1$PLUGS_TEST_DATABASE_PROXY#"
 }
 
 # The environment variable that makes cargo start this host's binaries through a runner.
@@ -391,7 +468,7 @@ start_api() { # start_api PORT LOGFILE
   local port=$1 logfile=$2 envfile="$STACK_DIR/functions.env"
   # The functions' environment, in the KEY=VALUE form --env-file reads: the stack's
   # settings, then what Lambda itself adds (cargo lambda names each function itself).
-  env | grep -E '^(S3_[A-Z_]+|AWS_[A-Z0-9_]+|DATABASE_OPTIONS|MAX_FILE_SIZE|PRESIGNED_URL_TTL_SECONDS|INLINE_DOWNLOAD_MAX_BYTES|PUBLIC_BASE_URL|RUST_LOG)=' \
+  env | grep -E '^(S3_[A-Z_]+|AWS_[A-Z0-9_]+|DATABASE_OPTIONS|DATABASE_POOL_SIZE|DATABASE_POOL_TIMEOUT_MS|MAX_FILE_SIZE|PRESIGNED_URL_TTL_SECONDS|INLINE_DOWNLOAD_MAX_BYTES|PUBLIC_BASE_URL|RUST_LOG)=' \
     | grep -vE '^(AWS_LAMBDA_[A-Z_]+|AWS_DEFAULT_REGION)=' \
     | sed 's/^\([A-Z0-9_]*\)=\(.*\)$/\1="\2"/' >"$envfile"
   echo "S3_BUCKET_NAME=\"${S3_BUCKET_NAME:-plugs-bucket}\"" >>"$envfile"
@@ -404,7 +481,7 @@ start_api() { # start_api PORT LOGFILE
     echo "JWT_SECRET_ARN=\"$FUNCTION_JWT_SECRET_ARN\"" >>"$envfile"
     unset_values=(-u DATABASE_URL -u SECRET_KEY)
   else
-    echo "DATABASE_URL=\"$DATABASE_URL\"" >>"$envfile"
+    echo "DATABASE_URL=\"$(function_database_url "$DATABASE_URL")\"" >>"$envfile"
     echo "SECRET_KEY=\"$SECRET_KEY\"" >>"$envfile"
   fi
   # The routes, from the endpoint registry: what API Gateway serves, nothing else.

@@ -178,7 +178,7 @@ async fn bare_put(world: &World, event_id: Uuid, bytes: Bytes) -> Result<String>
 
 async fn insert_row(
     world: &World,
-    client: &impl deadpool_postgres::GenericClient,
+    client: &impl shared::db::Unnamed,
     event_id: Uuid,
     key: &str,
     size: usize,

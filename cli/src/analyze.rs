@@ -21,7 +21,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use shared::analysis::{self, Analysis, Kind, S3Object};
-use shared::db::DbError;
+use shared::db::{DbError, Unnamed};
 use shared::storage::{Storage, StorageError};
 
 /// How a run is asked to behave.
@@ -213,7 +213,7 @@ async fn analyse_row(pool: &Pool, storage: &Storage, row: &Pending) -> Outcome {
 async fn pending_by_type(pool: &Pool) -> Result<BTreeMap<String, u64>, AnalyzeError> {
     let client = pool.get().await?;
     let rows = client
-        .query(
+        .query_unnamed(
             "select file_type, count(*) from event_media \
              where analyzed_at is null and not is_deleted and s3_key is not null \
              and file_type = any($1) group by file_type",
@@ -230,7 +230,7 @@ async fn pending_by_type(pool: &Pool) -> Result<BTreeMap<String, u64>, AnalyzeEr
 async fn next_batch(pool: &Pool, after: Uuid, size: i64) -> Result<Vec<Pending>, AnalyzeError> {
     let client = pool.get().await?;
     let rows = client
-        .query(
+        .query_unnamed(
             "select id, s3_key, file_type from event_media \
              where analyzed_at is null and not is_deleted and s3_key is not null \
              and file_type = any($1) and id > $2 order by id limit $3",
@@ -252,7 +252,7 @@ async fn next_batch(pool: &Pool, after: Uuid, size: i64) -> Result<Vec<Pending>,
 async fn record(pool: &Pool, id: Uuid, found: &Analysis) -> Result<bool, AnalyzeError> {
     let client = pool.get().await?;
     let updated = client
-        .execute(
+        .execute_unnamed(
             "update event_media set width = $2, height = $3, duration_ms = $4, \
              analyzed_at = now() where id = $1 and analyzed_at is null",
             &[&id, &found.width, &found.height, &found.duration_ms],

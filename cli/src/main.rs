@@ -15,6 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use shared::auth::issue;
 use shared::config::Config;
 use shared::db;
+use shared::db::Unnamed;
 use shared::storage::{ObjectMetadata, Storage};
 use uuid::Uuid;
 
@@ -405,7 +406,7 @@ fn dev_token(user_id: Uuid, secret_key: &SecretString, ttl: i64) -> String {
 /// The demo organiser with this email, created if missing.
 async fn demo_user(client: &db::Client, email: &str) -> anyhow::Result<Uuid> {
     let row = client
-        .query_one(
+        .query_one_unnamed(
             "insert into users (id, email, full_name) values ($1, $2, 'Demo organiser')
              on conflict (email) do update set email = excluded.email returning id",
             &[&Uuid::new_v4(), &email],
@@ -418,7 +419,7 @@ async fn seed_demo(database_url: &SecretString, email: &str) -> anyhow::Result<b
     let client = connect(database_url).await?;
     let user_id = demo_user(&client, email).await?;
     let existing = client
-        .query_opt(
+        .query_opt_unnamed(
             "select id from events where user_id = $1 and not is_deleted order by created_at limit 1",
             &[&user_id],
         )
@@ -426,7 +427,7 @@ async fn seed_demo(database_url: &SecretString, email: &str) -> anyhow::Result<b
     let event_id: Uuid = match existing {
         Some(row) => row.get(0),
         None => client
-            .query_one(
+            .query_one_unnamed(
                 "insert into events (id, user_id, title) values ($1, $2, 'Demo event') returning id",
                 &[&Uuid::new_v4(), &user_id],
             )
@@ -968,7 +969,7 @@ async fn seed_fixture_event(
     user_id: Uuid,
 ) -> anyhow::Result<()> {
     client
-        .execute(
+        .execute_unnamed(
             "insert into events (id, user_id, title) values ($1, $2, 'Fixture event')
              on conflict (id) do update
              set user_id = excluded.user_id, is_deleted = false, deleted_at = null",
@@ -1014,7 +1015,7 @@ async fn seed_fixture_media(
     let tx = client.transaction().await?;
     if shape == db::shape::Shape::Current {
         // A zone emptied by the delete fixture is soft-deleted; it is made again.
-        tx.execute(
+        tx.execute_unnamed(
             "delete from event_media_zones where id = $1 and is_deleted",
             &[&media_id],
         )

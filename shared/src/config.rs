@@ -50,6 +50,15 @@ pub struct Config {
     /// (`sslmode=verify-full&sslrootcert=/opt/rds-global-bundle.pem`), added to the URL the
     /// database secret gives; they win over the same parameter in it.
     pub database_options: Option<String>,
+    /// `DATABASE_POOL_SIZE`: database connections per container (default 1, at most 10).
+    /// Lambda serves one request at a time per container and a request uses one connection,
+    /// so one is enough; every extra one is multiplied by the number of containers against
+    /// the server's `max_connections`.
+    pub database_pool_size: usize,
+    /// `DATABASE_POOL_TIMEOUT_MS`: the longest a request waits for a database connection
+    /// (a free one, or a new one to open) before it answers 503 SERVICE_BUSY (default 2000,
+    /// from 100 to 20000).
+    pub database_pool_timeout: Duration,
     /// The HMAC secret The Plugs backend signs its access tokens with: `SECRET_KEY` or
     /// `JWT_SECRET_ARN` (a Secrets Manager secret), exactly one of them. `None` only for a
     /// configuration read with [`Config::from_env_without_jwt`] (the sweep, which checks no
@@ -168,6 +177,8 @@ impl Config {
             env.number_or("MAX_FILE_SIZE", 10_485_760, 1..=u64::from(i32::MAX as u32));
         let database = env.secret_source("DATABASE_URL", "DATABASE_SECRET_ARN");
         let database_options = env.optional("DATABASE_OPTIONS");
+        let database_pool_size = env.number_or("DATABASE_POOL_SIZE", 1, 1..=10);
+        let database_pool_timeout = env.number_or("DATABASE_POOL_TIMEOUT_MS", 2000, 100..=20_000);
         let jwt_secret = match jwt {
             JwtKey::Required => Some(env.secret_source("SECRET_KEY", "JWT_SECRET_ARN")),
             JwtKey::NotUsed => None,
@@ -205,6 +216,8 @@ impl Config {
             max_file_size,
             database,
             database_options,
+            database_pool_size: database_pool_size as usize,
+            database_pool_timeout: Duration::from_millis(database_pool_timeout),
             jwt_secret,
             jwt_algorithm,
             presigned_url_ttl: Duration::from_secs(ttl),

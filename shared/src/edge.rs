@@ -194,12 +194,21 @@ fn within_response_limit(response: Response<Body>, correlation_id: &str) -> Resp
 /// The error's JSON envelope with its status; 5xx causes go to the log, never the body.
 pub fn error_response(err: &ApiError, correlation_id: &str) -> Response<Body> {
     let status = err.status_code();
-    if status >= 500 {
+    if status == 503 {
+        // Back-pressure, expected under load: not an error of this service.
+        tracing::warn!(code = err.code(), error = %error_chain(err), "request turned away");
+    } else if status >= 500 {
         tracing::error!(code = err.code(), error = %error_chain(err), "request failed");
     } else {
-        tracing::info!(code = err.code(), message = %err, "request refused");
+        tracing::info!(code = err.code(), error_message = %err, "request refused");
     }
     let mut response = json_response(status, &err.envelope(correlation_id));
+    if status == 503 {
+        response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            HeaderValue::from(crate::error::RETRY_AFTER_SECONDS),
+        );
+    }
     if err.is_auth_failure() {
         response.headers_mut().insert(
             http::header::WWW_AUTHENTICATE,

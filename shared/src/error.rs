@@ -126,7 +126,15 @@ pub enum ApiError {
     /// 500: the database could not be reached or a query failed.
     #[error("database error")]
     Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// 503: no database connection could be had in time (all busy, or the database is
+    /// restarting or full): nothing was changed, and a retry after `Retry-After` seconds may
+    /// succeed.
+    #[error("the service is busy")]
+    ServiceBusy(#[source] DbError),
 }
+
+/// The `Retry-After` of a 503: a pool wait is about two seconds, a restart a few.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
 
 impl ApiError {
     pub fn validation(loc: &[&str], msg: impl Into<String>) -> Self {
@@ -162,6 +170,7 @@ impl ApiError {
             | Self::S3Credentials(_)
             | Self::Database(_)
             | Self::ResponseTooLarge { .. } => 500,
+            Self::ServiceBusy(_) => 503,
         }
     }
 
@@ -192,6 +201,7 @@ impl ApiError {
             Self::S3Credentials(_) => "S3_CREDENTIALS_ERROR",
             Self::Database(_) => "DATABASE_ERROR",
             Self::ResponseTooLarge { .. } => "RESPONSE_TOO_LARGE",
+            Self::ServiceBusy(_) => "SERVICE_BUSY",
         }
     }
 
@@ -203,6 +213,7 @@ impl ApiError {
             Self::S3Credentials(_) => "the file storage is misconfigured".into(),
             Self::Database(_) => "the database is unavailable, try again later".into(),
             Self::ResponseTooLarge { .. } => "the answer is too large to send".into(),
+            Self::ServiceBusy(_) => "the service is busy, retry in a moment".into(),
             other => other.to_string(),
         }
     }
@@ -255,9 +266,15 @@ impl ApiError {
     }
 }
 
+/// A database that cannot serve now (see [`DbError::is_unavailable`]) is a 503 the client
+/// may retry; anything else is a 500.
 impl From<DbError> for ApiError {
     fn from(err: DbError) -> Self {
-        Self::database(err)
+        if err.is_unavailable() {
+            Self::ServiceBusy(err)
+        } else {
+            Self::database(err)
+        }
     }
 }
 

@@ -40,11 +40,6 @@ pub struct AppState {
     auth: Option<Arc<Authenticator>>,
 }
 
-/// Connections per container: Lambda serves one request at a time per container, and the
-/// list endpoint pipelines its two queries on one connection; the second covers a retry
-/// while a dead connection is being replaced.
-pub const POOL_SIZE: usize = 2;
-
 impl AppState {
     /// Reads the environment and the secrets (from Secrets Manager when their ARNs are
     /// given, concurrently) and builds what `spec` declares. Opens no database connection,
@@ -169,7 +164,8 @@ impl Secrets {
     }
 
     async fn database(&self, config: &Config) -> Result<Database, InitError> {
-        self.database_of_size(config, POOL_SIZE).await
+        self.database_of_size(config, config.database_pool_size)
+            .await
     }
 
     async fn database_of_size(
@@ -178,7 +174,11 @@ impl Secrets {
         max_size: usize,
     ) -> Result<Database, InitError> {
         let secret = self.secret(&config.database);
-        Ok(Database::open(secret, config.database_options.clone(), max_size).await?)
+        let limits = db::PoolLimits {
+            max_size,
+            wait: config.database_pool_timeout,
+        };
+        Ok(Database::open(secret, config.database_options.clone(), limits).await?)
     }
 
     async fn authenticator(&self, config: &Config) -> Result<Authenticator, InitError> {

@@ -15,6 +15,10 @@ use uuid::Uuid;
 /// The stack's administrative database; every scratch database is created through it.
 pub const ADMIN_DATABASE_URL: &str = "PLUGS_TEST_ADMIN_DATABASE_URL";
 
+/// `host:port` of the stack's PgBouncer, when it has one (`STACK_PGBOUNCER=1 stack_start`):
+/// the functions reach the database through it, the tests' set-up and checks do not.
+pub const DATABASE_PROXY: &str = "PLUGS_TEST_DATABASE_PROXY";
+
 /// The stack's S3 settings, passed on to every configuration built on it.
 const S3_VARIABLES: [&str; 5] = [
     "AWS_ENDPOINT_URL_S3",
@@ -42,6 +46,26 @@ pub fn database_url(admin: &str, database: &str) -> String {
         format!("{server}/{database}")
     } else {
         format!("{server}/{database}?{query}")
+    }
+}
+
+/// `url` as the functions use it: through the stack's PgBouncer when it has one, else as it is.
+pub fn function_database_url(url: &str) -> String {
+    match std::env::var(DATABASE_PROXY) {
+        Ok(proxy) if !proxy.is_empty() => through_proxy(url, &proxy),
+        _ => url.to_owned(),
+    }
+}
+
+/// `url` with its host and port replaced by `proxy`; user, database and query kept.
+pub fn through_proxy(url: &str, proxy: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let user = authority.rsplit_once('@').map(|(user, _)| user);
+    match user {
+        Some(user) => format!("{scheme}://{user}@{proxy}{tail}"),
+        None => format!("{scheme}://{proxy}{tail}"),
     }
 }
 
@@ -96,7 +120,7 @@ impl Scratch {
         let database_url = create_database(&format!("{prefix}_")).await?;
         let bucket = format!("{prefix}-{}", Uuid::new_v4().simple());
         let mut vars = stack_env()?;
-        vars.insert("DATABASE_URL".into(), database_url.clone());
+        vars.insert("DATABASE_URL".into(), function_database_url(&database_url));
         vars.insert("S3_BUCKET_NAME".into(), bucket.clone());
         vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let scratch = Self {
@@ -151,7 +175,22 @@ pub fn config_of(env: &HashMap<String, String>, overrides: &[(&str, &str)]) -> R
 
 #[cfg(test)]
 mod tests {
-    use super::database_url;
+    use super::{database_url, through_proxy};
+
+    #[test]
+    fn a_url_through_the_proxy_keeps_its_user_database_and_query() {
+        assert_eq!(
+            through_proxy(
+                "postgres://postgres@127.0.0.1:5432/t_1?sslmode=disable",
+                "127.0.0.1:6432"
+            ),
+            "postgres://postgres@127.0.0.1:6432/t_1?sslmode=disable"
+        );
+        assert_eq!(
+            through_proxy("postgresql://u:p@db.example/x", "proxy:1"),
+            "postgresql://u:p@proxy:1/x"
+        );
+    }
 
     #[test]
     fn a_database_url_keeps_the_server_and_the_query_of_the_admin_url() {

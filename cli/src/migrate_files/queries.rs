@@ -4,8 +4,9 @@
 
 use chrono::{DateTime, Utc};
 use shared::analysis::Analysis;
-use shared::db::Client;
 use shared::db::shape::Shape;
+use shared::db::unnamed::Param;
+use shared::db::{Client, Unnamed};
 use uuid::Uuid;
 
 /// A live row whose file is still on the server's disk (`s3_key` is null), from before the
@@ -27,16 +28,16 @@ pub async fn local_files(
     client: &Client,
     limit: Option<i64>,
 ) -> Result<Vec<LocalFile>, shared::db::DbError> {
-    let statement = client
-        .prepare_cached(
+    let rows = client
+        .query_unnamed(
             "select m.id, m.event_id, e.user_id as owner_id, m.file_url, m.file_type, m.file_size, \
              m.original_filename, m.created_at \
              from event_media m join events e on e.id = m.event_id \
              where not m.is_deleted and m.s3_key is null \
              order by m.created_at, m.id limit $1",
+            &[&limit],
         )
         .await?;
-    let rows = client.query(&statement, &[&limit]).await?;
     Ok(rows
         .iter()
         .map(|row| LocalFile {
@@ -54,12 +55,13 @@ pub async fn local_files(
 
 /// How many live rows already have their file in the bucket.
 pub async fn count_in_bucket(client: &Client) -> Result<i64, shared::db::DbError> {
-    let statement = client
-        .prepare_cached(
+    Ok(client
+        .query_one_unnamed(
             "select count(*) from event_media where not is_deleted and s3_key is not null",
+            &[],
         )
-        .await?;
-    Ok(client.query_one(&statement, &[]).await?.get(0))
+        .await?
+        .get(0))
 }
 
 /// `(media id, event id, created_at)` of every live row of `event_ids`, ordered by event,
@@ -68,13 +70,13 @@ pub async fn instants_of_events(
     client: &Client,
     event_ids: &[Uuid],
 ) -> Result<Vec<(Uuid, Uuid, DateTime<Utc>)>, shared::db::DbError> {
-    let statement = client
-        .prepare_cached(
+    let rows = client
+        .query_unnamed(
             "select id, event_id, created_at from event_media \
              where not is_deleted and event_id = any($1) order by event_id, created_at, id",
+            &[&event_ids],
         )
         .await?;
-    let rows = client.query(&statement, &[&event_ids]).await?;
     Ok(rows
         .iter()
         .map(|row| (row.get(0), row.get(1), row.get(2)))
@@ -86,11 +88,11 @@ pub async fn holder_of_key(
     client: &Client,
     key: &str,
 ) -> Result<Option<Uuid>, shared::db::DbError> {
-    let statement = client
-        .prepare_cached("select id from event_media where s3_key = $1 limit 1")
-        .await?;
     Ok(client
-        .query_opt(&statement, &[&key])
+        .query_opt_unnamed(
+            "select id from event_media where s3_key = $1 limit 1",
+            &[&key],
+        )
         .await?
         .map(|row| row.get(0)))
 }
@@ -121,10 +123,9 @@ pub async fn set_moved_to_bucket(
     moved: &MovedToBucket<'_>,
 ) -> Result<bool, shared::db::DbError> {
     let new_zone = Uuid::new_v4();
-    let statement = client.prepare_cached(set_moved_sql(shape)).await?;
     let found = moved.analysis.unwrap_or_default();
     let analyzed_at = moved.analysis.map(|_| Utc::now());
-    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
+    let mut params: Vec<&dyn Param> = vec![
         &moved.id,
         &moved.s3_key,
         &moved.file_url,
@@ -139,7 +140,10 @@ pub async fn set_moved_to_bucket(
     if shape == Shape::Current {
         params.push(&new_zone);
     }
-    let updated: i64 = client.query_one(&statement, &params).await?.get(0);
+    let updated: i64 = client
+        .query_one_unnamed(set_moved_sql(shape), &params)
+        .await?
+        .get(0);
     Ok(updated == 1)
 }
 

@@ -217,7 +217,7 @@ pub(super) async fn store_file(
         }
         Err(err) => {
             remove_orphan(state, &key).await;
-            Err(ApiError::database(err))
+            Err(ApiError::from(err))
         }
     }
 }

@@ -119,7 +119,7 @@ pub async fn handle(state: &AppState, upload: OwnedUpload) -> ApiResult {
         }
         Err(err) => {
             remove_orphan(state, &key).await;
-            return Err(ApiError::database(err));
+            return Err(ApiError::from(err));
         }
     };
     delete_temp(state, &pending).await;

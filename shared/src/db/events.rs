@@ -3,7 +3,7 @@
 use deadpool_postgres::Client;
 use uuid::Uuid;
 
-use super::DbError;
+use super::{DbError, Unnamed};
 
 /// What the caller's account and the event allow, read in one round trip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +33,9 @@ pub async fn access(client: &Client, event_id: Uuid, user_id: Uuid) -> Result<Ac
                         where e.id = $1 and e.user_id = u.id and not e.is_deleted) as owner \
          from users u where u.id = $2"
     );
-    let statement = client.prepare_cached(&sql).await?;
-    let row = client.query_opt(&statement, &[&event_id, &user_id]).await?;
+    let row = client
+        .query_opt_unnamed(&sql, &[&event_id, &user_id])
+        .await?;
     Ok(match row {
         None => Access::UserUnknown,
         Some(row) => access_of(&row),

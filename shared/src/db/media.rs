@@ -2,14 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Client;
-use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use super::DbError;
 use super::events::{Access, USER_STATE, access_of};
 use super::shape::Shape;
+use super::unnamed::Param;
+use super::{DbError, Unnamed};
 use crate::analysis::Analysis;
 
 /// One live row of `event_media`.
@@ -134,7 +133,7 @@ pub enum Zone {
 /// Inserts the row; on the current shape also its own zone, as The Plugs does for every
 /// upload (`zone_id` and `batch_id` both name it), in the same statement.
 pub async fn insert(
-    client: &impl GenericClient,
+    client: &impl Unnamed,
     shape: Shape,
     new: &NewMedia<'_>,
 ) -> Result<MediaRow, DbError> {
@@ -145,7 +144,7 @@ pub async fn insert(
 /// Inserts the row into `zone`; `None` when the zone to join is not live (deleted, or never
 /// in this event), and then nothing was written.
 pub async fn insert_in(
-    client: &impl GenericClient,
+    client: &impl Unnamed,
     shape: Shape,
     new: &NewMedia<'_>,
     zone: Zone,
@@ -169,13 +168,13 @@ pub async fn insert_in(
 /// Runs one of the inserts of [`insert_sql`]: `$1`–`$11` the fields of [`NewMedia`],
 /// `$12`–`$15` its analysis, `$16` the zone's id when there is one.
 async fn insert_with_statement(
-    client: &impl GenericClient,
+    client: &impl Unnamed,
     sql: &str,
     new: &NewMedia<'_>,
     zone_id: Option<Uuid>,
 ) -> Result<Option<MediaRow>, DbError> {
     let analysis = new.analysis_params();
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+    let mut params: Vec<&dyn Param> = vec![
         &new.id,
         &new.event_id,
         &new.title,
@@ -195,8 +194,7 @@ async fn insert_with_statement(
     if let Some(zone_id) = &zone_id {
         params.push(zone_id);
     }
-    let statement = client.prepare_cached(sql).await?;
-    let row = client.query_opt(&statement, &params).await?;
+    let row = client.query_opt_unnamed(sql, &params).await?;
     Ok(row.as_ref().map(MediaRow::from_row))
 }
 
@@ -233,7 +231,7 @@ fn insert_sql(shape: Shape) -> String {
 /// The row into the live zone `zone_id` of its event, locked while the row is written; no row
 /// when there is no such live zone. One statement: the lock lasts until the row is committed.
 async fn join_zone(
-    client: &impl GenericClient,
+    client: &impl Unnamed,
     new: &NewMedia<'_>,
     zone_id: Uuid,
 ) -> Result<Option<MediaRow>, DbError> {
@@ -250,11 +248,10 @@ async fn join_zone(
          from z returning *) \
          select {columns} from m join z on z.id = m.zone_id"
     );
-    let statement = client.prepare_cached(&sql).await?;
     let analysis = new.analysis_params();
     let row = client
-        .query_opt(
-            &statement,
+        .query_opt_unnamed(
+            &sql,
             &[
                 &new.id,
                 &new.event_id,
@@ -278,20 +275,15 @@ async fn join_zone(
 /// The zone of a batch, with the row's metadata, unless it exists (live or deleted). A
 /// concurrent creation of the same id waits for the other and then does nothing.
 async fn create_zone_unless_it_exists(
-    client: &impl GenericClient,
+    client: &impl Unnamed,
     new: &NewMedia<'_>,
     zone_id: Uuid,
 ) -> Result<(), DbError> {
-    let statement = client
-        .prepare_cached(
+    client
+        .execute_unnamed(
             "insert into event_media_zones \
              (id, event_id, title, description, tags, created_at, updated_at, is_deleted) \
              values ($1, $2, $3, $4, $5, $6, $6, false) on conflict (id) do nothing",
-        )
-        .await?;
-    client
-        .execute(
-            &statement,
             &[
                 &zone_id,
                 &new.event_id,
@@ -354,10 +346,9 @@ pub async fn list(
           where m.event_id = $1 and not m.is_deleted and m.file_type like $2 \
           order by m.created_at desc, m.id desc offset $3 limit $4) page on true"
     );
-    let statement = client.prepare_cached(&sql).await?;
     let pattern = filter.like_pattern();
     let rows = client
-        .query(&statement, &[&event_id, &pattern, &skip, &limit])
+        .query_unnamed(&sql, &[&event_id, &pattern, &skip, &limit])
         .await?;
     let total = rows.first().map_or(0, |row| row.get("total"));
     let page = rows
@@ -396,9 +387,8 @@ pub async fn find_owned(
          left join event_media m on m.event_id = e.id and m.id = $2 and not m.is_deleted\
          {zone_join} where u.id = $3"
     );
-    let statement = client.prepare_cached(&sql).await?;
     let row = client
-        .query_opt(&statement, &[&event_id, &media_id, &user_id])
+        .query_opt_unnamed(&sql, &[&event_id, &media_id, &user_id])
         .await?;
     let Some(row) = row else {
         return Ok(Lookup::Denied(Access::UserUnknown));
@@ -412,7 +402,7 @@ pub async fn find_owned(
 
 /// A live media row of this event by id (whoever owns the event).
 pub async fn find_in_event(
-    client: &impl GenericClient,
+    client: &impl Unnamed,
     shape: Shape,
     event_id: Uuid,
     media_id: Uuid,
@@ -422,9 +412,8 @@ pub async fn find_in_event(
         "select {columns} from event_media m{zone_join} \
          where m.id = $1 and m.event_id = $2 and not m.is_deleted"
     );
-    let statement = client.prepare_cached(&sql).await?;
     let row = client
-        .query_opt(&statement, &[&media_id, &event_id])
+        .query_opt_unnamed(&sql, &[&media_id, &event_id])
         .await?;
     Ok(row.as_ref().map(MediaRow::from_row))
 }
@@ -432,7 +421,7 @@ pub async fn find_in_event(
 /// Every `s3_key` of a live row (for the sweep's consistency check).
 pub async fn live_keys(client: &Client) -> Result<Vec<String>, DbError> {
     let rows = client
-        .query(
+        .query_unnamed(
             "select s3_key from event_media where not is_deleted and s3_key is not null",
             &[],
         )
@@ -450,27 +439,29 @@ pub async fn delete(client: &mut Client, shape: Shape, media_id: Uuid) -> Result
 }
 
 async fn delete_row(client: &Client, media_id: Uuid) -> Result<bool, DbError> {
-    let statement = client
-        .prepare_cached("delete from event_media where id = $1")
-        .await?;
-    Ok(client.execute(&statement, &[&media_id]).await? == 1)
+    Ok(client
+        .execute_unnamed("delete from event_media where id = $1", &[&media_id])
+        .await?
+        == 1)
 }
 
 async fn delete_row_and_emptied_zone(client: &mut Client, media_id: Uuid) -> Result<bool, DbError> {
     let tx = client.transaction().await?;
     // The zone is locked first, so two deletes of its last two files cannot each see the
     // other still live and both leave the emptied zone live.
-    let lock = tx
-        .prepare_cached(
-            "select 1 from event_media_zones \
+    tx.query_unnamed(
+        "select 1 from event_media_zones \
              where id = (select zone_id from event_media where id = $1) for update",
+        &[&media_id],
+    )
+    .await?;
+    let Some(gone) = tx
+        .query_opt_unnamed(
+            "delete from event_media where id = $1 returning zone_id",
+            &[&media_id],
         )
-        .await?;
-    tx.query(&lock, &[&media_id]).await?;
-    let delete = tx
-        .prepare_cached("delete from event_media where id = $1 returning zone_id")
-        .await?;
-    let Some(gone) = tx.query_opt(&delete, &[&media_id]).await? else {
+        .await?
+    else {
         return Ok(false);
     };
     if let Some(zone_id) = gone.get::<_, Option<Uuid>>(0) {

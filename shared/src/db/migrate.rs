@@ -2,7 +2,7 @@
 
 use tokio_postgres::Client;
 
-use super::DbError;
+use super::{DbError, Unnamed};
 
 /// Every migration, in order. A test checks this list against the `migrations/` folder.
 pub const MIGRATIONS: &[(&str, &str)] = &[
@@ -57,22 +57,22 @@ pub async fn run(client: &mut Client) -> Result<Vec<&'static str>, DbError> {
              )",
         )
         .await?;
-    client
-        .execute("select pg_advisory_lock($1)", &[&LOCK_ID])
-        .await?;
-    let result = apply_missing(client).await;
-    client
-        .execute("select pg_advisory_unlock($1)", &[&LOCK_ID])
-        .await?;
-    result
+    apply_missing(client).await
 }
 
+/// Each migration in its own transaction, which first takes the advisory lock for the rest of
+/// the transaction: two runners apply each migration once, one after the other. A
+/// transaction-level lock, unlike a session-level one, holds behind a pooler in transaction
+/// mode (RDS Proxy, PgBouncer), where consecutive statements outside a transaction may reach
+/// different server connections.
 async fn apply_missing(client: &mut Client) -> Result<Vec<&'static str>, DbError> {
     let mut applied = Vec::new();
     for (name, sql) in MIGRATIONS {
         let tx = client.transaction().await?;
+        tx.execute_unnamed("select pg_advisory_xact_lock($1)", &[&LOCK_ID])
+            .await?;
         let done = tx
-            .query_opt(
+            .query_opt_unnamed(
                 "select 1 from plugs_media_migrations where name = $1",
                 &[name],
             )
@@ -80,7 +80,7 @@ async fn apply_missing(client: &mut Client) -> Result<Vec<&'static str>, DbError
             .is_some();
         if !done {
             tx.batch_execute(sql).await?;
-            tx.execute(
+            tx.execute_unnamed(
                 "insert into plugs_media_migrations (name) values ($1)",
                 &[name],
             )
@@ -95,7 +95,7 @@ async fn apply_missing(client: &mut Client) -> Result<Vec<&'static str>, DbError
 /// Names of the migrations not yet applied (for `doctor`).
 pub async fn pending(client: &Client) -> Result<Vec<&'static str>, DbError> {
     let exists: bool = client
-        .query_one(
+        .query_one_unnamed(
             "select to_regclass('plugs_media_migrations') is not null",
             &[],
         )
@@ -103,7 +103,7 @@ pub async fn pending(client: &Client) -> Result<Vec<&'static str>, DbError> {
         .get(0);
     let done: Vec<String> = if exists {
         client
-            .query("select name from plugs_media_migrations", &[])
+            .query_unnamed("select name from plugs_media_migrations", &[])
             .await?
             .iter()
             .map(|row| row.get(0))

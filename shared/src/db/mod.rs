@@ -8,6 +8,7 @@ pub mod migrate;
 pub mod pending_uploads;
 pub mod shape;
 mod tls;
+pub mod unnamed;
 pub mod zones;
 
 use std::str::FromStr;
@@ -21,6 +22,7 @@ use secrecy::SecretString;
 pub use deadpool_postgres::Client;
 use deadpool_postgres::PoolError;
 use tokio_postgres::error::SqlState;
+pub use unnamed::Unnamed;
 
 use crate::secrets::{Secret, SecretError};
 
@@ -33,7 +35,7 @@ use crate::secrets::{Secret, SecretError};
 pub struct Database {
     secret: Secret,
     options: Option<String>,
-    max_size: usize,
+    limits: PoolLimits,
     /// The pool and how many times it was rebuilt, so callers that failed on the same pool
     /// re-read the secret once between them.
     current: RwLock<(Pool, u64)>,
@@ -46,13 +48,13 @@ impl Database {
     pub async fn open(
         secret: Secret,
         options: Option<String>,
-        max_size: usize,
+        limits: PoolLimits,
     ) -> Result<Self, DbError> {
-        let pool = pool_from_secret(&secret, options.as_deref(), max_size).await?;
+        let pool = pool_from_secret(&secret, options.as_deref(), limits).await?;
         Ok(Self {
             secret,
             options,
-            max_size,
+            limits,
             current: RwLock::new((pool, 0)),
             rebuild: tokio::sync::Mutex::new(()),
             shape: shape::KnownShape::default(),
@@ -60,10 +62,7 @@ impl Database {
     }
 
     /// The schema's shape, read from the catalog on the first call and kept after that.
-    pub async fn shape(
-        &self,
-        client: &impl deadpool_postgres::GenericClient,
-    ) -> Result<shape::Shape, DbError> {
+    pub async fn shape(&self, client: &impl Unnamed) -> Result<shape::Shape, DbError> {
         Ok(self.shape.get(client).await?)
     }
 
@@ -103,7 +102,7 @@ impl Database {
         if self.snapshot().1 != seen {
             return Ok(());
         }
-        let pool = pool_from_secret(&self.secret, self.options.as_deref(), self.max_size).await?;
+        let pool = pool_from_secret(&self.secret, self.options.as_deref(), self.limits).await?;
         let mut current = self
             .current
             .write()
@@ -120,11 +119,11 @@ impl Database {
 async fn pool_from_secret(
     secret: &Secret,
     options: Option<&str>,
-    max_size: usize,
+    limits: PoolLimits,
 ) -> Result<Pool, DbError> {
     let text = secret.read().await?;
     let url = credentials::database_url(&text, options)?;
-    Ok(pool(&url, max_size)?)
+    Ok(pool_with_limits(&url, limits)?)
 }
 
 /// SQLSTATE 28P01 (wrong password) and 28000 (no such role, or pg_hba refuses it): what a
@@ -140,8 +139,8 @@ fn is_authentication_failure(err: &PoolError) -> bool {
 }
 
 /// What went wrong in the database layer: its secret, its URL, the connection or a
-/// statement. Every variant is a 500 at the HTTP edge ([`crate::error`]), which shows the
-/// client none of it.
+/// statement. The HTTP edge ([`crate::error`]) shows the client none of it: a 503 when
+/// [`DbError::is_unavailable`] (try again shortly), a 500 otherwise.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     /// The credentials secret could not be read.
@@ -158,14 +157,84 @@ pub enum DbError {
     Query(#[from] tokio_postgres::Error),
 }
 
-/// A pool of at most `max_size` connections, created lazily: building it does no I/O, so a
-/// cold start does not wait for the database.
+impl DbError {
+    /// The database cannot serve this request now but may in a moment: no connection was
+    /// free within the pool's wait, or the server refused or dropped the connection, is
+    /// starting up or shutting down, or has no connection slot left. A retry may succeed;
+    /// a wrong password, bad SQL or a broken secret will not.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Pool(PoolError::Timeout(_)) => true,
+            DbError::Pool(PoolError::Backend(err)) | DbError::Query(err) => {
+                is_transient_server_failure(err)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The SQLSTATEs of a server that is going away, not yet accepting, or full.
+const UNAVAILABLE_STATES: [SqlState; 5] = [
+    SqlState::ADMIN_SHUTDOWN,
+    SqlState::CRASH_SHUTDOWN,
+    SqlState::CANNOT_CONNECT_NOW,
+    SqlState::TOO_MANY_CONNECTIONS,
+    SqlState::CONNECTION_FAILURE,
+];
+
+/// The connection is gone or could not be made (an I/O error underneath: refused, reset),
+/// or the server said it cannot serve now.
+fn is_transient_server_failure(err: &tokio_postgres::Error) -> bool {
+    if err.is_closed() {
+        return true;
+    }
+    if let Some(code) = err.code() {
+        return UNAVAILABLE_STATES.contains(code);
+    }
+    std::error::Error::source(err).is_some_and(|source| source.is::<std::io::Error>())
+}
+
+/// How many connections a pool holds and how long a caller waits for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolLimits {
+    /// At most this many connections at once.
+    pub max_size: usize,
+    /// The longest wait for a free connection, and for opening or checking one: past it
+    /// the caller gets [`PoolError::Timeout`] (a 503), never a hang until the function's
+    /// own timeout.
+    pub wait: Duration,
+}
+
+impl PoolLimits {
+    /// The wait of a pool whose caller does not choose one (the CLI, tests).
+    pub const DEFAULT_WAIT: Duration = Duration::from_secs(2);
+
+    pub fn of_size(max_size: usize) -> Self {
+        Self {
+            max_size,
+            wait: Self::DEFAULT_WAIT,
+        }
+    }
+}
+
+/// A pool of at most `max_size` connections with the default wait (see [`pool_with_limits`]).
 pub fn pool(database_url: &SecretString, max_size: usize) -> Result<Pool, PoolSetupError> {
+    pool_with_limits(database_url, PoolLimits::of_size(max_size))
+}
+
+/// A pool within `limits`, created lazily: building it does no I/O, so a cold start does not
+/// wait for the database.
+pub fn pool_with_limits(
+    database_url: &SecretString,
+    limits: PoolLimits,
+) -> Result<Pool, PoolSetupError> {
     let (url, tls_mode) = tls::split_tls_options(database_url.expose_secret())?;
     let mut pg =
         tokio_postgres::Config::from_str(&url).map_err(|e| PoolSetupError(e.to_string()))?;
     pg.ssl_mode(tls_mode.ssl_mode());
-    pg.connect_timeout(Duration::from_secs(5));
+    // A little longer than the pool's own create timeout, which then answers first (as a
+    // timeout, which the edge knows to be a 503).
+    pg.connect_timeout(limits.wait + Duration::from_secs(1));
     pg.application_name("plugs-media");
     let manager = Manager::from_config(
         pg,
@@ -176,12 +245,12 @@ pub fn pool(database_url: &SecretString, max_size: usize) -> Result<Pool, PoolSe
         },
     );
     Pool::builder(manager)
-        .max_size(max_size)
+        .max_size(limits.max_size)
         .runtime(Runtime::Tokio1)
         .timeouts(Timeouts {
-            wait: Some(Duration::from_secs(5)),
-            create: Some(Duration::from_secs(5)),
-            recycle: Some(Duration::from_secs(5)),
+            wait: Some(limits.wait),
+            create: Some(limits.wait),
+            recycle: Some(limits.wait),
         })
         .build()
         .map_err(|e| PoolSetupError(e.to_string()))
@@ -198,7 +267,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_secret_that_is_no_database_url_is_a_setup_error() {
-        let opened = Database::open(Secret::fixed("hunter2".to_owned()), None, 1).await;
+        let opened = Database::open(
+            Secret::fixed("hunter2".to_owned()),
+            None,
+            PoolLimits::of_size(1),
+        )
+        .await;
         let Err(err) = opened else {
             panic!("a password alone opened a database");
         };
@@ -210,10 +284,30 @@ mod tests {
     async fn a_refused_connection_is_a_pool_error() {
         // Port 1 on loopback: nothing listens there, so the connection is refused at once.
         let url = "postgres://u:p@127.0.0.1:1/db?sslmode=disable".to_owned();
-        let db = Database::open(Secret::fixed(url), None, 1).await.unwrap();
+        let db = Database::open(Secret::fixed(url), None, PoolLimits::of_size(1))
+            .await
+            .unwrap();
         let Err(err) = db.get().await else {
             panic!("a connection to a closed port succeeded");
         };
         assert!(matches!(err, DbError::Pool(_)), "{err:?}");
+        assert!(
+            err.is_unavailable(),
+            "a refused connection may succeed later: {err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_database_url_that_cannot_be_used_is_not_unavailable_but_broken() {
+        let opened = Database::open(
+            Secret::fixed("postgres://u:p@127.0.0.1:1/db?sslmode=bogus".to_owned()),
+            None,
+            PoolLimits::of_size(1),
+        )
+        .await;
+        let Err(err) = opened else {
+            panic!("an unknown sslmode was accepted");
+        };
+        assert!(!err.is_unavailable(), "{err:?}");
     }
 }

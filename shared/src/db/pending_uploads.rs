@@ -2,11 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Client;
-use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::DbError;
+use super::{DbError, Unnamed};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingUpload {
@@ -57,16 +56,13 @@ impl PendingUpload {
     }
 }
 
-pub async fn insert(client: &impl GenericClient, upload: &PendingUpload) -> Result<(), DbError> {
-    let statement = client
-        .prepare_cached(&format!(
-            "insert into media_pending_uploads ({COLUMNS}) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-        ))
-        .await?;
+pub async fn insert(client: &impl Unnamed, upload: &PendingUpload) -> Result<(), DbError> {
     client
-        .execute(
-            &statement,
+        .execute_unnamed(
+            &format!(
+                "insert into media_pending_uploads ({COLUMNS}) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            ),
             &[
                 &upload.id,
                 &upload.event_id,
@@ -92,12 +88,12 @@ pub async fn insert(client: &impl GenericClient, upload: &PendingUpload) -> Resu
 /// The pending upload of this event, locked until the transaction ends, so two concurrent
 /// completes of one upload run one after the other.
 pub async fn lock(
-    tx: &impl GenericClient,
+    tx: &impl Unnamed,
     event_id: Uuid,
     upload_id: Uuid,
 ) -> Result<Option<PendingUpload>, DbError> {
     let row = tx
-        .query_opt(
+        .query_opt_unnamed(
             &format!("select {COLUMNS} from media_pending_uploads where id = $1 and event_id = $2 for update"),
             &[&upload_id, &event_id],
         )
@@ -105,8 +101,8 @@ pub async fn lock(
     Ok(row.as_ref().map(PendingUpload::from_row))
 }
 
-pub async fn delete(tx: &impl GenericClient, upload_id: Uuid) -> Result<(), DbError> {
-    tx.execute(
+pub async fn delete(tx: &impl Unnamed, upload_id: Uuid) -> Result<(), DbError> {
+    tx.execute_unnamed(
         "delete from media_pending_uploads where id = $1",
         &[&upload_id],
     )
@@ -121,7 +117,7 @@ pub async fn expired(
     limit: i64,
 ) -> Result<Vec<PendingUpload>, DbError> {
     let rows = client
-        .query(
+        .query_unnamed(
             &format!("select {COLUMNS} from media_pending_uploads where expires_at < $1 order by expires_at limit $2"),
             &[&now, &limit],
         )
@@ -132,7 +128,7 @@ pub async fn expired(
 /// Every temp key a pending upload still owns.
 pub async fn temp_keys(client: &Client) -> Result<Vec<String>, DbError> {
     let rows = client
-        .query("select temp_key from media_pending_uploads", &[])
+        .query_unnamed("select temp_key from media_pending_uploads", &[])
         .await?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }

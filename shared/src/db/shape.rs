@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use deadpool_postgres::GenericClient;
+use super::Unnamed;
 
 /// The shape of `event_media`, read from the catalog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,9 +19,9 @@ pub enum Shape {
 }
 
 /// `zone_id` on `event_media` is what `7a9d6f4f8420` added; its presence is the shape.
-pub async fn detect(client: &impl GenericClient) -> Result<Shape, tokio_postgres::Error> {
+pub async fn detect(client: &impl Unnamed) -> Result<Shape, tokio_postgres::Error> {
     let has_zones: bool = client
-        .query_one(
+        .query_one_unnamed(
             "select exists (select 1 from information_schema.columns \
              where table_schema = current_schema() and table_name = 'event_media' \
              and column_name = 'zone_id')",
@@ -44,7 +44,7 @@ pub struct KnownShape(OnceLock<Shape>);
 impl KnownShape {
     /// The kept shape, read from the catalog on first use (two first uses at once both read
     /// it and find the same).
-    pub async fn get(&self, client: &impl GenericClient) -> Result<Shape, tokio_postgres::Error> {
+    pub async fn get(&self, client: &impl Unnamed) -> Result<Shape, tokio_postgres::Error> {
         if let Some(shape) = self.0.get() {
             return Ok(*shape);
         }

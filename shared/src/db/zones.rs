@@ -6,13 +6,13 @@
 //! item's id as the zone's id and the item's own title, description and tags.
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::{Client, GenericClient};
+use deadpool_postgres::Client;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::DbError;
 use super::events::{Access, USER_STATE, access_of};
 use super::shape::Shape;
+use super::{DbError, Unnamed};
 
 /// One live zone.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,9 +90,8 @@ pub async fn find_owned(
          left join {source} z on z.event_id = e.id and z.id = $2 and not z.is_deleted \
          where u.id = $3"
     );
-    let statement = client.prepare_cached(&sql).await?;
     let row = client
-        .query_opt(&statement, &[&event_id, &zone_id, &user_id])
+        .query_opt_unnamed(&sql, &[&event_id, &zone_id, &user_id])
         .await?;
     let Some(row) = row else {
         return Ok(ZoneLookup::Denied(Access::UserUnknown));
@@ -177,10 +176,9 @@ pub async fn list(
           from counted join {source} z on z.id = counted.zone_id \
           order by zone_created_at desc, zone_id desc offset $3 limit $4) page on true"
     );
-    let statement = client.prepare_cached(&sql).await?;
     let rows = client
-        .query(
-            &statement,
+        .query_unnamed(
+            &sql,
             &[&event_id, &type_pattern, &skip, &limit, &files_per_zone],
         )
         .await?;
@@ -230,7 +228,7 @@ fn files_of(row: &Row) -> Vec<ZoneFile> {
 /// The live files of zone `zone_id` in `event_id`, oldest first (ties broken by id): `limit`
 /// of them from `skip`, and how many there are (read in the same statement).
 pub async fn files(
-    client: &impl GenericClient,
+    client: &impl Unnamed,
     shape: Shape,
     event_id: Uuid,
     zone_id: Uuid,
@@ -250,9 +248,8 @@ pub async fn files(
           where {zone_column} = $2 and m.event_id = $1 and not m.is_deleted \
           order by m.created_at, m.id offset $3 limit $4) page on true"
     );
-    let statement = client.prepare_cached(&sql).await?;
     let rows = client
-        .query(&statement, &[&event_id, &zone_id, &skip, &limit])
+        .query_unnamed(&sql, &[&event_id, &zone_id, &skip, &limit])
         .await?;
     let total = rows.first().map_or(0, |row| row.get("total"));
     let files = rows
@@ -302,14 +299,13 @@ pub async fn update(
          where z.id = $1 and not z.is_deleted \
          returning {columns}, {file_count} as file_count"
     );
-    let statement = client.prepare_cached(&sql).await?;
     let (title, description) = (
         edit.title.clone().flatten(),
         edit.description.clone().flatten(),
     );
     let row = client
-        .query_opt(
-            &statement,
+        .query_opt_unnamed(
+            &sql,
             &[
                 &zone_id,
                 &edit.title.is_some(),
@@ -346,8 +342,7 @@ pub async fn stored_files(
         "select id, s3_key from event_media where {zone_column} = $1 and not is_deleted \
          order by created_at, id limit $2"
     );
-    let statement = client.prepare_cached(&sql).await?;
-    let rows = client.query(&statement, &[&zone_id, &limit]).await?;
+    let rows = client.query_unnamed(&sql, &[&zone_id, &limit]).await?;
     Ok(rows
         .iter()
         .map(|row| StoredFile {
@@ -366,13 +361,14 @@ pub async fn retire_emptied(client: &Client, shape: Shape, zone_id: Uuid) -> Res
         Shape::Seed => Ok(true),
         Shape::Current => {
             retire_if_empty(client, zone_id).await?;
-            let still_live = client
-                .prepare_cached(
+            let live: bool = client
+                .query_one_unnamed(
                     "select exists (select 1 from event_media_zones where id = $1 \
                      and not is_deleted)",
+                    &[&zone_id],
                 )
-                .await?;
-            let live: bool = client.query_one(&still_live, &[&zone_id]).await?.get(0);
+                .await?
+                .get(0);
             Ok(!live)
         }
     }
@@ -382,15 +378,16 @@ pub async fn retire_emptied(client: &Client, shape: Shape, zone_id: Uuid) -> Res
 /// holds no live file; returns whether it did. Current shape only. The caller holds the
 /// zone's row lock (`for update`), so a file landing in the zone either committed before (and
 /// is seen here) or waits for this transaction.
-pub async fn retire_if_empty(tx: &impl GenericClient, zone_id: Uuid) -> Result<bool, DbError> {
-    let statement = tx
-        .prepare_cached(
+pub async fn retire_if_empty(tx: &impl Unnamed, zone_id: Uuid) -> Result<bool, DbError> {
+    Ok(tx
+        .execute_unnamed(
             "update event_media_zones set is_deleted = true, deleted_at = now(), \
              updated_at = now() where id = $1 and not is_deleted and not exists \
              (select 1 from event_media where zone_id = $1 and not is_deleted)",
+            &[&zone_id],
         )
-        .await?;
-    Ok(tx.execute(&statement, &[&zone_id]).await? == 1)
+        .await?
+        == 1)
 }
 
 /// What makes a live zone with no live file an orphan the sweep may retire: it was created and
@@ -410,12 +407,14 @@ pub async fn orphans(
     cutoff: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, DbError> {
-    let statement = client
-        .prepare_cached(&format!(
-            "select z.id from event_media_zones z where {ORPHAN} order by z.created_at, z.id"
-        ))
+    let rows = client
+        .query_unnamed(
+            &format!(
+                "select z.id from event_media_zones z where {ORPHAN} order by z.created_at, z.id"
+            ),
+            &[&cutoff, &now],
+        )
         .await?;
-    let rows = client.query(&statement, &[&cutoff, &now]).await?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
@@ -431,13 +430,11 @@ pub async fn retire_orphan(
     let tx = client.transaction().await?;
     // `for update` (not the update's own lock) waits for a file being inserted into the zone,
     // whose foreign key check holds a `for key share` lock on it until it commits.
-    let lock = tx
-        .prepare_cached(&format!(
-            "select 1 from event_media_zones z where z.id = $3 and {ORPHAN} for update"
-        ))
-        .await?;
     if tx
-        .query_opt(&lock, &[&cutoff, &now, &zone_id])
+        .query_opt_unnamed(
+            &format!("select 1 from event_media_zones z where z.id = $3 and {ORPHAN} for update"),
+            &[&cutoff, &now, &zone_id],
+        )
         .await?
         .is_none()
     {

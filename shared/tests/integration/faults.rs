@@ -115,7 +115,7 @@ async fn with_s3_stopped_or_hung_every_write_path_fails_cleanly_and_in_time() {
 }
 
 #[tokio::test]
-async fn with_the_database_down_requests_fail_cleanly_and_write_nothing() {
+async fn with_the_database_unreachable_requests_are_turned_away_with_503_and_write_nothing() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
     let unreachable = format!(
@@ -136,8 +136,15 @@ async fn with_the_database_down_requests_fail_cleanly_and_write_nothing() {
             ),
             _ => request(endpoint, &who, Uuid::new_v4()),
         };
+        let started = Instant::now();
         let reply = broken.call(endpoint, request).await;
-        reply.assert_error(500, "DATABASE_ERROR");
+        reply.assert_error(503, "SERVICE_BUSY");
+        assert_eq!(reply.header("retry-after"), "1", "{endpoint:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{endpoint:?} took {:?} to find the database refusing connections",
+            started.elapsed()
+        );
         assert!(
             !reply.text().contains("127.0.0.1"),
             "the cause leaked: {}",
@@ -147,22 +154,128 @@ async fn with_the_database_down_requests_fail_cleanly_and_write_nothing() {
     assert!(app.object_keys().await.is_empty());
 }
 
+/// The pool's one connection (the default size) held by one request: the next waits the
+/// configured time (1 s here, which a loaded machine's connection check also fits in), then
+/// is turned away with 503 and `Retry-After`, having written nothing, and is served once the
+/// connection is free again.
 #[tokio::test]
-async fn an_exhausted_pool_is_a_clean_database_error() {
-    let app = TestApp::new().await;
+async fn a_request_that_finds_the_pool_busy_past_its_wait_is_turned_away_with_503() {
+    let app = TestApp::with(&[("DATABASE_POOL_TIMEOUT_MS", "1000")]).await;
     let who = app.organiser().await;
-    let held: Vec<_> =
-        futures_util::future::join_all((0..shared::POOL_SIZE).map(|_| app.state.db.get()))
-            .await
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
+    let held = app.state.db.get().await.unwrap();
     let png = png();
+    let started = Instant::now();
     let reply = app.upload(&who, "a.png", &png, &[]).await;
-    reply.assert_error(500, "DATABASE_ERROR");
+    let waited = started.elapsed();
+    reply.assert_error(503, "SERVICE_BUSY");
+    assert_eq!(reply.header("retry-after"), "1");
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_secs(3),
+        "the request waited {waited:?} for a connection, not the 1 s configured"
+    );
     drop(held);
     assert!(app.object_keys().await.is_empty());
     assert_eq!(app.upload(&who, "a.png", &png, &[]).await.status, 201);
+}
+
+/// A TCP relay to the stack's PostgreSQL that can be switched off and on: what a restart of
+/// the server looks like from a container (while off, connections are refused and the open
+/// ones are cut), without stopping the server the other tests share.
+struct Relay {
+    address: std::net::SocketAddr,
+    upstream: String,
+    running: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Relay {
+    async fn to(upstream: String) -> Self {
+        let address = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let relay = Self {
+            address,
+            upstream,
+            running: std::sync::Mutex::new(Vec::new()),
+        };
+        relay.start().await;
+        relay
+    }
+
+    async fn start(&self) {
+        let listener = tokio::net::TcpListener::bind(self.address).await.unwrap();
+        let upstream = self.upstream.clone();
+        let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let connections = accepted.clone();
+        let accept = tokio::spawn(async move {
+            let _cut_on_abort = AbortOnDrop(connections.clone());
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                connections.lock().unwrap().push(tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                }));
+            }
+        });
+        self.running.lock().unwrap().push(accept);
+    }
+
+    /// Closes the listener and cuts every open connection.
+    async fn stop(&self) {
+        for task in self.running.lock().unwrap().drain(..) {
+            task.abort();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Aborts the relayed connections when the accept loop ends (it is aborted by `stop`).
+struct AbortOnDrop(std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in self.0.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// While the database is down (restarting), every request is turned away at once with 503
+/// and `Retry-After`, not left to hang until the function's timeout; when it is back, the
+/// same container (the same pool, no restart) serves the next request.
+#[tokio::test]
+async fn while_the_database_restarts_requests_get_503_at_once_and_then_recover() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    let server = app.database_url.split('@').nth(1).unwrap();
+    let server = server.split(['/', '?']).next().unwrap().to_owned();
+    let relay = Relay::to(server).await;
+    let relayed = test_support::stack::through_proxy(&app.database_url, &relay.address.to_string());
+    let container = app.sibling_on(&relayed, &[]).await;
+    let list = || {
+        container.call(
+            Endpoint::ListMedia,
+            request(Endpoint::ListMedia, &who, Uuid::nil()),
+        )
+    };
+    assert_eq!(list().await.status, 200);
+
+    relay.stop().await;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let reply = list().await;
+        let took = started.elapsed();
+        reply.assert_error(503, "SERVICE_BUSY");
+        assert_eq!(reply.header("retry-after"), "1");
+        eprintln!("database down: 503 in {took:?}");
+        assert!(took < Duration::from_secs(2), "503 took {took:?}");
+    }
+
+    relay.start().await;
+    let reply = list().await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
 }
 
 #[tokio::test]

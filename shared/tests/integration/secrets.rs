@@ -48,6 +48,7 @@ async fn app_on(database_url: &str, overrides: &[(&str, &str)]) -> TestApp {
     TestApp {
         state,
         database_url: database_url.to_owned(),
+        direct_url: None,
     }
 }
 

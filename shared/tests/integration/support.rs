@@ -67,6 +67,9 @@ pub fn config(database_url: &str, bucket: &str, overrides: &[(&str, &str)]) -> C
 pub struct TestApp {
     pub state: AppState,
     pub database_url: String,
+    /// The URL that goes straight to PostgreSQL, for the test's own statements (see
+    /// [`TestApp::db`]); `None` when only the state knows how to reach the database.
+    pub direct_url: Option<String>,
 }
 
 impl TestApp {
@@ -93,7 +96,8 @@ impl TestApp {
         let scratch = test_support::Scratch::create("t", &[("SECRET_KEY", SECRET)])
             .await
             .unwrap_or_else(|e| panic!("{e:#}"));
-        let config = config(&scratch.database_url, &scratch.bucket, overrides);
+        let function_url = test_support::stack::function_database_url(&scratch.database_url);
+        let config = config(&function_url, &scratch.bucket, overrides);
         let storage = Storage::from_config(&config).await;
         let state = AppState::build(config, storage).await.unwrap();
         let mut client = state.db.get().await.unwrap();
@@ -101,6 +105,7 @@ impl TestApp {
         db::migrate::run(&mut client).await.unwrap();
         Self {
             state,
+            direct_url: Some(scratch.database_url.clone()),
             database_url: scratch.database_url,
         }
     }
@@ -108,7 +113,8 @@ impl TestApp {
     /// The same database and bucket seen through other settings (a wrong S3 secret, an S3
     /// endpoint that is down): one of the sabotage tests' broken twins.
     pub async fn sibling(&self, overrides: &[(&str, &str)]) -> TestApp {
-        self.sibling_on(&self.database_url, overrides).await
+        let function_url = test_support::stack::function_database_url(&self.database_url);
+        self.sibling_on(&function_url, overrides).await
     }
 
     /// Like [`TestApp::sibling`], with another database URL (one that is unreachable).
@@ -118,6 +124,7 @@ impl TestApp {
         TestApp {
             state: AppState::build(config, storage).await.unwrap(),
             database_url: self.database_url.clone(),
+            direct_url: self.direct_url.clone(),
         }
     }
 
@@ -136,8 +143,20 @@ impl TestApp {
             .unwrap();
     }
 
+    /// A connection for the test's own statements (fixtures, checks, sabotage), from a pool
+    /// of its own straight to PostgreSQL: not one of the state's, whose pool has one
+    /// connection (as in a container) that a test holding it would keep from the handlers,
+    /// and not through the stack's PgBouncer, whose transaction mode is for the functions'
+    /// statements. The state's own when only the state knows how to reach the database.
     pub async fn db(&self) -> db::Client {
-        self.state.db.get().await.unwrap()
+        match &self.direct_url {
+            Some(url) => db::pool(&secrecy::SecretString::from(url.clone()), 1)
+                .unwrap()
+                .get()
+                .await
+                .unwrap(),
+            None => self.state.db.get().await.unwrap(),
+        }
     }
 
     /// The shape of this test's database (`PLUGS_SCHEMA` chose it).
