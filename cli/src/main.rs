@@ -341,7 +341,10 @@ async fn dev_bucket(
 }
 
 async fn sweep(delete_orphans: bool, grace_seconds: Option<u64>) -> anyhow::Result<bool> {
-    let state = shared::AppState::for_function(&shared::endpoint::SWEEP_UPLOADS).await?;
+    use shared::endpoint::SWEEP_UPLOADS;
+    let state =
+        shared::AppState::for_function::<{ SWEEP_UPLOADS.builds_s3_client() }>(&SWEEP_UPLOADS)
+            .await?;
     let mut options = shared::sweep::SweepOptions::from_config(&state.config);
     options.delete_orphans |= delete_orphans;
     if let Some(seconds) = grace_seconds {

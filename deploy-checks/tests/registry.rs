@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{Route, repo_root};
-use shared::endpoint::{self, Capability, Endpoint};
+use shared::endpoint::{self, Endpoint};
 
 /// The registry's HTTP routes, in the form the other tables are read into.
 fn registry_routes() -> BTreeSet<Route> {
@@ -91,16 +91,13 @@ fn every_endpoint_binary_serves_its_own_registry_entry() {
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         // The variant, and the entry point named after the function, so that the binary
-        // links only its own handler.
+        // links only its own handler; through the macro, so that whether it makes an S3
+        // client is decided from the same variant at compile time.
         let call = format!(
-            "serve(Endpoint::{endpoint:?}, entry::{})",
+            "shared::serve!(Endpoint::{endpoint:?}, entry::{})",
             name.replace('-', "_")
         );
-        assert!(
-            text.contains(&call),
-            "{} must call shared::lambda::{call}",
-            path.display()
-        );
+        assert!(text.contains(&call), "{} must call {call}", path.display());
     }
 }
 
@@ -160,10 +157,9 @@ fn s3_permissions_follow_the_declared_capabilities() {
             .get(&id)
             .unwrap_or_else(|| panic!("template.yaml has no {id} for {}", spec.name));
         let grants_s3 = common::s3_actions(function);
-        let wants_s3 = spec.needs(Capability::S3) || spec.needs(Capability::Presigner);
         assert_eq!(
             !grants_s3.is_empty(),
-            wants_s3,
+            spec.builds_s3_client(),
             "{id}: the registry declares {:?}, but template.yaml grants S3 actions {grants_s3:?}",
             spec.needs
         );

@@ -79,8 +79,24 @@ pub struct Spec {
 }
 
 impl Spec {
-    pub fn needs(&self, capability: Capability) -> bool {
-        self.needs.contains(&capability)
+    /// A `const fn`, so that a function's binary can decide at compile time what it builds
+    /// (see [`Spec::builds_s3_client`]).
+    pub const fn needs(&self, capability: Capability) -> bool {
+        let mut i = 0;
+        while i < self.needs.len() {
+            if self.needs[i] as u8 == capability as u8 {
+                return true;
+            }
+            i += 1;
+        }
+        false
+    }
+
+    /// Whether the function makes an S3 client: for requests of its own or for presigning.
+    /// Evaluated at compile time by [`crate::serve!`], so that a function without one links
+    /// no S3 code.
+    pub const fn builds_s3_client(&self) -> bool {
+        self.needs(S3) || self.needs(Presigner)
     }
 }
 
@@ -432,6 +448,22 @@ mod tests {
         for spec in functions() {
             assert_eq!(spec.needs(JwtKey), spec.route.is_some(), "{}", spec.name);
         }
+    }
+
+    /// The S3 client choice: S3 requests or presigning make one; only those functions do.
+    #[test]
+    fn the_functions_with_an_s3_client_are_those_declaring_s3_or_presigning() {
+        let with_client: Vec<_> = functions()
+            .filter(Spec::builds_s3_client)
+            .map(|spec| spec.name)
+            .collect();
+        let declaring: Vec<_> = functions()
+            .filter(|spec| spec.needs.iter().any(|c| matches!(c, S3 | Presigner)))
+            .map(|spec| spec.name)
+            .collect();
+        assert_eq!(with_client, declaring);
+        assert!(!Endpoint::GetMedia.spec().builds_s3_client());
+        assert!(Endpoint::StreamMedia.spec().builds_s3_client());
     }
 
     #[test]

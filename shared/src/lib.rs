@@ -1,6 +1,6 @@
 //! plugs-media's shared library: everything the Lambda functions and the `plugs-media` CLI
 //! have in common. The functions are one table, [`endpoint`]; each function's `main` is
-//! [`lambda::serve`], which builds the [`AppState`] its entry declares once per container and
+//! [`serve!`], which builds the [`AppState`] its entry declares once per container and
 //! hands every request to the entry's handler through [`edge::serve`].
 
 pub mod analysis;
@@ -21,6 +21,7 @@ pub mod storage;
 pub mod sweep;
 pub mod telemetry;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use crate::auth::{Authenticator, KEY_REREAD_INTERVAL};
@@ -45,22 +46,29 @@ impl AppState {
     /// given, concurrently) and builds what `spec` declares. Opens no database connection,
     /// so a cold start stays fast and a missing database shows up as a clean 500 on the
     /// first request.
-    pub async fn for_function(spec: &Spec) -> Result<Self, InitError> {
+    ///
+    /// `S3_CLIENT` must be `spec.builds_s3_client()`, evaluated at compile time (write
+    /// `for_function::<{ SPEC.builds_s3_client() }>(&SPEC)`; [`serve!`] does): it is a
+    /// constant so that a function without an S3 client does not even link the code that
+    /// makes one.
+    pub async fn for_function<const S3_CLIENT: bool>(spec: &Spec) -> Result<Self, InitError>
+    where
+        S3Client<S3_CLIENT>: MakeS3Client,
+    {
+        if S3_CLIENT != spec.builds_s3_client() {
+            return Err(InitError::S3ClientChoice {
+                function: spec.name,
+            });
+        }
         let config = if spec.needs(Capability::JwtKey) {
             Config::from_env()?
         } else {
             Config::from_env_without_jwt()?
         };
-        let wants_s3 = spec.needs(Capability::S3) || spec.needs(Capability::Presigner);
         let secrets = Secrets::for_config(&config).await;
         // The secrets' round trips overlap with building the S3 client.
         let (storage, db, auth) = tokio::try_join!(
-            async {
-                Ok(match wants_s3 {
-                    true => Some(Storage::from_config(&config).await),
-                    false => None,
-                })
-            },
+            async { Ok(S3Client::<S3_CLIENT>::make(&config).await) },
             secrets.database(&config),
             async {
                 match spec.needs(Capability::JwtKey) {
@@ -94,11 +102,10 @@ impl AppState {
     /// The same clients, less what `spec` does not declare: what its function would have
     /// built. A handler reaching for anything else panics in the tests.
     pub fn narrowed_to(&self, spec: &Spec) -> AppState {
-        let wants_s3 = spec.needs(Capability::S3) || spec.needs(Capability::Presigner);
         AppState {
             config: self.config.clone(),
             db: self.db.clone(),
-            storage: self.storage.clone().filter(|_| wants_s3),
+            storage: self.storage.clone().filter(|_| spec.builds_s3_client()),
             auth: self.auth.clone().filter(|_| spec.needs(Capability::JwtKey)),
         }
     }
@@ -121,6 +128,31 @@ impl AppState {
     /// The public URL of an object (see [`Config::file_url`]).
     pub fn file_url(&self, key: &str) -> String {
         self.config.file_url(key)
+    }
+}
+
+/// Whether a function makes an S3 client, as a type: `S3Client<true>` makes one,
+/// `S3Client<false>` answers `None` without naming [`Storage::from_config`] at all. The
+/// choice is a compile-time constant (from the registry, see [`serve!`]), so a function that
+/// declares neither S3 nor presigning links none of the S3 SDK's client code: a run-time
+/// branch on its [`Spec`] kept all of it in every binary (get-media zipped 4.10 MB instead
+/// of 3.95 MB).
+pub struct S3Client<const MADE: bool>;
+
+/// Makes the S3 client of a function, or none; see [`S3Client`].
+pub trait MakeS3Client {
+    fn make(config: &Config) -> impl Future<Output = Option<Storage>> + Send;
+}
+
+impl MakeS3Client for S3Client<true> {
+    async fn make(config: &Config) -> Option<Storage> {
+        Some(Storage::from_config(config).await)
+    }
+}
+
+impl MakeS3Client for S3Client<false> {
+    fn make(_config: &Config) -> impl Future<Output = Option<Storage>> + Send {
+        std::future::ready(None)
     }
 }
 
@@ -200,4 +232,41 @@ pub enum InitError {
     /// A programming error: the configuration was read without the JWT key.
     #[error("the configuration was read without the JWT key")]
     NoJwtKey,
+    /// A programming error: the function was compiled to make an S3 client, or not to, and
+    /// its registry entry says the other (use [`serve!`]).
+    #[error("{function} was compiled with the wrong S3 client choice for its registry entry")]
+    S3ClientChoice { function: &'static str },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::{Endpoint, SWEEP_UPLOADS};
+
+    /// A function compiled with the other S3 client choice than its registry entry's is
+    /// refused before it reads anything, instead of running without a client it needs (or
+    /// with one it does not declare).
+    #[tokio::test]
+    async fn the_s3_client_choice_must_be_the_registry_entrys() {
+        for spec in [Endpoint::GetMedia.spec(), Endpoint::ListZones.spec()] {
+            let refused = AppState::for_function::<true>(&spec).await;
+            assert!(
+                matches!(refused, Err(InitError::S3ClientChoice { function }) if function == spec.name),
+                "{}",
+                spec.name
+            );
+        }
+        for spec in [
+            Endpoint::UploadMedia.spec(),
+            Endpoint::StreamMedia.spec(),
+            SWEEP_UPLOADS,
+        ] {
+            let refused = AppState::for_function::<false>(&spec).await;
+            assert!(
+                matches!(refused, Err(InitError::S3ClientChoice { function }) if function == spec.name),
+                "{}",
+                spec.name
+            );
+        }
+    }
 }

@@ -5,5 +5,5 @@ use shared::endpoint::{Endpoint, entry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(Endpoint::AddZoneFiles, entry::add_zone_files).await
+    shared::serve!(Endpoint::AddZoneFiles, entry::add_zone_files).await
 }

@@ -5,5 +5,5 @@ use shared::endpoint::{Endpoint, entry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(Endpoint::CompleteUpload, entry::complete_upload).await
+    shared::serve!(Endpoint::CompleteUpload, entry::complete_upload).await
 }

@@ -6,5 +6,5 @@ use shared::endpoint::{Endpoint, entry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(Endpoint::CreateUpload, entry::create_upload).await
+    shared::serve!(Endpoint::CreateUpload, entry::create_upload).await
 }

@@ -5,5 +5,5 @@ use shared::endpoint::{Endpoint, entry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(Endpoint::DeleteZone, entry::delete_zone).await
+    shared::serve!(Endpoint::DeleteZone, entry::delete_zone).await
 }

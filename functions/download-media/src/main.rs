@@ -5,5 +5,5 @@ use shared::endpoint::{Endpoint, entry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(Endpoint::DownloadMedia, entry::download_media).await
+    shared::serve!(Endpoint::DownloadMedia, entry::download_media).await
 }

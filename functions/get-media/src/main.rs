@@ -5,5 +5,5 @@ use shared::endpoint::{Endpoint, entry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(Endpoint::GetMedia, entry::get_media).await
+    shared::serve!(Endpoint::GetMedia, entry::get_media).await
 }

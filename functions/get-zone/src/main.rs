@@ -5,5 +5,5 @@ use shared::endpoint::{Endpoint, entry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(Endpoint::GetZone, entry::get_zone).await
+    shared::serve!(Endpoint::GetZone, entry::get_zone).await
 }

@@ -5,5 +5,5 @@ use shared::endpoint::{Endpoint, entry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(Endpoint::ListMedia, entry::list_media).await
+    shared::serve!(Endpoint::ListMedia, entry::list_media).await
 }

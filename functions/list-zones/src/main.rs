@@ -5,5 +5,5 @@ use shared::endpoint::{Endpoint, entry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(Endpoint::ListZones, entry::list_zones).await
+    shared::serve!(Endpoint::ListZones, entry::list_zones).await
 }

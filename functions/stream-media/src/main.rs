@@ -5,5 +5,5 @@ use shared::endpoint::{Endpoint, entry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(Endpoint::StreamMedia, entry::stream_media).await
+    shared::serve!(Endpoint::StreamMedia, entry::stream_media).await
 }

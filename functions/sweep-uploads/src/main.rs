@@ -13,8 +13,8 @@ use shared::{AppState, edge, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     // What the registry entry declares: no JWT key, the sweep checks no tokens.
-    let state: &'static AppState =
-        Box::leak(Box::new(AppState::for_function(&SWEEP_UPLOADS).await?));
+    let state = AppState::for_function::<{ SWEEP_UPLOADS.builds_s3_client() }>(&SWEEP_UPLOADS);
+    let state: &'static AppState = Box::leak(Box::new(state.await?));
     lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| async move {
         // A failed sweep is retried by the next schedule; the error goes to the log and the
         // invocation is marked failed so alarms can see it.
