@@ -31,7 +31,12 @@ impl Format {
 
 /// `RUST_LOG` when set and valid, [`DEFAULT_FILTER`] otherwise.
 pub fn filter_from_env() -> EnvFilter {
-    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter())
+}
+
+/// [`DEFAULT_FILTER`], whatever `RUST_LOG` says.
+pub fn default_filter() -> EnvFilter {
+    EnvFilter::new(DEFAULT_FILTER)
 }
 
 /// The production subscriber, writing through `make_writer`.

@@ -3,9 +3,6 @@
 //! `PLUGS_SCHEMA` built: every media answer carries `width`, `height` and `duration_ms`, and a
 //! file that cannot be analysed is stored with them null and one log line saying why.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use serde_json::Value;
 use shared::db::shape::Shape;
 use uuid::Uuid;
@@ -169,33 +166,12 @@ async fn every_file_of_a_multi_file_upload_and_of_add_zone_files_is_analysed() {
     app.assert_consistent().await;
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A truncated mp4 (its moov box cut off) and a document: both stored, with null fields; the
 /// mp4, whose type is analysable, leaves one log line saying why; the document none, and its
 /// row is not marked analysed (`plugs-media analyze` skips it by its type).
 #[tokio::test(flavor = "current_thread")]
 async fn a_file_that_cannot_be_analysed_is_stored_with_nulls_and_one_log_line() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = shared::telemetry::subscriber(
-        shared::telemetry::Format::Json,
-        tracing_subscriber::EnvFilter::new(shared::telemetry::DEFAULT_FILTER),
-        move || writer.clone(),
-    );
-    let _guard = tracing::dispatcher::set_default(&subscriber);
+    let (captured, _guard) = CapturedLogs::install();
 
     let app = TestApp::new().await;
     let who = app.organiser().await;
@@ -219,7 +195,7 @@ async fn a_file_that_cannot_be_analysed_is_stored_with_nulls_and_one_log_line() 
     assert_eq!(fields(&reply.json()), nulls());
     assert_eq!(stored(&app, &reply.json()).await, (None, None, None, false));
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     let lines: Vec<&str> = logs
         .lines()
         .filter(|l| l.contains("media not analysed"))

@@ -4,8 +4,6 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
@@ -13,32 +11,9 @@ use uuid::Uuid;
 
 use crate::support::*;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn logs_hold_no_token_secret_or_signature() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    // What the functions install (JSON: the template sets AWS_LAMBDA_LOG_FORMAT), at the
-    // default level whatever RUST_LOG says here, writing to the capture instead of stdout.
-    let subscriber = shared::telemetry::subscriber(
-        shared::telemetry::Format::Json,
-        tracing_subscriber::EnvFilter::new(shared::telemetry::DEFAULT_FILTER),
-        move || writer.clone(),
-    );
-    let _guard = tracing::dispatcher::set_default(&subscriber);
+    let (captured, _guard) = CapturedLogs::install();
 
     let app = TestApp::with(&[("INLINE_DOWNLOAD_MAX_BYTES", "0")]).await;
     let who = app.organiser().await;
@@ -82,7 +57,7 @@ async fn logs_hold_no_token_secret_or_signature() {
     )
     .await;
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains("media uploaded"),
         "nothing was captured: {logs}"
@@ -182,14 +157,7 @@ fn the_key_check_refuses_a_repeated_key_at_any_depth() {
 /// subscriber as the functions install it.
 #[tokio::test(flavor = "current_thread")]
 async fn every_log_line_is_one_json_object_with_unique_keys() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = shared::telemetry::subscriber(
-        shared::telemetry::Format::Json,
-        tracing_subscriber::EnvFilter::new(shared::telemetry::DEFAULT_FILTER),
-        move || writer.clone(),
-    );
-    let _guard = tracing::dispatcher::set_default(&subscriber);
+    let (captured, _guard) = CapturedLogs::install();
 
     // Long enough to open a connection on a loaded machine, short enough to wait out once.
     let app = TestApp::with(&[("DATABASE_POOL_TIMEOUT_MS", "1000")]).await;
@@ -219,7 +187,7 @@ async fn every_log_line_is_one_json_object_with_unique_keys() {
         .assert_error(503, "SERVICE_BUSY");
     drop(held);
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     // The refusal is the line that repeated `message`. (The 500's and the 503's lines are not
     // required: with other tests logging on other threads at the same time, tracing's
     // per-callsite interest cache sometimes drops a scoped subscriber's error and warning

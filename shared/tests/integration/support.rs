@@ -609,3 +609,41 @@ impl TestApp {
         zone
     }
 }
+
+/// The logs of one test, written through the subscriber the functions install (JSON, as the
+/// template's `AWS_LAMBDA_LOG_FORMAT` makes it, at the default level whatever `RUST_LOG` says
+/// here) into memory instead of stdout.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    /// Installs the production subscriber for this thread (a `current_thread` test), writing
+    /// here, for as long as the guard lives.
+    pub fn install() -> (Self, tracing::dispatcher::DefaultGuard) {
+        let captured = Self::default();
+        let writer = captured.clone();
+        let subscriber = shared::telemetry::subscriber(
+            shared::telemetry::Format::Json,
+            shared::telemetry::default_filter(),
+            move || writer.clone(),
+        );
+        let guard = tracing::dispatcher::set_default(&subscriber);
+        (captured, guard)
+    }
+
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
