@@ -12,9 +12,6 @@ use crate::db::media::{self, MediaRow, TypeFilter};
 use crate::edge::ApiResult;
 use crate::error::ApiError;
 
-pub const DEFAULT_LIMIT: i64 = 100;
-pub const MAX_LIMIT: i64 = 1000;
-
 #[tracing::instrument(skip_all)]
 pub async fn handle(event: OwnedEvent, input: Input) -> ApiResult {
     let OwnedEvent {
@@ -81,7 +78,8 @@ struct ListQuery {
 
 impl ListQuery {
     fn from_input(input: &Input) -> Result<Self, ApiError> {
-        let Window { skip, limit } = Window::from_input(input, DEFAULT_LIMIT, MAX_LIMIT)?;
+        let Window { skip, limit } =
+            Window::from_input(input, paging::DEFAULT_LIMIT, paging::MAX_LIMIT)?;
         Ok(Self {
             filter: paging::type_filter(input)?,
             skip,

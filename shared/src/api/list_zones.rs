@@ -17,8 +17,6 @@ use crate::db::media::TypeFilter;
 use crate::db::zones::{self, ZonePage};
 use crate::edge::ApiResult;
 
-pub const DEFAULT_LIMIT: i64 = 100;
-pub const MAX_LIMIT: i64 = 1000;
 /// The most files one zone lists in the grouped answer.
 pub const FILES_PER_ZONE: i64 = 100;
 
@@ -30,7 +28,7 @@ pub async fn handle(event: OwnedEvent, input: Input) -> ApiResult {
         shape,
         ..
     } = event;
-    let window = Window::from_input(&input, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let window = Window::from_input(&input, paging::DEFAULT_LIMIT, paging::MAX_LIMIT)?;
     let filter = paging::type_filter(&input)?;
     let page = zones::list(
         &client,

@@ -13,6 +13,11 @@ use crate::edge::EDGE_HEADER_BYTES;
 use crate::error::ApiError;
 use crate::payload;
 
+/// The page of an event's lists (list-media, list-zones) when `limit` is not given, and the
+/// largest `limit` they accept, as openapi.yaml documents both.
+pub const DEFAULT_LIMIT: i64 = 100;
+pub const MAX_LIMIT: i64 = 1000;
+
 /// `skip` and `limit` of a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
