@@ -3,8 +3,11 @@
 `cargo lambda watch`, with curl, as a client would call them.
 
 Reads API_URL, DEMO_EVENT_ID, DEMO_TOKEN, OTHER_EVENT_ID, OTHER_TOKEN and PLUGS_SCHEMA from
-the environment (scripts/test.sh sets them). Prints one line per check and a closing
-'N passed, N failed' line; exits non-zero on any failure.
+the environment (scripts/test.sh sets them). With API_LOG (the `cargo lambda watch` log), the
+request metrics the binaries wrote during the run (CloudWatch EMF lines, shared::metrics) are
+checked too: the format's rules, one line per answer, and the values of chosen requests,
+found by their x-correlation-id. Prints one line per check and a closing 'N passed, N failed'
+line; exits non-zero on any failure.
 """
 
 import json
@@ -23,6 +26,9 @@ OTHER_TOKEN = os.environ["OTHER_TOKEN"]
 # prepare_demo_database): the seed era has no zones. Unset or `current`: zones.
 SEED_ERA = os.environ.get("PLUGS_SCHEMA") == "seed"
 WORK = tempfile.mkdtemp(prefix="plugs-media-e2e-")
+API_LOG = os.environ.get("API_LOG")
+# Only what the functions write from here on is this run's.
+LOG_START = os.path.getsize(API_LOG) if API_LOG else 0
 
 results = {"passed": 0, "failed": 0}
 
@@ -331,6 +337,107 @@ check("its object is gone from the bucket", object_gone.status == 404, object_go
 
 check(f"every answer fits Lambda's response limit ({answers['measured']} measured)",
       answers["measured"] > 20 and not answers["too_large"], answers["too_large"])
+
+
+# --- request metrics (CloudWatch EMF) ------------------------------------------------------
+CLOUDWATCH_UNITS = {
+    "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes",
+    "Terabytes", "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count",
+    "Bytes/Second", "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second",
+    "Terabytes/Second", "Bits/Second", "Kilobits/Second", "Megabits/Second", "Gigabits/Second",
+    "Terabits/Second", "Count/Second", "None",
+}
+
+
+def emf_problems(doc):
+    """The EMF specification's rules `doc` breaks: CloudWatch Logs would extract no metric."""
+    problems = []
+    aws = doc.get("_aws", {})
+    if not isinstance(aws.get("Timestamp"), int):
+        problems.append("_aws.Timestamp is not an integer")
+    for directive in aws.get("CloudWatchMetrics", []):
+        if not directive.get("Namespace"):
+            problems.append("no Namespace")
+        for keys in directive.get("Dimensions", []):
+            if len(keys) > 30:
+                problems.append("more than 30 dimensions")
+            problems += [f"dimension {k} is no string" for k in keys if not isinstance(doc.get(k), str)]
+        metrics = directive.get("Metrics", [])
+        names = [m.get("Name") for m in metrics]
+        if not 0 < len(metrics) <= 100 or len(set(names)) != len(names):
+            problems.append(f"metrics {names}")
+        for m in metrics:
+            value = doc.get(m.get("Name"))
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                problems.append(f"metric {m.get('Name')} has no number")
+            if m.get("Unit", "None") not in CLOUDWATCH_UNITS:
+                problems.append(f"metric {m.get('Name')} has unit {m.get('Unit')}")
+    return problems
+
+
+def this_runs_log():
+    """The JSON objects the functions wrote to API_LOG during this run."""
+    with open(API_LOG, "rb") as log:
+        log.seek(LOG_START)
+        lines = log.read().decode("utf-8", "replace").splitlines()
+    objects = []
+    for line in lines:
+        # cargo lambda watch's own output ("Finished …") may run into a function's line.
+        start = line.find('{"')
+        if start >= 0:
+            try:
+                objects.append(json.loads(line[start:]))
+            except ValueError:
+                pass
+    return objects
+
+
+if API_LOG:
+    # A line is written after the answer is ready; give the last ones a moment to land.
+    time.sleep(1)
+    logged = this_runs_log()
+    metrics = [o for o in logged if "_aws" in o]
+    answered = [o for o in logged if o.get("message") == "answered"]
+    bad = [(emf_problems(m), m) for m in metrics if emf_problems(m)]
+    check(f"every request metrics line keeps the EMF rules ({len(metrics)} lines)",
+          len(metrics) > 20 and not bad, bad[:2])
+    check("one metrics line per answer", len(metrics) == len(answered), (len(metrics), len(answered)))
+    by_id = {m.get("CorrelationId"): m for m in metrics}
+
+    def line_of(reply):
+        return by_id.get(reply.headers.get("x-correlation-id"), {})
+
+    missing = line_of(gone)
+    check("the 404's line names its endpoint, class and code",
+          (missing.get("Endpoint"), missing.get("Status"), missing.get("StatusClass"), missing.get("ErrorCode"),
+           missing.get("Status4xx")) == ("get-media", 404, "4xx", "MEDIA_NOT_FOUND", 1), missing)
+    redirect = line_of(stream)
+    check("the stream redirect's line has 3xx and 0 bytes out",
+          (redirect.get("Endpoint"), redirect.get("StatusClass"), redirect.get("BytesOut")) == ("stream-media", "3xx", 0),
+          redirect)
+    inline = line_of(dl)
+    check("the inline download's line counts the file's bytes out",
+          (inline.get("Endpoint"), inline.get("BytesOut"), inline.get("ErrorCode")) == ("download-media", len(JPEG), None),
+          inline)
+    check("requests that read the database report their pool wait",
+          isinstance(inline.get("PoolWait"), (int, float)) and isinstance(missing.get("PoolWait"), (int, float)),
+          (inline, missing))
+    # The whole log, from the API's start: each function's first request is a cold start, and
+    # so is the first of each further instance (`cargo lambda watch --concurrency 4`, as
+    # Lambda starts containers), never the requests an instance serves after.
+    with open(API_LOG, errors="replace") as log:
+        every = [json.loads(line) for line in log if line.startswith("{") and '"_aws"' in line]
+    firsts, colds = {}, {}
+    for m in every:
+        firsts.setdefault(m.get("Endpoint"), m)
+        colds[m.get("Endpoint")] = colds.get(m.get("Endpoint"), 0) + m.get("ColdStart", 0)
+    check("each function's first request is a cold start, its instances' later ones are not",
+          firsts and all(f.get("ColdStart") == 1 for f in firsts.values())
+          and all(1 <= c <= 4 for c in colds.values()) and sum(colds.values()) < len(every), colds)
+    deleted_line = line_of(deleted)
+    check("the delete's line is a 2xx with no error code",
+          (deleted_line.get("Endpoint"), deleted_line.get("StatusClass"), deleted_line.get("Status5xx"),
+           "ErrorCode" in deleted_line) == ("delete-media", "2xx", 0, False), deleted_line)
 
 print(f"e2e: {results['passed']} passed, {results['failed']} failed")
 sys.exit(1 if results["failed"] else 0)

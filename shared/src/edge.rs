@@ -4,6 +4,7 @@
 //! A handler never returns `Err` to the runtime (API Gateway would answer a bare 502).
 
 use std::future::Future;
+use std::time::Instant;
 
 use http::header::{CONTENT_TYPE, HeaderValue};
 use lambda_http::LambdaEvent;
@@ -15,7 +16,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::payload;
+use crate::{metrics, payload};
 
 pub type ApiResult = Result<Response<Body>, ApiError>;
 
@@ -26,13 +27,15 @@ const UNREADABLE_MARK: &str = "plugs_media_unreadable_request";
 /// Runs a function's handler on the Lambda runtime, like `lambda_http::run`, but answers a
 /// request lambda_http would panic on (a body flagged base64 that is not, a path that is not
 /// a URI) with a 400 instead of a crash reported as API Gateway's bare 502.
-pub async fn run<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+/// Each request's metrics line names `endpoint` (see [`serve_endpoint`]).
+pub async fn run<F, Fut>(endpoint: &'static str, handler: F) -> Result<(), lambda_http::Error>
 where
     F: Fn(Request) -> Fut + Send + Sync,
     Fut: Future<Output = ApiResult> + Send,
 {
     let handler = &handler;
-    let service = lambda_http::service_fn(move |request: Request| serve(request, handler));
+    let service =
+        lambda_http::service_fn(move |request: Request| serve_endpoint(endpoint, request, handler));
     lambda_http::lambda_runtime::run(GuardUnreadable(lambda_http::Adapter::from(service))).await
 }
 
@@ -105,11 +108,58 @@ fn was_unreadable(request: &Request) -> bool {
         .is_some_and(|vars| vars.first(UNREADABLE_MARK).is_some())
 }
 
+/// [`serve`] for the function of `endpoint` (its registry name), which also writes the
+/// request's metrics line ([`crate::metrics`]): the one place requests are measured.
+pub async fn serve_endpoint<F, Fut>(
+    endpoint: &'static str,
+    request: Request,
+    handler: F,
+) -> Result<Response<Body>, lambda_http::Error>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = ApiResult>,
+{
+    let started = Instant::now();
+    let cold_start = metrics::first_request_in_process();
+    let bytes_in = body_len(request.body());
+    // On the heap: the handlers' futures are large, and this one holds one more level.
+    let answering = Box::pin(answer(request, handler));
+    let (answer, pool_wait) = metrics::measuring_pool_wait(answering).await;
+    metrics::emit(&metrics::RequestRecord {
+        endpoint,
+        status: answer.response.status().as_u16(),
+        error_code: answer.error_code,
+        latency: started.elapsed(),
+        bytes_in,
+        bytes_out: body_len(answer.response.body()),
+        cold_start,
+        pool_wait,
+        correlation_id: answer.correlation_id,
+    });
+    Ok(answer.response)
+}
+
 /// Runs `handler` and converts its outcome; the one place errors are logged.
 pub async fn serve<F, Fut>(
     request: Request,
     handler: F,
 ) -> Result<Response<Body>, lambda_http::Error>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = ApiResult>,
+{
+    Ok(answer(request, handler).await.response)
+}
+
+/// What the edge answered, with what the metrics line reports beside the response.
+struct Answer {
+    response: Response<Body>,
+    /// The machine code of the error answered, if one was.
+    error_code: Option<&'static str>,
+    correlation_id: String,
+}
+
+async fn answer<F, Fut>(request: Request, handler: F) -> Answer
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = ApiResult>,
@@ -125,18 +175,37 @@ where
         Some(err) => Err(err),
         None => tracing::Instrument::instrument(handler(request), span.clone()).await,
     };
-    let response = span.in_scope(|| {
-        let response = match result {
-            Ok(response) => response,
-            Err(err) => error_response(&err, &correlation_id),
-        };
-        within_response_limit(
-            with_correlation_id(response, &correlation_id),
-            &correlation_id,
-        )
+    let (response, error_code) = span.in_scope(|| {
+        let result = result.and_then(|response| {
+            within_response_limit(with_correlation_id(response, &correlation_id))
+        });
+        match result {
+            Ok(response) => (response, None),
+            Err(err) => {
+                let response = error_response(&err, &correlation_id);
+                (
+                    with_correlation_id(response, &correlation_id),
+                    Some(err.code()),
+                )
+            }
+        }
     });
     span.in_scope(|| tracing::info!(status = response.status().as_u16(), "answered"));
-    Ok(response)
+    Answer {
+        response,
+        error_code,
+        correlation_id,
+    }
+}
+
+/// The length of a request's or response's body in bytes.
+fn body_len(body: &Body) -> usize {
+    match body {
+        Body::Empty => 0,
+        Body::Text(text) => text.len(),
+        Body::Binary(bytes) => bytes.len(),
+        _ => 0,
+    }
 }
 
 /// What API Gateway or lambda_http would refuse before any handler runs.
@@ -176,19 +245,19 @@ fn with_correlation_id(mut response: Response<Body>, correlation_id: &str) -> Re
     response
 }
 
-/// `response` if Lambda can return it; otherwise a logged 500 `RESPONSE_TOO_LARGE`, because
-/// behind API Gateway an oversized answer becomes a bare 502 that no log explains.
-fn within_response_limit(response: Response<Body>, correlation_id: &str) -> Response<Body> {
+/// `response` if Lambda can return it; otherwise 500 `RESPONSE_TOO_LARGE` (logged by
+/// [`error_response`]), because behind API Gateway an oversized answer becomes a bare 502
+/// that no log explains.
+fn within_response_limit(response: Response<Body>) -> ApiResult {
     let size = payload::response_size(&response);
     if size <= payload::RESPONSE_MAX_BYTES {
-        return response;
+        return Ok(response);
     }
-    let err = ApiError::ResponseTooLarge {
+    Err(ApiError::ResponseTooLarge {
         status: response.status().as_u16(),
         size,
         limit: payload::RESPONSE_MAX_BYTES,
-    };
-    with_correlation_id(error_response(&err, correlation_id), correlation_id)
+    })
 }
 
 /// The error's JSON envelope with its status; 5xx causes go to the log, never the body.
@@ -551,5 +620,132 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(text).unwrap();
         assert_eq!(json["error"]["code"], "TOKEN_EXPIRED");
         assert_eq!(json["error"]["correlation_id"], "corr-1");
+    }
+
+    /// A writer that keeps what the subscriber writes.
+    #[derive(Clone, Default)]
+    struct Kept(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Kept {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Kept {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    /// The metrics lines written while `requests` are served through the production
+    /// subscriber with `filter`.
+    async fn metrics_lines(
+        filter: &str,
+        requests: impl Future<Output = ()>,
+    ) -> Vec<serde_json::Value> {
+        let kept = Kept::default();
+        let writer = kept.clone();
+        let subscriber = crate::telemetry::subscriber(
+            crate::telemetry::Format::Json,
+            tracing_subscriber::EnvFilter::new(filter),
+            move || writer.clone(),
+        );
+        let guard = tracing::dispatcher::set_default(&subscriber);
+        requests.await;
+        drop(guard);
+        let text = kept.text();
+        let documents = test_support::emf::documents(&text);
+        for document in &documents {
+            assert_eq!(
+                test_support::emf::problems(document),
+                Vec::<String>::new(),
+                "{document}"
+            );
+        }
+        documents
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn each_request_writes_one_metrics_line_with_its_status_code_and_sizes() {
+        let lines = metrics_lines(crate::telemetry::DEFAULT_FILTER, async {
+            let refused = Request::new(Body::Text("four".into()));
+            serve_endpoint("get-media", refused, |_request| async {
+                Err(ApiError::MediaNotFound)
+            })
+            .await
+            .unwrap();
+            let redirect = Response::builder()
+                .status(302)
+                .header("location", "https://example.com/x")
+                .body(Body::Empty)
+                .unwrap();
+            let bytes = Request::new(Body::Binary(vec![1; 10]));
+            serve_endpoint("download-media", bytes, |_request| async { Ok(redirect) })
+                .await
+                .unwrap();
+            serve_endpoint("list-media", Request::default(), |_request| async {
+                Ok(json_response(200, &serde_json::json!({"items": []})))
+            })
+            .await
+            .unwrap();
+        })
+        .await;
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        let [refused, redirect, listed] = &lines[..] else {
+            unreachable!()
+        };
+        assert_eq!(refused["Endpoint"], "get-media");
+        assert_eq!(refused["Status"], 404);
+        assert_eq!(refused["StatusClass"], "4xx");
+        assert_eq!(refused["ErrorCode"], "MEDIA_NOT_FOUND");
+        assert_eq!(refused["Status4xx"], 1.0);
+        assert_eq!(refused["BytesIn"], 4.0);
+        let envelope = error_response(&ApiError::MediaNotFound, "x");
+        let Body::Text(text) = envelope.body() else {
+            panic!("JSON is text")
+        };
+        // The envelope with this request's own correlation id, whose length may differ.
+        assert!(refused["BytesOut"].as_f64().unwrap() > text.len() as f64 / 2.0);
+        assert!(
+            refused["CorrelationId"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty())
+        );
+
+        assert_eq!(redirect["Endpoint"], "download-media");
+        assert_eq!(redirect["StatusClass"], "3xx");
+        assert_eq!(redirect["BytesIn"], 10.0);
+        assert_eq!(redirect["BytesOut"], 0.0);
+        assert!(redirect.get("ErrorCode").is_none());
+
+        assert_eq!(listed["BytesOut"], "{\"items\":[]}".len() as f64);
+        assert_eq!(listed["Status5xx"], 0.0);
+        for line in &lines {
+            assert!(line["Latency"].as_f64().unwrap() >= 0.0);
+            // No database was asked for.
+            assert!(line.get("PoolWait").is_none(), "{line}");
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn metrics_are_written_whatever_the_log_level() {
+        let lines = metrics_lines("off", async {
+            serve_endpoint("get-media", Request::default(), |_request| async {
+                Err(ApiError::ServiceBusy(crate::db::DbError::Setup(
+                    crate::db::PoolSetupError("held".into()),
+                )))
+            })
+            .await
+            .unwrap();
+        })
+        .await;
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["ServiceBusy"], 1.0);
+        assert_eq!(lines[0]["Status5xx"], 1.0);
     }
 }

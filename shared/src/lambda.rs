@@ -37,5 +37,5 @@ where
     let spec = endpoint.spec();
     let state = AppState::for_function::<S3_CLIENT>(&spec).await?;
     let state: &'static AppState = Box::leak(Box::new(state));
-    edge::run(move |request| entry(state, request)).await
+    edge::run(spec.name, move |request| entry(state, request)).await
 }

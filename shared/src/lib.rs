@@ -15,6 +15,7 @@ pub mod error;
 pub mod keys;
 pub mod lambda;
 pub mod media_type;
+pub mod metrics;
 pub mod payload;
 pub mod secrets;
 pub mod storage;

@@ -1,5 +1,5 @@
 //! One endpoint called in-process through the path Lambda takes: the shared adapter
-//! (`shared::edge::serve`) around the registry's dispatch, on a `lambda_http::Request`, with
+//! (`shared::edge::serve_endpoint`, which also writes the request's metrics line) around the registry's dispatch, on a `lambda_http::Request`, with
 //! the state narrowed to what the endpoint's registry entry declares.
 
 use lambda_http::{Body, Request, Response};
@@ -16,7 +16,8 @@ pub fn fixture_of(endpoint: Endpoint) -> (&'static str, &'static str) {
 /// The response the function of `endpoint` gives `request` with `state`.
 pub async fn serve(state: &AppState, endpoint: Endpoint, request: Request) -> Response<Body> {
     let state = state.narrowed_to(&endpoint.spec());
-    shared::edge::serve(request, |request| endpoint.handle(&state, request))
+    let name = endpoint.spec().name;
+    shared::edge::serve_endpoint(name, request, |request| endpoint.handle(&state, request))
         .await
         .expect("the adapter never returns Err")
 }

@@ -6,6 +6,7 @@
 
 pub mod consistency;
 pub mod dispatch;
+pub mod emf;
 pub mod fixtures;
 pub mod plugs;
 pub mod stack;

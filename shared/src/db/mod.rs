@@ -80,7 +80,15 @@ impl Database {
 
     /// A connection; when PostgreSQL refuses the credentials and they come from Secrets
     /// Manager, re-reads the secret once, rebuilds the pool and tries again.
+    /// The time spent here counts as the request's pool wait ([`crate::metrics`]).
     pub async fn get(&self) -> Result<Client, DbError> {
+        let started = std::time::Instant::now();
+        let client = self.get_unmeasured().await;
+        crate::metrics::record_pool_wait(started.elapsed());
+        client
+    }
+
+    async fn get_unmeasured(&self) -> Result<Client, DbError> {
         let (pool, generation) = self.snapshot();
         match pool.get().await {
             Err(err) if is_authentication_failure(&err) && self.secret.is_rotatable() => {

@@ -12,6 +12,7 @@ mod direct;
 mod faults;
 mod limits;
 mod logs;
+mod metrics;
 mod migrations;
 mod one_check;
 mod plugs_shapes;
