@@ -221,6 +221,10 @@ fn the_cors_origins_are_a_list_cloudformation_can_resolve() {
 
 /// The routes API Gateway serves: each OpenAPI path and method of the body with its Lambda
 /// proxy integration, read back to the function folder it invokes.
+/// What SAM appends to a function's logical id for the alias `AutoPublishAlias: live` makes:
+/// the HTTP API invokes that alias, so CodeDeploy's traffic shifting applies to every request.
+const LIVE_ALIAS: &str = "Aliaslive";
+
 fn translated_routes(translated: &Value) -> BTreeSet<Route> {
     let by_logical_id: BTreeMap<String, String> = common::function_folders()
         .into_iter()
@@ -250,12 +254,15 @@ fn translated_routes(translated: &Value) -> BTreeSet<Route> {
             let uri = common::string_or_sub(&integration["uri"]).unwrap_or_else(|| {
                 panic!("{method} {path}: the integration uri is not a !Sub of a function ARN")
             });
+            // The alias, not the function: only traffic through the alias follows a canary.
             let function = uri
                 .split("${")
                 .skip(1)
-                .filter_map(|s| s.split_once(".Arn}").map(|(id, _)| id))
-                .find_map(|id| by_logical_id.get(id))
-                .unwrap_or_else(|| panic!("{method} {path}: {uri} invokes no function folder"));
+                .filter_map(|s| s.split_once('}').map(|(id, _)| id))
+                .find_map(|id| by_logical_id.get(id.strip_suffix(LIVE_ALIAS)?))
+                .unwrap_or_else(|| {
+                    panic!("{method} {path}: {uri} invokes no function folder's `live` alias")
+                });
             routes.insert(Route {
                 method,
                 path: path.to_owned(),
@@ -297,7 +304,9 @@ fn api_gateway_may_invoke_every_routed_function() {
             })
         })
         .filter_map(|p| match intrinsic(&p["Properties"]["FunctionName"]) {
-            Some((f, arg)) if f == "Ref" => arg.as_str().map(str::to_owned),
+            Some((f, arg)) if f == "Ref" => {
+                arg.as_str()?.strip_suffix(LIVE_ALIAS).map(str::to_owned)
+            }
             _ => None,
         })
         .collect();
@@ -305,7 +314,7 @@ fn api_gateway_may_invoke_every_routed_function() {
         let id = common::logical_id(&route.function);
         assert!(
             permitted.contains(&id),
-            "{route}: no AWS::Lambda::Permission lets {api_id} invoke {id}"
+            "{route}: no AWS::Lambda::Permission lets {api_id} invoke {id}'s `live` alias"
         );
     }
 }
@@ -515,5 +524,314 @@ fn every_variable_a_function_gets_is_documented_in_env_example() {
                 scalar_text(value).unwrap_or_else(|| format!("{value:?}"))
             );
         }
+    }
+}
+
+// --- Operations: logs, alarms, dashboard, deployments (docs/operations.md) ----------------
+
+/// A resource of the translated template by logical id, of the type expected.
+fn resource<'a>(translated: &'a Value, id: &str, kind: &str) -> &'a Value {
+    let found = &translated["Resources"][id];
+    assert_eq!(found["Type"].as_str(), Some(kind), "{id} is no {kind}");
+    found
+}
+
+/// The logical id `value` refers to with `function` (`Ref`, or `GetAtt` of any attribute).
+fn referred(value: &Value, function: &str) -> Option<String> {
+    match intrinsic(value) {
+        Some((f, arg)) if f == function => match f.as_str() {
+            "Ref" => arg.as_str().map(str::to_owned),
+            _ => one_or_many(arg).first()?.as_str().map(str::to_owned),
+        },
+        _ => None,
+    }
+}
+
+/// The log group `id` keeps its events for the `LogRetentionDays` parameter's days.
+fn assert_retained(translated: &Value, id: &str) {
+    let group = resource(translated, id, "AWS::Logs::LogGroup");
+    assert_eq!(
+        referred(&group["Properties"]["RetentionInDays"], "Ref").as_deref(),
+        Some("LogRetentionDays"),
+        "{id}: RetentionInDays must be !Ref LogRetentionDays"
+    );
+}
+
+#[test]
+fn every_function_logs_json_to_a_log_group_of_its_own_with_the_retention_parameter() {
+    let translated = translated();
+    let mut groups = BTreeSet::new();
+    for (id, _, made) in function_pairs() {
+        let logging = &made["Properties"]["LoggingConfig"];
+        assert_eq!(logging["LogFormat"].as_str(), Some("JSON"), "{id}");
+        let group = referred(&logging["LogGroup"], "Ref")
+            .unwrap_or_else(|| panic!("{id}: LoggingConfig.LogGroup is no !Ref to a log group"));
+        assert_retained(translated, &group);
+        assert!(groups.insert(group.clone()), "{id} shares {group}");
+    }
+    let parameter = &common::template()["Parameters"]["LogRetentionDays"];
+    assert_eq!(parameter["Type"].as_str(), Some("Number"));
+}
+
+#[test]
+fn the_http_api_writes_json_access_logs_to_a_retained_log_group() {
+    let translated = translated();
+    let stages = resources_of_type(translated, "AWS::ApiGatewayV2::Stage");
+    assert_eq!(stages.len(), 1, "one stage");
+    let settings = &stages.values().next().unwrap()["Properties"]["AccessLogSettings"];
+    let group = referred(&settings["DestinationArn"], "GetAtt")
+        .expect("AccessLogSettings.DestinationArn is !GetAtt <log group>.Arn");
+    assert_retained(translated, &group);
+    let format = settings["Format"].as_str().expect("a Format string");
+    let line: serde_json::Value = serde_json::from_str(format)
+        .unwrap_or_else(|e| panic!("the access log format is not one JSON object ({e}): {format}"));
+    for key in [
+        "requestId",
+        "routeKey",
+        "status",
+        "responseLatency",
+        "integrationErrorMessage",
+    ] {
+        assert!(
+            line.get(key).is_some(),
+            "the access log has no {key}: {format}"
+        );
+    }
+}
+
+/// Every alarm's notification goes to the optional topic parameter, and nowhere without it.
+fn assert_notifies_the_topic(id: &str, alarm: &Value) {
+    let actions = &alarm["Properties"]["AlarmActions"]["Fn::If"];
+    assert_eq!(
+        actions[0].as_str(),
+        Some("HasAlarmTopic"),
+        "{id}: AlarmActions"
+    );
+    assert_eq!(
+        referred(&actions[1][0], "Ref").as_deref(),
+        Some("AlarmTopicArn"),
+        "{id}: AlarmActions"
+    );
+    assert_eq!(
+        referred(&actions[2], "Ref").as_deref(),
+        Some("AWS::NoValue")
+    );
+}
+
+/// The alarms on the request metrics, by metric name, and the rest by logical id.
+fn alarms(translated: &Value) -> BTreeMap<String, &Value> {
+    resources_of_type(translated, "AWS::CloudWatch::Alarm")
+}
+
+fn dimension(alarm: &Value, name: &str) -> Option<String> {
+    one_or_many(&alarm["Properties"]["Dimensions"])
+        .into_iter()
+        .find(|d| d["Name"].as_str() == Some(name))
+        .and_then(|d| referred(&d["Value"], "Ref"))
+}
+
+#[test]
+fn the_alarms_watch_what_the_functions_write_and_notify_the_topic() {
+    let translated = translated();
+    let alarms = alarms(translated);
+    let mut on_request_metrics = BTreeMap::new();
+    for (id, alarm) in &alarms {
+        assert_notifies_the_topic(id, alarm);
+        let properties = &alarm["Properties"];
+        if properties["Namespace"].as_str() == Some(shared::metrics::NAMESPACE) {
+            let metric = properties["MetricName"].as_str().unwrap().to_owned();
+            assert!(
+                shared::metrics::name::ALL.contains(&metric.as_str()),
+                "{id}: no function writes {metric}"
+            );
+            assert_eq!(
+                dimension(alarm, "Service").as_deref(),
+                Some("AWS::StackName"),
+                "{id}: the Service dimension is the stack's name, as METRICS_SERVICE"
+            );
+            on_request_metrics.insert(metric, (id.as_str(), properties));
+        }
+    }
+    for (id, _, made) in function_pairs() {
+        assert_eq!(
+            referred(
+                &made["Properties"]["Environment"]["Variables"][shared::metrics::SERVICE_VARIABLE],
+                "Ref"
+            )
+            .as_deref(),
+            Some("AWS::StackName"),
+            "{id}: {}",
+            shared::metrics::SERVICE_VARIABLE
+        );
+    }
+
+    // Rates (the average of a 0-or-1 per request) under the canary's 10 % share: a canary
+    // failing every request it gets is caught.
+    for metric in [
+        shared::metrics::name::STATUS_5XX,
+        shared::metrics::name::SERVICE_BUSY,
+    ] {
+        let (id, properties) = on_request_metrics
+            .get(metric)
+            .unwrap_or_else(|| panic!("no alarm on {metric}"));
+        assert_eq!(properties["Statistic"].as_str(), Some("Average"), "{id}");
+        let threshold = properties["Threshold"].as_f64().unwrap();
+        assert!(threshold > 0.0 && threshold < 0.1, "{id}: {threshold}");
+    }
+    // p99 latency near, but under, the shortest timeout of a routed function.
+    let (id, latency) = on_request_metrics
+        .get(shared::metrics::name::LATENCY)
+        .expect("no alarm on Latency");
+    assert_eq!(latency["ExtendedStatistic"].as_str(), Some("p99"), "{id}");
+    let shortest_timeout_ms = function_pairs()
+        .iter()
+        .filter(|(id, _, _)| id != "SweepUploadsFunction")
+        .map(|(_, _, made)| made["Properties"]["Timeout"].as_f64().unwrap() * 1000.0)
+        .fold(f64::INFINITY, f64::min);
+    let threshold = latency["Threshold"].as_f64().unwrap();
+    assert!(
+        threshold >= shortest_timeout_ms * 0.5 && threshold < shortest_timeout_ms,
+        "{id}: {threshold} ms against a {shortest_timeout_ms} ms timeout"
+    );
+
+    // Lambda's own metrics: each function's throttles, and the scheduled sweep's failures.
+    let lambda_alarms: Vec<(String, String)> = alarms
+        .values()
+        .filter(|a| a["Properties"]["Namespace"].as_str() == Some("AWS/Lambda"))
+        .filter_map(|a| {
+            Some((
+                a["Properties"]["MetricName"].as_str()?.to_owned(),
+                dimension(a, "FunctionName")?,
+            ))
+        })
+        .collect();
+    for (id, _, _) in function_pairs() {
+        assert!(
+            lambda_alarms.contains(&("Throttles".into(), id.clone())),
+            "{id}: no alarm on its throttles"
+        );
+    }
+    for metric in ["Errors", "AsyncEventsDropped"] {
+        assert!(
+            lambda_alarms.contains(&(metric.into(), "SweepUploadsFunction".into())),
+            "no alarm on the sweep's {metric}"
+        );
+    }
+}
+
+#[test]
+fn every_function_is_deployed_through_its_live_alias_and_rolled_back_by_the_alarms() {
+    let translated = translated();
+    let aliases = resources_of_type(translated, "AWS::Lambda::Alias");
+    let groups = resources_of_type(translated, "AWS::CodeDeploy::DeploymentGroup");
+    let rollback_alarms: BTreeSet<String> = [
+        shared::metrics::name::STATUS_5XX,
+        shared::metrics::name::LATENCY,
+        shared::metrics::name::SERVICE_BUSY,
+    ]
+    .into_iter()
+    .map(|metric| {
+        alarms(translated)
+            .into_iter()
+            .find(|(_, a)| a["Properties"]["MetricName"].as_str() == Some(metric))
+            .unwrap_or_else(|| panic!("no alarm on {metric}"))
+            .0
+    })
+    .collect();
+    for (id, _, _) in function_pairs() {
+        let alias_id = format!("{id}{LIVE_ALIAS}");
+        let alias = aliases
+            .get(&alias_id)
+            .unwrap_or_else(|| panic!("{id}: no alias `live` (AutoPublishAlias)"));
+        assert_eq!(alias["Properties"]["Name"].as_str(), Some("live"));
+        let update = &alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"];
+        let group_id = referred(&update["DeploymentGroupName"], "Ref")
+            .unwrap_or_else(|| panic!("{id}: its alias is not updated through CodeDeploy"));
+        let group = &groups[&group_id]["Properties"];
+        let rollback = &group["AutoRollbackConfiguration"];
+        assert_eq!(rollback["Enabled"].as_bool(), Some(true), "{group_id}");
+        assert!(
+            one_or_many(&rollback["Events"])
+                .iter()
+                .any(|e| e.as_str() == Some("DEPLOYMENT_STOP_ON_ALARM")),
+            "{group_id}: not rolled back on alarm"
+        );
+        let watched: BTreeSet<String> = one_or_many(&group["AlarmConfiguration"]["Alarms"])
+            .iter()
+            .filter_map(|a| referred(&a["Name"], "Ref"))
+            .collect();
+        assert_eq!(
+            watched, rollback_alarms,
+            "{group_id}: the alarms that roll it back"
+        );
+    }
+    // The schedule runs the sweep's alias too.
+    let rule = resources_of_type(translated, "AWS::Events::Rule");
+    let target = &one_or_many(&rule.values().next().unwrap()["Properties"]["Targets"])[0];
+    assert_eq!(
+        referred(&target["Arn"], "Ref").as_deref(),
+        Some(format!("SweepUploadsFunction{LIVE_ALIAS}").as_str())
+    );
+    let deployment = &common::template()["Globals"]["Function"]["DeploymentPreference"];
+    assert_eq!(
+        referred(&deployment["Type"], "Ref").as_deref(),
+        Some("DeploymentType")
+    );
+}
+
+#[test]
+fn the_dashboard_shows_every_metric_alarm_and_function_log() {
+    let translated = translated();
+    let dashboards = resources_of_type(translated, "AWS::CloudWatch::Dashboard");
+    assert_eq!(dashboards.len(), 1, "one dashboard");
+    let body =
+        common::string_or_sub(&dashboards.values().next().unwrap()["Properties"]["DashboardBody"])
+            .expect("the DashboardBody is a !Sub string");
+    // What CloudFormation puts in place of each ${...}: a name with no quote in it.
+    let mut substituted = String::new();
+    let mut rest = body;
+    while let Some((before, after)) = rest.split_once("${") {
+        substituted.push_str(before);
+        substituted.push_str("substituted");
+        rest = after.split_once('}').expect("a closed ${...}").1;
+    }
+    substituted.push_str(rest);
+    let parsed: serde_json::Value = serde_json::from_str(&substituted)
+        .unwrap_or_else(|e| panic!("the dashboard body is not JSON once substituted: {e}"));
+    assert!(parsed["widgets"].as_array().is_some_and(|w| !w.is_empty()));
+    let mut texts = Vec::new();
+    strings_in(&parsed, &mut texts);
+    for metric in shared::metrics::name::ALL {
+        let searched = format!("MetricName=\"{metric}\"");
+        assert!(
+            texts.iter().any(|t| *t == metric || t.contains(&searched)),
+            "the dashboard shows no {metric}"
+        );
+    }
+    for id in alarms(translated).keys() {
+        assert!(
+            body.contains(&format!("${{{id}.Arn}}")),
+            "the dashboard shows no {id}"
+        );
+    }
+    for (id, _, made) in function_pairs() {
+        if id == "SweepUploadsFunction" {
+            continue;
+        }
+        let group = referred(&made["Properties"]["LoggingConfig"]["LogGroup"], "Ref").unwrap();
+        assert!(
+            body.contains(&format!("'${{{group}}}'")),
+            "the dashboard's error table does not read {group}"
+        );
+    }
+}
+
+/// Every string in `value`, at any depth.
+fn strings_in<'a>(value: &'a serde_json::Value, into: &mut Vec<&'a str>) {
+    match value {
+        serde_json::Value::String(text) => into.push(text),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| strings_in(v, into)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| strings_in(v, into)),
+        _ => {}
     }
 }

@@ -42,6 +42,19 @@ pub mod name {
     pub const BYTES_OUT: &str = "BytesOut";
     pub const COLD_START: &str = "ColdStart";
     pub const POOL_WAIT: &str = "PoolWait";
+
+    /// Every metric a request line may carry.
+    pub const ALL: [&str; 9] = [
+        REQUESTS,
+        LATENCY,
+        STATUS_4XX,
+        STATUS_5XX,
+        SERVICE_BUSY,
+        BYTES_IN,
+        BYTES_OUT,
+        COLD_START,
+        POOL_WAIT,
+    ];
 }
 
 /// The units this module writes: a subset of CloudWatch's (`MetricDatum.Unit`).
