@@ -10,6 +10,7 @@ mod corpus;
 mod delete;
 mod direct;
 mod faults;
+mod iam_auth;
 mod limits;
 mod logs;
 mod migrations;
