@@ -224,25 +224,54 @@ impl DbError {
     }
 }
 
-/// The SQLSTATEs of a server that is going away, not yet accepting, or full.
-const UNAVAILABLE_STATES: [SqlState; 5] = [
+/// The SQLSTATEs of a server that is going away, not yet accepting, or full, and of a
+/// connection that could not be made or was lost (class 08, but 08P01: see below).
+const UNAVAILABLE_STATES: [SqlState; 9] = [
     SqlState::ADMIN_SHUTDOWN,
     SqlState::CRASH_SHUTDOWN,
     SqlState::CANNOT_CONNECT_NOW,
     SqlState::TOO_MANY_CONNECTIONS,
+    SqlState::CONNECTION_EXCEPTION,
+    SqlState::CONNECTION_DOES_NOT_EXIST,
     SqlState::CONNECTION_FAILURE,
+    SqlState::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+    SqlState::SQLSERVER_REJECTED_ESTABLISHMENT_OF_SQLCONNECTION,
+];
+
+/// What PgBouncer says, always as SQLSTATE 08P01 (protocol_violation), when it cannot serve
+/// a client now: a query waited past `query_wait_timeout` for a server connection, no client
+/// slot is left, the server cannot be reached or logged in to, or a server connection died
+/// under a query (PostgreSQL restarting). 08P01 from PostgreSQL itself means a client bug, and
+/// stays a 500: only these messages (PgBouncer 1.18's, matched by their start) are busy.
+const POOLER_BUSY_MESSAGES: [&str; 7] = [
+    "query_wait_timeout",
+    "no more connections allowed",
+    "server login has been failing",
+    "client_login_timeout",
+    "server conn crashed",
+    "pgbouncer cannot connect to server",
+    "server connections dropped",
 ];
 
 /// The connection is gone or could not be made (an I/O error underneath: refused, reset),
-/// or the server said it cannot serve now.
+/// or the server (or a pooler in front of it) said it cannot serve now.
 fn is_transient_server_failure(err: &tokio_postgres::Error) -> bool {
     if err.is_closed() {
         return true;
     }
     if let Some(code) = err.code() {
-        return UNAVAILABLE_STATES.contains(code);
+        return UNAVAILABLE_STATES.contains(code) || is_pooler_busy(err);
     }
     std::error::Error::source(err).is_some_and(|source| source.is::<std::io::Error>())
+}
+
+fn is_pooler_busy(err: &tokio_postgres::Error) -> bool {
+    err.as_db_error().is_some_and(|db| {
+        *db.code() == SqlState::PROTOCOL_VIOLATION
+            && POOLER_BUSY_MESSAGES
+                .iter()
+                .any(|busy| db.message().starts_with(busy))
+    })
 }
 
 /// How many connections a pool holds and how long a caller waits for one.

@@ -16,6 +16,7 @@ mod logs;
 mod migrations;
 mod one_check;
 mod plugs_shapes;
+mod pooler;
 mod read;
 mod relay;
 mod secrets;
