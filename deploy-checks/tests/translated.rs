@@ -835,3 +835,148 @@ fn strings_in<'a>(value: &'a serde_json::Value, into: &mut Vec<&'a str>) {
         _ => {}
     }
 }
+
+/// A number as deployed: a literal, or a `!Ref` to a parameter, whose default it is then.
+fn number_or_parameter_default(translated: &Value, value: &Value, what: &str) -> u64 {
+    if let Some(n) = scalar_text(value).and_then(|text| text.parse().ok()) {
+        return n;
+    }
+    match intrinsic(value) {
+        Some((f, name)) if f == "Ref" => {
+            let name = name.as_str().unwrap_or_default();
+            let default = &translated["Parameters"][name]["Default"];
+            scalar_text(default)
+                .and_then(|text| text.parse().ok())
+                .unwrap_or_else(|| panic!("{what}: parameter {name} has no numeric Default"))
+        }
+        _ => panic!("{what}: expected a number or a !Ref to a parameter, got {value:?}"),
+    }
+}
+
+/// The connections the template allows us into The Plugs' database, as its Metadata states
+/// them: MaxConnections less what The Plugs' backend keeps.
+fn database_connection_budget() -> u64 {
+    let budget = &common::template()["Metadata"]["DatabaseConnectionBudget"];
+    let field = |name: &str| {
+        budget[name].as_u64().unwrap_or_else(|| {
+            panic!("template.yaml Metadata.DatabaseConnectionBudget.{name} is not a number")
+        })
+    };
+    let (max, kept) = (field("MaxConnections"), field("ReservedForPlugsBackend"));
+    assert!(kept < max, "the backend keeps {kept} of {max} connections");
+    max - kept
+}
+
+#[test]
+fn the_default_reserved_concurrency_keeps_the_connections_within_the_stated_budget() {
+    let budget = database_connection_budget();
+    let mut total = 0;
+    let mut lines = Vec::new();
+    for (id, _, made) in function_pairs() {
+        let properties = &made["Properties"];
+        let reserved = &properties["ReservedConcurrentExecutions"];
+        assert!(
+            !reserved.is_null(),
+            "{id}: no ReservedConcurrentExecutions: its containers, and connections, are unbounded"
+        );
+        let reserved = number_or_parameter_default(translated(), reserved, &id);
+        let pool = number_or_parameter_default(
+            translated(),
+            &properties["Environment"]["Variables"]["DATABASE_POOL_SIZE"],
+            &format!("{id}: DATABASE_POOL_SIZE"),
+        );
+        assert!(
+            reserved >= 1,
+            "{id}: a reserved concurrency of 0 disables it"
+        );
+        total += reserved * pool;
+        lines.push(format!("{id}: {reserved} x {pool}"));
+    }
+    assert!(
+        total <= budget,
+        "the functions may hold {total} database connections, the budget is {budget}:\n{}",
+        lines.join("\n")
+    );
+}
+
+#[test]
+fn database_iam_auth_grants_rds_db_connect_to_every_function_only_when_it_is_on() {
+    let translated = translated();
+    assert_eq!(
+        translated["Conditions"]["UseDatabaseIamAuth"],
+        serde_norway::from_str::<Value>(r#"{"Fn::Equals": [{"Ref": "DatabaseIamAuth"}, "true"]}"#)
+            .unwrap(),
+        "UseDatabaseIamAuth"
+    );
+    let mut granting = Vec::new();
+    for (id, resource) in translated["Resources"].as_mapping().unwrap() {
+        let text = serde_json::to_string(&serde_json::to_value(resource).unwrap()).unwrap();
+        if text.contains("rds-db:") {
+            granting.push((id.as_str().unwrap().to_owned(), resource));
+        }
+    }
+    let [(id, policy)] = granting.as_slice() else {
+        panic!(
+            "exactly one resource grants rds-db actions, got {:?}",
+            granting.iter().map(|(id, _)| id).collect::<Vec<_>>()
+        );
+    };
+    assert_eq!(
+        policy["Type"].as_str(),
+        Some("AWS::IAM::ManagedPolicy"),
+        "{id}"
+    );
+    assert_eq!(
+        policy["Condition"].as_str(),
+        Some("UseDatabaseIamAuth"),
+        "{id}: only with DatabaseIamAuth=true"
+    );
+    let statements = one_or_many(&policy["Properties"]["PolicyDocument"]["Statement"]);
+    let [statement] = statements.as_slice() else {
+        panic!("{id}: one statement");
+    };
+    assert_eq!(statement["Action"].as_str(), Some("rds-db:connect"), "{id}");
+    let resource = common::string_or_sub(&statement["Resource"]).unwrap_or_default();
+    assert!(
+        resource.ends_with(":dbuser:${DatabaseResourceId}/${DatabaseIamUser}"),
+        "{id}: the one user on the one database or proxy, got {resource:?}"
+    );
+    let attached: BTreeSet<String> = one_or_many(&policy["Properties"]["Roles"])
+        .into_iter()
+        .map(|role| match intrinsic(role) {
+            Some((f, name)) if f == "Ref" => name.as_str().unwrap().to_owned(),
+            _ => panic!("{id}: Roles must be !Ref to function roles, got {role:?}"),
+        })
+        .collect();
+    let roles: BTreeSet<String> = function_pairs()
+        .into_iter()
+        .map(
+            |(fid, _, made)| match intrinsic(&made["Properties"]["Role"]) {
+                Some((f, arg)) if f == "GetAtt" => arg[0].as_str().unwrap().to_owned(),
+                _ => panic!("{fid}: its Role is not the one SAM made for it"),
+            },
+        )
+        .collect();
+    assert_eq!(attached, roles, "{id}: attached to every function's role");
+}
+
+#[test]
+fn every_function_takes_the_proxy_endpoint_and_the_iam_login_from_the_parameters() {
+    let expected: [(&str, &str); 3] = [
+        ("DATABASE_HOST", r#"{"Ref": "DatabaseProxyEndpoint"}"#),
+        ("DATABASE_IAM_AUTH", r#"{"Ref": "DatabaseIamAuth"}"#),
+        (
+            "DATABASE_USER",
+            r#"{"Fn::If": ["UseDatabaseIamAuth", {"Ref": "DatabaseIamUser"}, ""]}"#,
+        ),
+    ];
+    for (id, _, made) in function_pairs() {
+        for (name, value) in expected {
+            assert_eq!(
+                made["Properties"]["Environment"]["Variables"][name],
+                serde_norway::from_str::<Value>(value).unwrap(),
+                "{id}: {name}"
+            );
+        }
+    }
+}

@@ -59,6 +59,15 @@ pub struct Config {
     /// (a free one, or a new one to open) before it answers 503 SERVICE_BUSY (default 2000,
     /// from 100 to 20000).
     pub database_pool_timeout: Duration,
+    /// `DATABASE_HOST`: a host (or host:port) to connect to instead of the secret's, such as
+    /// an RDS Proxy endpoint; the secret's user, password and database are kept.
+    pub database_host: Option<String>,
+    /// `DATABASE_USER`: the user to log in as instead of the secret's (with IAM auth, the
+    /// user the role may connect as).
+    pub database_user: Option<String>,
+    /// `DATABASE_IAM_AUTH`: log in with an RDS IAM auth token signed by the AWS credential
+    /// chain instead of the secret's password (default false). Needs TLS.
+    pub database_iam_auth: bool,
     /// The HMAC secret The Plugs backend signs its access tokens with: `SECRET_KEY` or
     /// `JWT_SECRET_ARN` (a Secrets Manager secret), exactly one of them. `None` only for a
     /// configuration read with [`Config::from_env_without_jwt`] (the sweep, which checks no
@@ -179,6 +188,9 @@ impl Config {
         let database_options = env.optional("DATABASE_OPTIONS");
         let database_pool_size = env.number_or("DATABASE_POOL_SIZE", 1, 1..=10);
         let database_pool_timeout = env.number_or("DATABASE_POOL_TIMEOUT_MS", 2000, 100..=20_000);
+        let database_host = env.optional("DATABASE_HOST");
+        let database_user = env.optional("DATABASE_USER");
+        let database_iam_auth = env.bool_or("DATABASE_IAM_AUTH", false);
         let jwt_secret = match jwt {
             JwtKey::Required => Some(env.secret_source("SECRET_KEY", "JWT_SECRET_ARN")),
             JwtKey::NotUsed => None,
@@ -218,6 +230,9 @@ impl Config {
             database_options,
             database_pool_size: database_pool_size as usize,
             database_pool_timeout: Duration::from_millis(database_pool_timeout),
+            database_host,
+            database_user,
+            database_iam_auth,
             jwt_secret,
             jwt_algorithm,
             presigned_url_ttl: Duration::from_secs(ttl),
@@ -364,6 +379,53 @@ mod tests {
     }
 
     const MINIMAL: &[(&str, &str)] = &[("DATABASE_URL", "postgres://db/x"), ("SECRET_KEY", "s")];
+
+    #[test]
+    fn the_proxy_endpoint_and_the_iam_login_are_read_and_off_by_default() {
+        let config = config_from(MINIMAL).unwrap();
+        assert_eq!(
+            (
+                config.database_host,
+                config.database_user,
+                config.database_iam_auth
+            ),
+            (None, None, false)
+        );
+        let mut pairs = MINIMAL.to_vec();
+        pairs.extend([
+            (
+                "DATABASE_HOST",
+                "plugs.proxy-xyz.eu-west-1.rds.amazonaws.com",
+            ),
+            ("DATABASE_USER", "plugs_media"),
+            ("DATABASE_IAM_AUTH", "true"),
+        ]);
+        let config = config_from(&pairs).unwrap();
+        assert_eq!(
+            config.database_host.as_deref(),
+            Some("plugs.proxy-xyz.eu-west-1.rds.amazonaws.com")
+        );
+        assert_eq!(config.database_user.as_deref(), Some("plugs_media"));
+        assert!(config.database_iam_auth);
+        // What the template passes when the parameters are left empty.
+        let mut pairs = MINIMAL.to_vec();
+        pairs.extend([
+            ("DATABASE_HOST", ""),
+            ("DATABASE_USER", ""),
+            ("DATABASE_IAM_AUTH", "false"),
+        ]);
+        let config = config_from(&pairs).unwrap();
+        assert_eq!(
+            (
+                config.database_host,
+                config.database_user,
+                config.database_iam_auth
+            ),
+            (None, None, false)
+        );
+        pairs.push(("DATABASE_IAM_AUTH", "sometimes"));
+        assert!(config_from(&pairs).is_err());
+    }
 
     #[test]
     fn defaults_follow_the_spec() {

@@ -211,7 +211,24 @@ impl Secrets {
             max_size,
             wait: config.database_pool_timeout,
         };
-        Ok(Database::open(secret, config.database_options.clone(), limits).await?)
+        let settings = db::ConnectionSettings {
+            options: config.database_options.clone(),
+            host: config.database_host.clone(),
+            user: config.database_user.clone(),
+            authentication: Self::authentication(config).await?,
+        };
+        Ok(Database::open(secret, settings, limits).await?)
+    }
+
+    /// IAM auth signs with the container's AWS credentials (the Lambda role), found once.
+    async fn authentication(config: &Config) -> Result<db::Authentication, InitError> {
+        if !config.database_iam_auth {
+            return Ok(db::Authentication::Password);
+        }
+        let signer = db::iam::TokenSigner::from_env(&config.region)
+            .await
+            .map_err(db::DbError::from)?;
+        Ok(db::Authentication::Iam(Arc::new(signer)))
     }
 
     async fn authenticator(&self, config: &Config) -> Result<Authenticator, InitError> {

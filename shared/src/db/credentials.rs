@@ -3,7 +3,7 @@
 //! "dbname", "engine", ...}`. Either way the result is one URL, with the non-secret
 //! `DATABASE_OPTIONS` added to it.
 
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -75,7 +75,6 @@ fn url_from_rds_json(text: &str) -> Result<String, PoolSetupError> {
         })?,
     };
     let dbname = secret.dbname.as_deref().unwrap_or(DEFAULT_DBNAME);
-    let encode = |part: &str| utf8_percent_encode(part, NON_ALPHANUMERIC).to_string();
     Ok(format!(
         "postgres://{}:{}@{}:{port}/{}",
         encode(&secret.username),
@@ -105,6 +104,57 @@ fn with_options(url: String, options: Option<&str>) -> String {
     }
     let separator = if url.contains('?') { '&' } else { '?' };
     format!("{url}{separator}{options}")
+}
+
+/// The URL with `host` (a host or host:port: an RDS Proxy endpoint, say) in place of its
+/// host and port, and `user` in place of its user; its password, database and query kept.
+pub fn with_endpoint(
+    url: SecretString,
+    host: Option<&str>,
+    user: Option<&str>,
+) -> Result<SecretString, PoolSetupError> {
+    if host.is_none() && user.is_none() {
+        return Ok(url);
+    }
+    let text = url.expose_secret();
+    let unusable = || PoolSetupError("the database URL has no host to replace".into());
+    let (scheme, rest) = text.split_once("://").ok_or_else(unusable)?;
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let (userinfo, host_port) = match authority.rsplit_once('@') {
+        Some((userinfo, host_port)) => (Some(userinfo), host_port),
+        None => (None, authority),
+    };
+    let host_port = host.map(str::trim).unwrap_or(host_port);
+    if host_port.is_empty() || host_port.contains(['/', '?', '@']) {
+        return Err(PoolSetupError(
+            "DATABASE_HOST must be a host or host:port".into(),
+        ));
+    }
+    let userinfo = match (user, userinfo) {
+        (None, userinfo) => userinfo.map(str::to_owned),
+        (Some(user), None) => Some(encode(user)),
+        (Some(user), Some(userinfo)) => Some(match userinfo.split_once(':') {
+            Some((_, password)) => format!("{}:{password}", encode(user)),
+            None => encode(user),
+        }),
+    };
+    let authority = match userinfo {
+        Some(userinfo) => format!("{userinfo}@{host_port}"),
+        None => host_port.to_owned(),
+    };
+    Ok(format!("{scheme}://{authority}{tail}").into())
+}
+
+/// RFC 3986's unreserved characters stay as they are; everything else is percent-encoded.
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+fn encode(part: &str) -> String {
+    utf8_percent_encode(part, NOT_UNRESERVED).to_string()
 }
 
 #[cfg(test)]
@@ -153,6 +203,51 @@ mod tests {
             url(" postgresql://u:p@h/d \n", Some("")).unwrap(),
             "postgresql://u:p@h/d"
         );
+    }
+
+    fn endpoint(url: &str, host: Option<&str>, user: Option<&str>) -> String {
+        with_endpoint(url.to_owned().into(), host, user)
+            .unwrap()
+            .expose_secret()
+            .to_owned()
+    }
+
+    #[test]
+    fn a_proxy_endpoint_replaces_the_host_and_keeps_the_rest() {
+        let url = "postgres://plugs:p%40ss@db.abc.eu-west-1.rds.amazonaws.com:5432/plugs?sslmode=verify-full";
+        assert_eq!(
+            endpoint(
+                url,
+                Some("plugs.proxy-xyz.eu-west-1.rds.amazonaws.com"),
+                None
+            ),
+            "postgres://plugs:p%40ss@plugs.proxy-xyz.eu-west-1.rds.amazonaws.com/plugs?sslmode=verify-full"
+        );
+        assert_eq!(
+            endpoint("postgres://u@h/d", Some("proxy:6432"), Some("iam user")),
+            "postgres://iam%20user@proxy:6432/d"
+        );
+        assert_eq!(
+            endpoint("postgresql://u:p@h:1?x=y", None, Some("plugs_media")),
+            "postgresql://plugs_media:p@h:1?x=y"
+        );
+        assert_eq!(
+            endpoint("postgres://h/d", None, Some("u")),
+            "postgres://u@h/d"
+        );
+        assert_eq!(
+            endpoint("postgres://u:p@h/d", None, None),
+            "postgres://u:p@h/d"
+        );
+    }
+
+    #[test]
+    fn a_proxy_endpoint_that_is_no_host_is_refused() {
+        for host in ["", "a/b", "u@h"] {
+            assert!(
+                with_endpoint("postgres://u:p@h/d".to_owned().into(), Some(host), None).is_err()
+            );
+        }
     }
 
     #[test]

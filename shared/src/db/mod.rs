@@ -3,6 +3,7 @@
 
 pub mod credentials;
 pub mod events;
+pub mod iam;
 pub mod media;
 pub mod migrate;
 pub mod pending_uploads;
@@ -12,10 +13,12 @@ pub mod unnamed;
 pub mod zones;
 
 use std::str::FromStr;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
+use deadpool_postgres::{
+    Connect, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts,
+};
 use secrecy::ExposeSecret;
 use secrecy::SecretString;
 
@@ -34,11 +37,11 @@ use crate::secrets::{Secret, SecretError};
 /// password changes) and are dropped with the old pool.
 pub struct Database {
     secret: Secret,
-    options: Option<String>,
+    settings: ConnectionSettings,
     limits: PoolLimits,
     /// The pool and how many times it was rebuilt, so callers that failed on the same pool
     /// re-read the secret once between them.
-    current: RwLock<(Pool, u64)>,
+    current: RwLock<(CurrentPool, u64)>,
     rebuild: tokio::sync::Mutex<()>,
     shape: shape::KnownShape,
 }
@@ -47,13 +50,13 @@ impl Database {
     /// Reads the secret once and builds the pool (no connection is opened yet).
     pub async fn open(
         secret: Secret,
-        options: Option<String>,
+        settings: ConnectionSettings,
         limits: PoolLimits,
     ) -> Result<Self, DbError> {
-        let pool = pool_from_secret(&secret, options.as_deref(), limits).await?;
+        let pool = pool_from_secret(&secret, &settings, limits).await?;
         Ok(Self {
             secret,
-            options,
+            settings,
             limits,
             current: RwLock::new((pool, 0)),
             rebuild: tokio::sync::Mutex::new(()),
@@ -68,10 +71,10 @@ impl Database {
 
     /// The pool in use now.
     pub fn pool(&self) -> Pool {
-        self.snapshot().0
+        self.snapshot().0.pool
     }
 
-    fn snapshot(&self) -> (Pool, u64) {
+    fn snapshot(&self) -> (CurrentPool, u64) {
         self.current
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -89,8 +92,9 @@ impl Database {
     }
 
     async fn get_unmeasured(&self) -> Result<Client, DbError> {
-        let (pool, generation) = self.snapshot();
-        match pool.get().await {
+        let (current, generation) = self.snapshot();
+        current.sign_ahead().await?;
+        match current.pool.get().await {
             Err(err) if is_authentication_failure(&err) && self.secret.is_rotatable() => {
                 tracing::warn!(
                     secret = self.secret.id(),
@@ -110,7 +114,7 @@ impl Database {
         if self.snapshot().1 != seen {
             return Ok(());
         }
-        let pool = pool_from_secret(&self.secret, self.options.as_deref(), self.limits).await?;
+        let pool = pool_from_secret(&self.secret, &self.settings, self.limits).await?;
         let mut current = self
             .current
             .write()
@@ -124,14 +128,58 @@ impl Database {
     }
 }
 
+/// Where and as whom the functions connect, and how they log in, over what the secret says.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionSettings {
+    /// `DATABASE_OPTIONS`: URL query parameters added to the secret's URL.
+    pub options: Option<String>,
+    /// `DATABASE_HOST`: a host (or host:port) instead of the secret's, e.g. an RDS Proxy's.
+    pub host: Option<String>,
+    /// `DATABASE_USER`: a user instead of the secret's.
+    pub user: Option<String>,
+    pub authentication: Authentication,
+}
+
+/// How a new connection proves who it is.
+#[derive(Debug, Clone, Default)]
+pub enum Authentication {
+    /// With the password in the URL (the secret's).
+    #[default]
+    Password,
+    /// With an RDS IAM auth token for the host, port and user connected to, signed by the
+    /// container's AWS credentials (`DATABASE_IAM_AUTH=true`).
+    Iam(Arc<iam::TokenSigner>),
+}
+
+/// A pool, and when its connections log in with IAM, the signer and login of their tokens.
+#[derive(Clone)]
+struct CurrentPool {
+    pool: Pool,
+    iam: Option<(Arc<iam::TokenSigner>, iam::Login)>,
+}
+
+impl CurrentPool {
+    /// Makes sure a token is at hand before the pool may open a connection: a signing
+    /// failure is then reported as such ([`DbError::Iam`]), not as the server's refusal of
+    /// a login without one. The token is kept, so the connection's own request for it is
+    /// answered from memory.
+    async fn sign_ahead(&self) -> Result<(), DbError> {
+        if let Some((signer, login)) = &self.iam {
+            signer.token(login).await?;
+        }
+        Ok(())
+    }
+}
+
 async fn pool_from_secret(
     secret: &Secret,
-    options: Option<&str>,
+    settings: &ConnectionSettings,
     limits: PoolLimits,
-) -> Result<Pool, DbError> {
+) -> Result<CurrentPool, DbError> {
     let text = secret.read().await?;
-    let url = credentials::database_url(&text, options)?;
-    Ok(pool_with_limits(&url, limits)?)
+    let url = credentials::database_url(&text, settings.options.as_deref())?;
+    let url = credentials::with_endpoint(url, settings.host.as_deref(), settings.user.as_deref())?;
+    Ok(pool_logging_in(&url, limits, &settings.authentication)?)
 }
 
 /// SQLSTATE 28P01 (wrong password) and 28000 (no such role, or pg_hba refuses it): what a
@@ -163,6 +211,9 @@ pub enum DbError {
     /// A statement (or its transaction) failed.
     #[error(transparent)]
     Query(#[from] tokio_postgres::Error),
+    /// No IAM auth token could be signed for a new connection.
+    #[error(transparent)]
+    Iam(#[from] iam::IamAuthError),
 }
 
 impl DbError {
@@ -181,25 +232,54 @@ impl DbError {
     }
 }
 
-/// The SQLSTATEs of a server that is going away, not yet accepting, or full.
-const UNAVAILABLE_STATES: [SqlState; 5] = [
+/// The SQLSTATEs of a server that is going away, not yet accepting, or full, and of a
+/// connection that could not be made or was lost (class 08, but 08P01: see below).
+const UNAVAILABLE_STATES: [SqlState; 9] = [
     SqlState::ADMIN_SHUTDOWN,
     SqlState::CRASH_SHUTDOWN,
     SqlState::CANNOT_CONNECT_NOW,
     SqlState::TOO_MANY_CONNECTIONS,
+    SqlState::CONNECTION_EXCEPTION,
+    SqlState::CONNECTION_DOES_NOT_EXIST,
     SqlState::CONNECTION_FAILURE,
+    SqlState::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+    SqlState::SQLSERVER_REJECTED_ESTABLISHMENT_OF_SQLCONNECTION,
+];
+
+/// What PgBouncer says, always as SQLSTATE 08P01 (protocol_violation), when it cannot serve
+/// a client now: a query waited past `query_wait_timeout` for a server connection, no client
+/// slot is left, the server cannot be reached or logged in to, or a server connection died
+/// under a query (PostgreSQL restarting). 08P01 from PostgreSQL itself means a client bug, and
+/// stays a 500: only these messages (PgBouncer 1.18's, matched by their start) are busy.
+const POOLER_BUSY_MESSAGES: [&str; 7] = [
+    "query_wait_timeout",
+    "no more connections allowed",
+    "server login has been failing",
+    "client_login_timeout",
+    "server conn crashed",
+    "pgbouncer cannot connect to server",
+    "server connections dropped",
 ];
 
 /// The connection is gone or could not be made (an I/O error underneath: refused, reset),
-/// or the server said it cannot serve now.
+/// or the server (or a pooler in front of it) said it cannot serve now.
 fn is_transient_server_failure(err: &tokio_postgres::Error) -> bool {
     if err.is_closed() {
         return true;
     }
     if let Some(code) = err.code() {
-        return UNAVAILABLE_STATES.contains(code);
+        return UNAVAILABLE_STATES.contains(code) || is_pooler_busy(err);
     }
     std::error::Error::source(err).is_some_and(|source| source.is::<std::io::Error>())
+}
+
+fn is_pooler_busy(err: &tokio_postgres::Error) -> bool {
+    err.as_db_error().is_some_and(|db| {
+        *db.code() == SqlState::PROTOCOL_VIOLATION
+            && POOLER_BUSY_MESSAGES
+                .iter()
+                .any(|busy| db.message().starts_with(busy))
+    })
 }
 
 /// How many connections a pool holds and how long a caller waits for one.
@@ -231,11 +311,20 @@ pub fn pool(database_url: &SecretString, max_size: usize) -> Result<Pool, PoolSe
 }
 
 /// A pool within `limits`, created lazily: building it does no I/O, so a cold start does not
-/// wait for the database.
+/// wait for the database. Its connections log in with the URL's password.
 pub fn pool_with_limits(
     database_url: &SecretString,
     limits: PoolLimits,
 ) -> Result<Pool, PoolSetupError> {
+    Ok(pool_logging_in(database_url, limits, &Authentication::Password)?.pool)
+}
+
+/// A pool within `limits` whose connections log in as `authentication` says.
+fn pool_logging_in(
+    database_url: &SecretString,
+    limits: PoolLimits,
+    authentication: &Authentication,
+) -> Result<CurrentPool, PoolSetupError> {
     let (url, tls_mode) = tls::split_tls_options(database_url.expose_secret())?;
     let mut pg =
         tokio_postgres::Config::from_str(&url).map_err(|e| PoolSetupError(e.to_string()))?;
@@ -244,15 +333,32 @@ pub fn pool_with_limits(
     // timeout, which the edge knows to be a 503).
     pg.connect_timeout(limits.wait + Duration::from_secs(1));
     pg.application_name("plugs-media");
-    let manager = Manager::from_config(
+    let tls = tls_mode.connector()?;
+    let iam = match authentication {
+        Authentication::Password => None,
+        Authentication::Iam(signer) => {
+            if tls_mode == tls::TlsMode::Disable {
+                // RDS and RDS Proxy refuse IAM logins without TLS; say so at cold start.
+                return Err(PoolSetupError(
+                    "DATABASE_IAM_AUTH needs TLS: sslmode=require, verify-ca or verify-full".into(),
+                ));
+            }
+            Some((signer.clone(), iam_login(&pg)?))
+        }
+    };
+    let connect = LoginConnect {
+        tls,
+        iam: iam.clone(),
+    };
+    let manager = Manager::from_connect(
         pg,
-        tls_mode.connector()?,
+        connect,
         // A frozen Lambda container keeps dead sockets; check each connection before reuse.
         ManagerConfig {
             recycling_method: RecyclingMethod::Verified,
         },
     );
-    Pool::builder(manager)
+    let pool = Pool::builder(manager)
         .max_size(limits.max_size)
         .runtime(Runtime::Tokio1)
         .timeouts(Timeouts {
@@ -261,7 +367,62 @@ pub fn pool_with_limits(
             recycle: Some(limits.wait),
         })
         .build()
-        .map_err(|e| PoolSetupError(e.to_string()))
+        .map_err(|e| PoolSetupError(e.to_string()))?;
+    Ok(CurrentPool { pool, iam })
+}
+
+/// The host, port and user an IAM token is signed for: the ones the connection uses.
+fn iam_login(pg: &tokio_postgres::Config) -> Result<iam::Login, PoolSetupError> {
+    let host = match pg.get_hosts() {
+        [tokio_postgres::config::Host::Tcp(host)] => host.clone(),
+        _ => {
+            return Err(PoolSetupError(
+                "DATABASE_IAM_AUTH needs exactly one TCP host in the database URL".into(),
+            ));
+        }
+    };
+    let port = pg.get_ports().first().copied().unwrap_or(5432);
+    let user = pg
+        .get_user()
+        .ok_or_else(|| PoolSetupError("DATABASE_IAM_AUTH needs a user in the database URL".into()))?
+        .to_owned();
+    Ok(iam::Login { host, port, user })
+}
+
+/// Opens each connection with the URL's password, or with IAM a current token in its place.
+struct LoginConnect {
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    iam: Option<(Arc<iam::TokenSigner>, iam::Login)>,
+}
+
+type Connected = (tokio_postgres::Client, tokio::task::JoinHandle<()>);
+
+impl Connect for LoginConnect {
+    fn connect(
+        &self,
+        pg_config: &tokio_postgres::Config,
+    ) -> futures_util::future::BoxFuture<'_, Result<Connected, tokio_postgres::Error>> {
+        let mut pg_config = pg_config.clone();
+        Box::pin(async move {
+            if let Some((signer, login)) = &self.iam {
+                match signer.token(login).await {
+                    Ok(token) => {
+                        pg_config.password(token.expose_secret());
+                    }
+                    // Database::get signed ahead, so this is rare (the credentials went
+                    // away in between); the login then fails without a password.
+                    Err(err) => {
+                        tracing::error!(error = %err, "no IAM auth token for a new connection")
+                    }
+                }
+            }
+            deadpool_postgres::ConfigConnectImpl {
+                tls: self.tls.clone(),
+            }
+            .connect(&pg_config)
+            .await
+        })
+    }
 }
 
 /// The database URL or its TLS options could not be used.
@@ -277,7 +438,7 @@ mod tests {
     async fn a_secret_that_is_no_database_url_is_a_setup_error() {
         let opened = Database::open(
             Secret::fixed("hunter2".to_owned()),
-            None,
+            ConnectionSettings::default(),
             PoolLimits::of_size(1),
         )
         .await;
@@ -292,9 +453,13 @@ mod tests {
     async fn a_refused_connection_is_a_pool_error() {
         // Port 1 on loopback: nothing listens there, so the connection is refused at once.
         let url = "postgres://u:p@127.0.0.1:1/db?sslmode=disable".to_owned();
-        let db = Database::open(Secret::fixed(url), None, PoolLimits::of_size(1))
-            .await
-            .unwrap();
+        let db = Database::open(
+            Secret::fixed(url),
+            ConnectionSettings::default(),
+            PoolLimits::of_size(1),
+        )
+        .await
+        .unwrap();
         let Err(err) = db.get().await else {
             panic!("a connection to a closed port succeeded");
         };
@@ -305,11 +470,71 @@ mod tests {
         );
     }
 
+    fn iam_settings() -> ConnectionSettings {
+        let credentials =
+            aws_credential_types::Credentials::new("AKID", "SECRET", None, None, "test");
+        ConnectionSettings {
+            authentication: Authentication::Iam(Arc::new(iam::TokenSigner::new(
+                aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+                "eu-west-1",
+            ))),
+            ..ConnectionSettings::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn iam_auth_without_tls_is_refused_at_setup() {
+        let opened = Database::open(
+            Secret::fixed("postgres://u@127.0.0.1:1/db?sslmode=disable".to_owned()),
+            iam_settings(),
+            PoolLimits::of_size(1),
+        )
+        .await;
+        let Err(err) = opened else {
+            panic!("IAM auth without TLS was accepted");
+        };
+        assert!(err.to_string().contains("needs TLS"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_iam_token_is_signed_for_the_host_port_and_user_connected_to() {
+        let settings = ConnectionSettings {
+            host: Some("plugs.proxy-xyz.eu-west-1.rds.amazonaws.com:6432".into()),
+            user: Some("plugs_media".into()),
+            ..iam_settings()
+        };
+        let db = Database::open(
+            Secret::fixed("postgres://owner:pw@db.example:5432/plugs?sslmode=require".to_owned()),
+            settings,
+            PoolLimits::of_size(1),
+        )
+        .await
+        .unwrap();
+        let (current, _) = db.snapshot();
+        let (signer, login) = current.iam.expect("an IAM pool");
+        assert_eq!(
+            login,
+            iam::Login {
+                host: "plugs.proxy-xyz.eu-west-1.rds.amazonaws.com".into(),
+                port: 6432,
+                user: "plugs_media".into(),
+            }
+        );
+        let token = signer.token(&login).await.unwrap();
+        assert!(
+            token.expose_secret().starts_with(
+                "plugs.proxy-xyz.eu-west-1.rds.amazonaws.com:6432/?Action=connect&DBUser=plugs_media&"
+            ),
+            "{}",
+            token.expose_secret()
+        );
+    }
+
     #[tokio::test]
     async fn a_database_url_that_cannot_be_used_is_not_unavailable_but_broken() {
         let opened = Database::open(
             Secret::fixed("postgres://u:p@127.0.0.1:1/db?sslmode=bogus".to_owned()),
-            None,
+            ConnectionSettings::default(),
             PoolLimits::of_size(1),
         )
         .await;
