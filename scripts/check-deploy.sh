@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Offline checks of what `sam deploy` and client teams consume: the SAM template
-# (`sam validate --lint`, cfn-lint), the OpenAPI document, and the deploy-checks tests (one
+# (`sam validate --lint`, cfn-lint, checkov with the skips of checkov-skips.txt), the OpenAPI
+# document, and the deploy-checks tests (one
 # route table across template.yaml, Cargo.toml's router and openapi.yaml; what the linters
 # do not check in the template; and the template after the SAM transform, which
 # deploy-checks makes offline with scripts/translate_template.py into
@@ -10,6 +11,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
 ensure_python_tools
+ensure_checkov
 
 # Neither tool needs AWS: a region on the command line, dummy credentials so SAM does not go
 # looking for real ones, no telemetry. Where a network namespace can be made (root, as in
@@ -27,6 +29,39 @@ offline "$VENV/bin/sam" validate --lint --region us-east-1 --template-file templ
 
 log "cfn-lint (template.yaml)"
 offline "$VENV/bin/cfn-lint" template.yaml
+
+log "checkov (template.yaml): no failed check but those checkov-skips.txt gives a reason for"
+mkdir -p "$REPO_ROOT/target"
+offline "$CHECKOV_VENV/bin/checkov" -f template.yaml --framework cloudformation --skip-download \
+  --quiet --output json >"$REPO_ROOT/target/checkov.json" || true
+"$VENV/bin/python" - "$REPO_ROOT/target/checkov.json" checkov-skips.txt <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+if isinstance(report, list):  # one report per framework; only cloudformation is asked for
+    [report] = report
+failed = {}
+for check in report["results"]["failed_checks"]:
+    failed.setdefault(check["check_id"], []).append(check["resource"])
+skips = {}
+for line in open(sys.argv[2]):
+    line = line.strip()
+    if line and not line.startswith("#"):
+        check_id, _, reason = line.partition(" ")
+        if not reason.strip():
+            sys.exit(f"checkov-skips.txt: {check_id} gives no reason")
+        skips[check_id] = reason.strip()
+new = {c: r for c, r in failed.items() if c not in skips}
+stale = sorted(set(skips) - set(failed))
+for check_id, resources in sorted(new.items()):
+    print(f"checkov: {check_id} fails on {', '.join(sorted(resources))}")
+for check_id in stale:
+    print(f"checkov-skips.txt: {check_id} no longer fails: remove its line")
+summary = report["summary"]
+skipped = sum(len(failed[c]) for c in skips if c in failed)
+print(f"checkov: {summary['passed']} checks pass; {summary['failed']} findings, {skipped} of them "
+      f"under the {len(skips)} checks checkov-skips.txt gives a reason for")
+sys.exit(1 if new or stale else 0)
+PY
 
 log "samconfig.toml (its parameter overrides, read as sam deploy reads them)"
 offline "$VENV/bin/python" - <<'PY'

@@ -112,6 +112,23 @@ ensure_python_tools() {
   fi
 }
 
+# checkov, in a virtualenv of its own: it pins boto3 1.35, which the SAM CLI and moto in .venv
+# cannot share (scripts/requirements-checkov.txt holds every package it installs, pinned).
+CHECKOV_VENV="$REPO_ROOT/.venv-checkov"
+ensure_checkov() {
+  if [ ! -x "$CHECKOV_VENV/bin/pip" ]; then
+    log "creating $CHECKOV_VENV"
+    python3 -m venv "$CHECKOV_VENV"
+  fi
+  local wanted
+  wanted=$(cat "$REPO_ROOT/scripts/requirements-checkov.txt")
+  if [ "$wanted" != "$(cat "$CHECKOV_VENV/.requirements-installed" 2>/dev/null)" ]; then
+    log "installing scripts/requirements-checkov.txt into .venv-checkov"
+    "$CHECKOV_VENV/bin/pip" install -q --disable-pip-version-check -r "$REPO_ROOT/scripts/requirements-checkov.txt"
+    printf '%s\n' "$wanted" >"$CHECKOV_VENV/.requirements-installed"
+  fi
+}
+
 ensure_tools() {
   command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"
   ensure_system_packages
