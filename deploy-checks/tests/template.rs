@@ -23,7 +23,7 @@ const BUCKET_ARN: &str = "arn:${AWS::Partition}:s3:::${BucketName}";
 
 /// S3 actions on the bucket itself rather than on objects: only these may name the bucket's
 /// ARN, and only these may lack a key prefix.
-const BUCKET_ACTIONS: &[&str] = &["s3:ListBucket"];
+const BUCKET_ACTIONS: &[&str] = &["s3:ListBucket", "s3:ListBucketMultipartUploads"];
 
 #[test]
 fn every_function_is_built_with_cargo_lambda_for_arm64_on_al2023() {
