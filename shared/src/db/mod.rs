@@ -6,6 +6,7 @@ pub mod events;
 pub mod iam;
 pub mod media;
 pub mod migrate;
+pub mod multipart_uploads;
 pub mod pending_uploads;
 pub mod shape;
 mod tls;

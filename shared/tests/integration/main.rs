@@ -15,6 +15,7 @@ mod limits;
 mod logs;
 mod metrics;
 mod migrations;
+mod multipart;
 mod one_check;
 mod plugs_shapes;
 mod pooler;
