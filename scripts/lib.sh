@@ -196,9 +196,20 @@ start_postgres() { # start_postgres DIR -> sets PG_PORT
     | $prefix tee "$PG_DATA/pg_hba.conf" >/dev/null
   # Durability is worthless for a throwaway cluster; speed is not.
   $prefix "$bindir/pg_ctl" -D "$PG_DATA" -l "$dir/postgres.log" -w -t 60 \
-    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=${PG_MAX_CONNECTIONS:-300}" \
     start >/dev/null || { cat "$dir/postgres.log" >&2; die "PostgreSQL did not start"; }
   printf '%s\n' "$PG_DATA" >"$STACK_DIR/pg_data"
+}
+
+# Restarts the stack's PostgreSQL (fast: open sessions are ended, as in a failover or a
+# maintenance restart) with the options it was started with; returns once it accepts
+# connections again.
+restart_postgres() {
+  local bindir prefix data
+  data=$(cat "$STACK_DIR/pg_data")
+  bindir=$(pg_bindir) || die "no PostgreSQL server binaries found"
+  prefix=$(pg_user_prefix)
+  $prefix "$bindir/pg_ctl" -D "$data" -l "$(dirname "$data")/postgres.log" -m fast -w -t 60 restart >/dev/null
 }
 
 stop_postgres() {
@@ -238,6 +249,11 @@ auth_type = trust
 auth_file = $dir/userlist.txt
 pool_mode = transaction
 default_pool_size = ${PGBOUNCER_POOL_SIZE:-4}
+; How long a query waits for a server connection before PgBouncer answers query_wait_timeout,
+; and how long it waits after a failed server login before trying again (PgBouncer's
+; defaults unless the caller sets them: the load with a restart in scripts/bench.sh does).
+query_wait_timeout = ${PGBOUNCER_QUERY_WAIT_TIMEOUT:-120}
+server_login_retry = ${PGBOUNCER_SERVER_LOGIN_RETRY:-15}
 ; At least two server connections per database, handed out in turn rather than the last
 ; used first: consecutive exchanges of one client land on different servers even without
 ; load, so a named statement fails at once instead of only under concurrency.
@@ -483,6 +499,53 @@ cargo_runner_variable() {
 # without it, cargo lambda watch loses some answers whose body is large (see that script).
 start_api() { # start_api PORT LOGFILE
   local port=$1 logfile=$2 envfile="$STACK_DIR/functions.env"
+  write_functions_env "$envfile"
+  # The routes, from the endpoint registry: what API Gateway serves, nothing else.
+  "$REPO_ROOT/target/debug/plugs-media" watch-router >"$STACK_DIR/CargoLambda.toml"
+  # Several instances per function (API_CONCURRENCY, default 4), as Lambda runs several
+  # containers under load.
+  env "$(cargo_runner_variable)=$REPO_ROOT/scripts/runtime_relay.py" PATH="$VENV/bin:$PATH" \
+    setsid env "${FUNCTION_ENV_UNSET[@]}" cargo lambda --global "$STACK_DIR/CargoLambda.toml" watch --ignore-changes --concurrency "${API_CONCURRENCY:-4}" -A 127.0.0.1 -P "$port" \
+    --env-file "$envfile" >"$logfile" 2>&1 &
+  echo $! >"$STACK_DIR/api.pid"
+  disown
+  wait_for_api "$port" "$logfile" "cargo lambda watch"
+}
+
+# Serves FUNCTIONS with INSTANCES processes each, all started up front, through
+# scripts/lambda_pool.py (API Gateway and the runtime API in one) instead of cargo lambda
+# watch, for loads that need many function processes at once; the binaries of BIN_DIR, the
+# environment start_api gives. Stopped by stop_api.
+start_api_pool() { # start_api_pool PORT LOGFILE INSTANCES BIN_DIR FUNCTION...
+  local port=$1 logfile=$2 instances=$3 bin_dir=$4 envfile="$STACK_DIR/functions.env"
+  shift 4
+  write_functions_env "$envfile"
+  "$REPO_ROOT/target/debug/plugs-media" watch-router >"$STACK_DIR/CargoLambda.toml"
+  setsid env "${FUNCTION_ENV_UNSET[@]}" "$VENV/bin/python" "$REPO_ROOT/scripts/lambda_pool.py" \
+    --port "$port" --bin-dir "$bin_dir" --router "$STACK_DIR/CargoLambda.toml" --env-file "$envfile" \
+    --instances "$instances" "$@" >"$logfile" 2>&1 &
+  echo $! >"$STACK_DIR/api.pid"
+  disown
+  wait_for_api "$port" "$logfile" "scripts/lambda_pool.py"
+}
+
+wait_for_api() { # wait_for_api PORT LOGFILE WHAT
+  local pid deadline=$((SECONDS + 300))
+  pid=$(cat "$STACK_DIR/api.pid")
+  until curl -s -o /dev/null "http://127.0.0.1:$1/"; do
+    if ! kill -0 "$pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
+      tail -n 40 "$2" >&2
+      die "$3 did not start"
+    fi
+    sleep 0.3
+  done
+}
+
+# The functions' environment file (KEY="VALUE" lines, as --env-file reads them): the
+# stack's settings, then what Lambda itself adds; sets FUNCTION_ENV_UNSET to the `env -u`
+# arguments that keep the CLI's values from reaching the functions next to the ARNs.
+write_functions_env() { # write_functions_env ENVFILE
+  local envfile=$1
   # The functions' environment, in the KEY=VALUE form --env-file reads: the stack's
   # settings, then what Lambda itself adds (cargo lambda names each function itself).
   env | grep -E '^(S3_[A-Z_]+|AWS_[A-Z0-9_]+|DATABASE_OPTIONS|DATABASE_POOL_SIZE|DATABASE_POOL_TIMEOUT_MS|MAX_FILE_SIZE|PRESIGNED_URL_TTL_SECONDS|INLINE_DOWNLOAD_MAX_BYTES|PUBLIC_BASE_URL|RUST_LOG)=' \
@@ -492,32 +555,15 @@ start_api() { # start_api PORT LOGFILE
   lambda_runtime_environment "${AWS_REGION:-us-east-1}" >>"$envfile"
   # cargo lambda watch hands its own environment to the functions too: the values the CLI
   # uses must not reach them next to the ARNs.
-  local unset_values=()
+  FUNCTION_ENV_UNSET=()
   if [ -n "${FUNCTION_DATABASE_SECRET_ARN:-}" ]; then
     echo "DATABASE_SECRET_ARN=\"$FUNCTION_DATABASE_SECRET_ARN\"" >>"$envfile"
     echo "JWT_SECRET_ARN=\"$FUNCTION_JWT_SECRET_ARN\"" >>"$envfile"
-    unset_values=(-u DATABASE_URL -u SECRET_KEY)
+    FUNCTION_ENV_UNSET=(-u DATABASE_URL -u SECRET_KEY)
   else
     echo "DATABASE_URL=\"$(function_database_url "$DATABASE_URL")\"" >>"$envfile"
     echo "SECRET_KEY=\"$SECRET_KEY\"" >>"$envfile"
   fi
-  # The routes, from the endpoint registry: what API Gateway serves, nothing else.
-  "$REPO_ROOT/target/debug/plugs-media" watch-router >"$STACK_DIR/CargoLambda.toml"
-  # Several instances per function, as Lambda runs several containers under load.
-  env "$(cargo_runner_variable)=$REPO_ROOT/scripts/runtime_relay.py" PATH="$VENV/bin:$PATH" \
-    setsid env "${unset_values[@]}" cargo lambda --global "$STACK_DIR/CargoLambda.toml" watch --ignore-changes --concurrency 4 -A 127.0.0.1 -P "$port" \
-    --env-file "$envfile" >"$logfile" 2>&1 &
-  echo $! >"$STACK_DIR/api.pid"
-  disown
-  local pid deadline=$((SECONDS + 300))
-  pid=$(cat "$STACK_DIR/api.pid")
-  until curl -s -o /dev/null "http://127.0.0.1:$port/"; do
-    if ! kill -0 "$pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
-      tail -n 40 "$logfile" >&2
-      die "cargo lambda watch did not start"
-    fi
-    sleep 0.3
-  done
 }
 
 stop_api() {

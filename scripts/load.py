@@ -18,9 +18,19 @@ PNG, get it, list the event's media, and delete every other one they uploaded. T
 Prints the count, throughput, p50 and p99 of each endpoint. Reads API_URL, LOAD_EVENT_ID (an
 event with no media yet), LOAD_TOKEN, API_LOG, and the stack's S3 settings
 (AWS_ENDPOINT_URL_S3, S3_BUCKET_NAME, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).
+
+With LOAD_RESTART_AT=SECONDS and LOAD_RESTART_COMMAND (a shell command that restarts the
+database and returns once it accepts connections again; scripts/bench.sh runs
+`restart_postgres`), the database is restarted that far into the run, and the report adds the
+time from the database accepting connections again to each endpoint's first 2xx answer and to
+its last non-2xx answer (when its errors stopped); the checks above hold through the restart.
+LOAD_LABEL names the run in the report, LOAD_REPORT (a path) receives it as Markdown too.
+LOAD_BEFORE_CHECK_COMMAND runs after the load, before the checks; with LOAD_CHECK_DATABASE_URL
+the event's rows are read from the database with psql instead of listed through the API.
 """
 
 import collections
+import glob
 import http.client
 import json
 import os
@@ -30,6 +40,7 @@ import time
 import urllib.error
 import urllib.request
 import struct
+import subprocess
 import uuid
 import zlib
 
@@ -41,6 +52,10 @@ TOKEN = os.environ["LOAD_TOKEN"]
 CLIENTS = int(os.environ.get("LOAD_CLIENTS", "50"))
 SECONDS = float(os.environ.get("LOAD_SECONDS", "20"))
 TIMEOUT = float(os.environ.get("LOAD_TIMEOUT", "30"))
+RESTART_AT = float(os.environ["LOAD_RESTART_AT"]) if os.environ.get("LOAD_RESTART_AT") else None
+RESTART_COMMAND = os.environ.get("LOAD_RESTART_COMMAND", "")
+LABEL = os.environ.get("LOAD_LABEL", "through PgBouncer (transaction mode)")
+ENDPOINTS = ("upload", "get", "list", "delete")
 MEDIA = f"{API}/api/v1/events/{EVENT}/media"
 
 
@@ -93,10 +108,14 @@ class Tally:
         self.statuses = collections.defaultdict(collections.Counter)
         self.problems = []
         self.busy = 0
+        # (endpoint, sent, answered, status) of every answer, in monotonic time.
+        self.timeline = []
 
     def record(self, endpoint, took, status, headers, body, expected):
         """Whether the answer is the expected one; a 503 SERVICE_BUSY is allowed but not it."""
+        answered = time.monotonic()
         with self.lock:
+            self.timeline.append((endpoint, answered - took, answered, status))
             self.latencies[endpoint].append(took)
             self.statuses[endpoint][status] += 1
             if status == expected:
@@ -150,13 +169,24 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def stored_media(database_url):
+    """Every live media row of the event, read from the database with psql: {id: s3_key}."""
+    psql = os.path.join(sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1], "psql")
+    done = subprocess.run([psql, "-XAt", "-F", " ", database_url, "-c",
+                           f"select id, s3_key from event_media where event_id = '{EVENT}' and not is_deleted"],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"psql could not read the rows: {done.stderr[-300:]}")
+    return dict(line.split(" ", 1) for line in done.stdout.splitlines() if line)
+
+
 def listed_media():
     """Every media item of the event, page by page: {id: s3_key}."""
     listed, skip = {}, 0
     while True:
         status, _, body = call("GET", f"{MEDIA}?skip={skip}&limit=1000")
         if status != 200:
-            sys.exit(f"load: the final listing answered {status}: {body[:300]!r}")
+            raise RuntimeError(f"the final listing answered {status}: {body[:300]!r}")
         page = json.loads(body)
         listed.update((m["id"], m["s3_key"]) for m in page)
         if len(page) < 1000:
@@ -198,27 +228,120 @@ def log_lines_with_repeated_keys(path):
     return checked, bad
 
 
+class Restart:
+    """Restarts the database RESTART_AT seconds after `started` with RESTART_COMMAND; keeps when
+    it began and when the database accepted connections again (the command returned)."""
+
+    def __init__(self, started):
+        self.began = self.ready = None
+        self.failure = None
+        self.thread = threading.Thread(target=self.run, args=(started,))
+
+    def run(self, started):
+        time.sleep(max(0.0, started + RESTART_AT - time.monotonic()))
+        self.began = time.monotonic()
+        done = subprocess.run(["bash", "-c", RESTART_COMMAND], capture_output=True, text=True)
+        self.ready = time.monotonic()
+        if done.returncode != 0:
+            self.failure = f"the restart command failed ({done.returncode}): {done.stderr[-300:]}"
+
+
+def recovery(tally, ready):
+    """Per endpoint: seconds from `ready` to its first 2xx answer after it, and to its last
+    answer that was not a 2xx (0 when there was none after it)."""
+    result = {}
+    for endpoint in ENDPOINTS:
+        answers = [(sent, answered, status) for e, sent, answered, status in tally.timeline if e == endpoint]
+        first_ok = min((answered for sent, answered, status in answers
+                        if answered >= ready and status is not None and 200 <= status < 300), default=None)
+        last_bad = max((answered for sent, answered, status in answers
+                        if answered >= ready and not (status is not None and 200 <= status < 300)), default=None)
+        result[endpoint] = (None if first_ok is None else first_ok - ready,
+                            0.0 if last_bad is None else last_bad - ready)
+    return result
+
+
+def markdown(tally, elapsed, restart, recovered, consistency, failed):
+    """The run as Markdown: the per-endpoint table, the restart and the checks."""
+    lines = [f"#### {LABEL}", "",
+             f"{CLIENTS} clients for {elapsed:.1f} s"
+             + (f"; PostgreSQL restarted (`pg_ctl restart -m fast`) at {restart.began - STARTED:.1f} s, "
+                f"accepting connections again at {restart.ready - STARTED:.1f} s" if restart else "") + ".", "",
+             "| endpoint | requests | per s | p50 ms | p99 ms | statuses |",
+             "| --- | ---: | ---: | ---: | ---: | --- |"]
+    for endpoint in ENDPOINTS:
+        latencies = tally.latencies.get(endpoint, [])
+        if not latencies:
+            continue
+        statuses = ", ".join(f"{s if s is not None else 'no answer'}: {n}"
+                             for s, n in sorted(tally.statuses[endpoint].items(), key=str))
+        lines.append(f"| {endpoint} | {len(latencies)} | {len(latencies) / elapsed:.1f} | "
+                     f"{percentile(latencies, 0.5) * 1000:.0f} | {percentile(latencies, 0.99) * 1000:.0f} | {statuses} |")
+    every = collections.Counter()
+    for counts in tally.statuses.values():
+        every.update(counts)
+    lines += ["", "All statuses: " + ", ".join(f"{s if s is not None else 'no answer'}: {n}"
+                                              for s, n in sorted(every.items(), key=str)) + "."]
+    if recovered:
+        lines += ["", "Recovery, from PostgreSQL accepting connections again:", "",
+                  "| endpoint | first 2xx after | last non-2xx after |", "| --- | ---: | ---: |"]
+        for endpoint, (first_ok, last_bad) in recovered.items():
+            first = "none" if first_ok is None else f"{first_ok:.2f} s"
+            lines.append(f"| {endpoint} | {first} | {last_bad:.2f} s |")
+    lines += ["", f"Consistency afterwards: {consistency}.", "",
+              f"Result: {'**FAILED**' if failed else 'passed'} "
+              f"({len(failed)} problems{': ' + '; '.join(failed[:5]) if failed else ''}).", ""]
+    return "\n".join(lines)
+
+
+STARTED = None
+
+
 def main():
+    global STARTED
     tally, kept, deleted = Tally(), [], []
-    started = time.monotonic()
+    started = STARTED = time.monotonic()
     deadline = started + SECONDS
+    restart = Restart(started) if RESTART_AT is not None else None
     threads = [threading.Thread(target=client, args=(tally, deadline, kept, deleted)) for _ in range(CLIENTS)]
     for thread in threads:
         thread.start()
+    if restart:
+        restart.thread.start()
     for thread in threads:
         thread.join()
+    if restart:
+        restart.thread.join()
     elapsed = time.monotonic() - started
 
-    print(f"      {CLIENTS} clients for {elapsed:.1f} s through PgBouncer (transaction mode):")
+    print(f"      {CLIENTS} clients for {elapsed:.1f} s {LABEL}:")
     for endpoint, latencies in tally.latencies.items():
         statuses = ", ".join(f"{s}: {n}" for s, n in sorted(tally.statuses[endpoint].items(), key=str))
         print(f"      {endpoint:7} {len(latencies):5} requests  {len(latencies) / elapsed:6.1f}/s  "
               f"p50 {percentile(latencies, 0.5) * 1000:6.0f} ms  p99 {percentile(latencies, 0.99) * 1000:6.0f} ms  "
               f"({statuses})")
     print(f"      503 SERVICE_BUSY (allowed): {tally.busy}")
+    recovered = None
+    if restart:
+        print(f"      restart at {restart.began - started:.1f} s, accepting connections at {restart.ready - started:.1f} s")
+        recovered = recovery(tally, restart.ready)
+        for endpoint, (first_ok, last_bad) in recovered.items():
+            first = "none" if first_ok is None else f"{first_ok:.2f} s"
+            print(f"      {endpoint:7} first 2xx {first} after, last non-2xx {last_bad:.2f} s after")
 
     failed = list(tally.problems)
-    listed = listed_media()
+    if restart and restart.failure:
+        failed.append(restart.failure)
+    # Without a pooler, idle function processes keep the database's every slot: the bench
+    # stops them first (LOAD_BEFORE_CHECK_COMMAND) and reads the rows itself.
+    if os.environ.get("LOAD_BEFORE_CHECK_COMMAND"):
+        subprocess.run(["bash", "-c", os.environ["LOAD_BEFORE_CHECK_COMMAND"]], check=False)
+    try:
+        check_url = os.environ.get("LOAD_CHECK_DATABASE_URL")
+        listed = stored_media(check_url) if check_url else listed_media()
+    except RuntimeError as err:
+        failed.append(str(err))
+        listed = {}
     if set(listed) != set(kept):
         failed.append(f"the event lists {len(listed)} media, the clients kept {len(kept)}: "
                       f"{len(set(listed) - set(kept))} unexpected, {len(set(kept) - set(listed))} missing")
@@ -230,8 +353,13 @@ def main():
     if checked == 0:
         failed.append(f"no JSON line in {os.environ['API_LOG']}: the functions' logs were not captured")
     failed.extend(bad[:5])
-    print(f"      consistency: {len(kept)} kept, {len(deleted)} deleted, {len(keys)} objects; "
-          f"{checked} JSON log lines, {len(bad)} with a repeated key")
+    consistency = (f"{len(kept)} media kept, {len(deleted)} deleted; the event lists {len(listed)}, the bucket holds "
+                   f"{len(keys)} objects under its prefix, {len(set(listed.values()) - keys)} rows without their object, "
+                   f"{len(keys - set(listed.values()))} objects without their row")
+    print(f"      consistency: {consistency}; {checked} JSON log lines, {len(bad)} with a repeated key")
+    if os.environ.get("LOAD_REPORT"):
+        with open(os.environ["LOAD_REPORT"], "w") as report:
+            report.write(markdown(tally, elapsed, restart, recovered, consistency, failed))
 
     for problem in failed[:20]:
         print(f"FAIL  {problem}")
