@@ -69,6 +69,29 @@ ensure_browser() {
   apt_install "${missing[@]}"
 }
 
+# Node.js and npm from Debian's packages where either is missing (a no-op where both are
+# present), for the browser libraries examples/package.json pins.
+ensure_node() {
+  local missing=()
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+  apt_install "${missing[@]}"
+}
+
+# examples/node_modules exactly as examples/package-lock.json pins it (Uppy, which
+# examples/uppy-upload.html loads from there, never from a CDN); `npm ci` runs again only
+# when the lockfile changed since the last install.
+ensure_examples_packages() {
+  ensure_node
+  local dir="$REPO_ROOT/examples"
+  local stamp="$dir/node_modules/.installed-from-package-lock.json"
+  if ! cmp -s "$dir/package-lock.json" "$stamp" 2>/dev/null; then
+    log "installing examples/package-lock.json into examples/node_modules (npm ci)"
+    (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    cp "$dir/package-lock.json" "$stamp"
+  fi
+}
+
 # "VERSION NAME" of every Debian PostgreSQL cluster (postgresql-common) running now.
 pg_online_clusters() {
   command -v pg_lsclusters >/dev/null || return 0
