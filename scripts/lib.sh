@@ -92,6 +92,21 @@ ensure_examples_packages() {
   fi
 }
 
+# awscli from PyPI, for the benchmark's `aws s3 cp` side, as scripts/requirements-bench.txt
+# pins it, in a virtualenv of its own (.local/awscli-venv): awscli pins botocore exactly, to
+# another version than aws-sam-cli brings into .venv. Sets AWSCLI.
+ensure_awscli() {
+  local venv="$REPO_ROOT/.local/awscli-venv" wanted
+  wanted=$(cat "$REPO_ROOT/scripts/requirements-bench.txt")
+  if [ "$wanted" != "$(cat "$venv/.requirements-installed" 2>/dev/null)" ]; then
+    log "installing scripts/requirements-bench.txt into .local/awscli-venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$REPO_ROOT/scripts/requirements-bench.txt"
+    printf '%s\n' "$wanted" >"$venv/.requirements-installed"
+  fi
+  AWSCLI="$venv/bin/aws"
+}
+
 # "VERSION NAME" of every Debian PostgreSQL cluster (postgresql-common) running now.
 pg_online_clusters() {
   command -v pg_lsclusters >/dev/null || return 0
@@ -487,8 +502,10 @@ cargo_runner_variable() {
 # there, as on AWS; from DATABASE_URL and SECRET_KEY otherwise. Each function runs under
 # scripts/runtime_relay.py, which sends its runtime API calls with `Connection: close`:
 # without it, cargo lambda watch loses some answers whose body is large (see that script).
+# API_BUILD=release serves release builds of the functions (the benchmark's).
 start_api() { # start_api PORT LOGFILE
-  local port=$1 logfile=$2 envfile="$STACK_DIR/functions.env"
+  local port=$1 logfile=$2 envfile="$STACK_DIR/functions.env" build=()
+  [ "${API_BUILD:-}" != release ] || build=(--release)
   # The functions' environment, in the KEY=VALUE form --env-file reads: the stack's
   # settings, then what Lambda itself adds (cargo lambda names each function itself).
   env | grep -E '^(S3_[A-Z_]+|AWS_[A-Z0-9_]+|DATABASE_OPTIONS|DATABASE_POOL_SIZE|DATABASE_POOL_TIMEOUT_MS|MAX_FILE_SIZE|PRESIGNED_URL_TTL_SECONDS|INLINE_DOWNLOAD_MAX_BYTES|PUBLIC_BASE_URL|RUST_LOG)=' \
@@ -511,7 +528,7 @@ start_api() { # start_api PORT LOGFILE
   "$REPO_ROOT/target/debug/plugs-media" watch-router >"$STACK_DIR/CargoLambda.toml"
   # Several instances per function, as Lambda runs several containers under load.
   env "$(cargo_runner_variable)=$REPO_ROOT/scripts/runtime_relay.py" PATH="$VENV/bin:$PATH" \
-    setsid env "${unset_values[@]}" cargo lambda --global "$STACK_DIR/CargoLambda.toml" watch --ignore-changes --concurrency 4 -A 127.0.0.1 -P "$port" \
+    setsid env "${unset_values[@]}" cargo lambda --global "$STACK_DIR/CargoLambda.toml" watch "${build[@]}" --ignore-changes --concurrency 4 -A 127.0.0.1 -P "$port" \
     --env-file "$envfile" >"$logfile" 2>&1 &
   echo $! >"$STACK_DIR/api.pid"
   disown
