@@ -61,7 +61,6 @@ class CountingProxy(http.server.ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.requests = []
         self._refuse_until = 0.0
-        self._refuse_after = None  # (stored parts count, seconds)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     @property
@@ -85,11 +84,6 @@ class CountingProxy(http.server.ThreadingHTTPServer):
         with self.lock:
             self._refuse_until = time.monotonic() + seconds
 
-    def refuse_when_stored(self, count, seconds):
-        """Once `count` parts are stored in all, refuse S3 requests for `seconds`."""
-        with self.lock:
-            self._refuse_after = (count, seconds)
-
     # --- what the handler uses ----------------------------------------------------------
     def _begin(self, request):
         with self.lock:
@@ -102,10 +96,6 @@ class CountingProxy(http.server.ThreadingHTTPServer):
     def _finish(self, request, outcome, status=None):
         with self.lock:
             request.outcome, request.status = outcome, status
-            stored = sum(1 for r in self.requests if r.is_upload_part and r.outcome == "stored")
-            if self._refuse_after and stored >= self._refuse_after[0]:
-                self._refuse_until = time.monotonic() + self._refuse_after[1]
-                self._refuse_after = None
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
