@@ -552,3 +552,184 @@ fn every_variable_a_function_gets_is_documented_in_env_example() {
         }
     }
 }
+
+/// One S3 request as a bucket policy sees it: its action, and the values of the condition
+/// keys it carries (a key it does not carry is absent).
+struct S3Request {
+    what: &'static str,
+    action: &'static str,
+    keys: &'static [(&'static str, &'static str)],
+}
+
+/// Whether the Deny statement `statement` applies to `request`, for the condition operators
+/// the bucket policy uses (every key of every operator must hold: IAM ANDs them). An operator
+/// this evaluator does not know fails the test rather than guessing.
+fn deny_applies(statement: &Value, request: &S3Request) -> bool {
+    let actions: Vec<String> = one_or_many(&statement["Action"])
+        .into_iter()
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect();
+    let action_matches = actions.iter().any(|a| a == "s3:*" || a == request.action);
+    if !action_matches {
+        return false;
+    }
+    let Some(conditions) = statement["Condition"].as_mapping() else {
+        return true;
+    };
+    let value_of = |key: &str| {
+        request
+            .keys
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| *v)
+    };
+    conditions.iter().all(|(operator, keys)| {
+        let operator = operator.as_str().expect("condition operators are strings");
+        keys.as_mapping()
+            .expect("a condition maps keys to values")
+            .iter()
+            .all(|(key, expected)| {
+                let key = key.as_str().expect("condition keys are strings");
+                let expected: Vec<String> = one_or_many(expected)
+                    .into_iter()
+                    .map(|v| scalar_text(v).expect("literal condition values"))
+                    .collect();
+                let value = value_of(key);
+                match operator {
+                    // A key the request lacks matches no value, so StringNotEquals holds.
+                    "StringEquals" => value.is_some_and(|v| expected.iter().any(|e| e == v)),
+                    "StringNotEquals" => !value.is_some_and(|v| expected.iter().any(|e| e == v)),
+                    "Null" => expected.iter().all(|e| (e == "true") == value.is_none()),
+                    "Bool" => expected
+                        .iter()
+                        .any(|e| value.is_some_and(|v| v.eq_ignore_ascii_case(e))),
+                    other => panic!("the check does not evaluate the condition operator {other}"),
+                }
+            })
+    })
+}
+
+/// The bucket policy lets through what the API and its clients send, and refuses objects
+/// written with another encryption than SSE-S3. UploadPart is authorised as s3:PutObject but
+/// never carries `x-amz-server-side-encryption` (a part is encrypted as its upload says): a
+/// Deny of every PutObject without the header refuses every part of every multipart upload.
+#[test]
+fn the_bucket_policy_lets_upload_parts_through_and_refuses_other_encryption() {
+    let translated = translated();
+    let policies = resources_of_type(translated, "AWS::S3::BucketPolicy");
+    assert_eq!(policies.len(), 1, "one bucket policy");
+    let policy = policies.values().next().unwrap();
+    let denies: Vec<&Value> = one_or_many(&policy["Properties"]["PolicyDocument"]["Statement"])
+        .into_iter()
+        .filter(|s| s["Effect"].as_str() == Some("Deny"))
+        .collect();
+    const TLS: (&str, &str) = ("aws:SecureTransport", "true");
+    const SSE_S3: (&str, &str) = ("s3:x-amz-server-side-encryption", "AES256");
+    let allowed = [
+        S3Request {
+            what: "a PutObject with SSE-S3",
+            action: "s3:PutObject",
+            keys: &[TLS, SSE_S3],
+        },
+        S3Request {
+            what: "a CreateMultipartUpload with SSE-S3",
+            action: "s3:PutObject",
+            keys: &[TLS, SSE_S3],
+        },
+        S3Request {
+            what: "an UploadPart (never carries the header)",
+            action: "s3:PutObject",
+            keys: &[TLS],
+        },
+        S3Request {
+            what: "a CompleteMultipartUpload",
+            action: "s3:PutObject",
+            keys: &[TLS],
+        },
+        S3Request {
+            what: "a ranged GetObject",
+            action: "s3:GetObject",
+            keys: &[TLS],
+        },
+    ];
+    for request in &allowed {
+        let refusing: Vec<_> = denies
+            .iter()
+            .filter(|s| deny_applies(s, request))
+            .map(|s| s["Sid"].as_str().unwrap_or("?"))
+            .collect();
+        assert!(
+            refusing.is_empty(),
+            "{} is refused by {refusing:?}",
+            request.what
+        );
+    }
+    let refused = [
+        S3Request {
+            what: "a PutObject with SSE-KMS",
+            action: "s3:PutObject",
+            keys: &[TLS, ("s3:x-amz-server-side-encryption", "aws:kms")],
+        },
+        S3Request {
+            what: "a PutObject with a customer key (SSE-C)",
+            action: "s3:PutObject",
+            keys: &[
+                TLS,
+                (
+                    "s3:x-amz-server-side-encryption-customer-algorithm",
+                    "AES256",
+                ),
+            ],
+        },
+        S3Request {
+            what: "a PutObject over plain HTTP",
+            action: "s3:PutObject",
+            keys: &[("aws:SecureTransport", "false"), SSE_S3],
+        },
+    ];
+    for request in &refused {
+        assert!(
+            denies.iter().any(|s| deny_applies(s, request)),
+            "{} is not refused",
+            request.what
+        );
+    }
+}
+
+/// The lifecycle rule that aborts incomplete multipart uploads is the sweep's backstop: it
+/// must not abort an upload a client may still complete. AWS counts its days from the upload's
+/// start and acts at the next midnight UTC after them, so the days must exceed the upload's
+/// lifetime (`shared::api::multipart::UPLOAD_TTL`).
+#[test]
+fn the_bucket_aborts_abandoned_multipart_uploads_only_after_they_expire() {
+    let translated = translated();
+    let buckets = resources_of_type(translated, "AWS::S3::Bucket");
+    let bucket = buckets.values().next().expect("the bucket");
+    let rules: Vec<&Value> = one_or_many(&bucket["Properties"]["LifecycleConfiguration"]["Rules"])
+        .into_iter()
+        .filter(|rule| rule["Status"].as_str() == Some("Enabled"))
+        .filter(|rule| !rule["AbortIncompleteMultipartUpload"].is_null())
+        .collect();
+    assert!(
+        !rules.is_empty(),
+        "a rule aborting incomplete multipart uploads"
+    );
+    let ttl = shared::api::multipart::UPLOAD_TTL.num_seconds() as u64;
+    for rule in rules {
+        let prefix = rule["Prefix"]
+            .as_str()
+            .or_else(|| rule["Filter"]["Prefix"].as_str())
+            .unwrap_or("");
+        assert!(
+            "events/".starts_with(prefix) || prefix.starts_with("events/"),
+            "the rule covers where multipart uploads are (events/), not {prefix:?}"
+        );
+        let days = rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+            .as_u64()
+            .expect("DaysAfterInitiation");
+        assert!(
+            days * 86_400 > ttl,
+            "DaysAfterInitiation {days} may abort an upload before its {ttl} s are over"
+        );
+    }
+}

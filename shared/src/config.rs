@@ -26,6 +26,12 @@ pub const INLINE_DOWNLOAD_HEADROOM_BYTES: usize = 16 * 1024;
 pub const MAX_INLINE_DOWNLOAD_BYTES: u64 =
     ((crate::payload::RESPONSE_MAX_BYTES - INLINE_DOWNLOAD_HEADROOM_BYTES - 2) / 4 * 3) as u64;
 
+/// `MAX_MULTIPART_FILE_SIZE`'s default: 20 GiB, the longest keynote recordings with room.
+pub const DEFAULT_MAX_MULTIPART_FILE_SIZE: u64 = 20 * 1024 * 1024 * 1024;
+
+/// S3's largest object (5 TiB): no multipart upload can make a larger one.
+pub const S3_MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+
 /// Everything the service needs to know about its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -78,6 +84,9 @@ pub struct Config {
     /// `UPLOAD_URL_TTL_SECONDS`: lifetime of a direct-upload URL (default 900, ≤ 3600); S3
     /// checks it when the PUT starts, so a slow upload that started in time completes.
     pub upload_url_ttl: Duration,
+    /// `MAX_MULTIPART_FILE_SIZE`: the largest file a resumable (multipart) upload accepts, in
+    /// bytes (default 21474836480, 20 GiB; at most 5 TiB, S3's largest object).
+    pub max_multipart_file_size: u64,
     /// `S3_TIMEOUT_SECONDS`: the most one S3 operation may take, retries included (default
     /// 20), so a function answers S3_CONNECTION_ERROR before its own timeout when S3 hangs.
     pub s3_timeout: Duration,
@@ -198,6 +207,11 @@ impl Config {
             .optional_url("PUBLIC_BASE_URL")
             .map(|url| url.trim_end_matches('/').to_owned());
         let upload_ttl = env.number_or("UPLOAD_URL_TTL_SECONDS", 900, 1..=3600);
+        let max_multipart_file_size = env.number_or(
+            "MAX_MULTIPART_FILE_SIZE",
+            DEFAULT_MAX_MULTIPART_FILE_SIZE,
+            1..=S3_MAX_OBJECT_BYTES,
+        );
         let s3_timeout = env.number_or("S3_TIMEOUT_SECONDS", 20, 1..=60);
         let sweep_grace = env.number_or("SWEEP_GRACE_SECONDS", 3600, 60..=30 * 86_400);
         let sweep_delete_orphans = env.bool_or("SWEEP_DELETE_ORPHANS", false);
@@ -224,6 +238,7 @@ impl Config {
             inline_download_max_bytes,
             public_base_url,
             upload_url_ttl: Duration::from_secs(upload_ttl),
+            max_multipart_file_size,
             s3_timeout: Duration::from_secs(s3_timeout),
             sweep_grace: Duration::from_secs(sweep_grace),
             sweep_delete_orphans,

@@ -40,6 +40,11 @@ pub enum Endpoint {
     UpdateZone,
     DeleteZone,
     AddZoneFiles,
+    CreateMultipartUpload,
+    SignMultipartParts,
+    ListMultipartParts,
+    CompleteMultipartUpload,
+    AbortMultipartUpload,
 }
 
 /// What a function is built with at cold start; a function builds nothing else, and its
@@ -115,6 +120,12 @@ pub mod paths {
     pub const MEDIA_GROUPED: &str = "/api/v1/events/{event_id}/media/grouped";
     pub const ZONE: &str = "/api/v1/events/{event_id}/media/zones/{zone_id}";
     pub const ZONE_FILES: &str = "/api/v1/events/{event_id}/media/zones/{zone_id}/files";
+    /// Resumable (S3 multipart) uploads.
+    pub const MULTIPART: &str = "/api/v1/events/{event_id}/media/multipart";
+    pub const MULTIPART_UPLOAD: &str = "/api/v1/events/{event_id}/media/multipart/{upload_id}";
+    pub const MULTIPART_PARTS: &str = "/api/v1/events/{event_id}/media/multipart/{upload_id}/parts";
+    pub const MULTIPART_COMPLETE: &str =
+        "/api/v1/events/{event_id}/media/multipart/{upload_id}/complete";
 }
 
 /// `sweep-uploads`: the scheduled clean-up, the one function without a route.
@@ -164,7 +175,7 @@ pub fn watch_router_toml() -> String {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 13] = [
+    pub const ALL: [Endpoint; 18] = [
         Endpoint::UploadMedia,
         Endpoint::ListMedia,
         Endpoint::GetMedia,
@@ -178,6 +189,11 @@ impl Endpoint {
         Endpoint::UpdateZone,
         Endpoint::DeleteZone,
         Endpoint::AddZoneFiles,
+        Endpoint::CreateMultipartUpload,
+        Endpoint::SignMultipartParts,
+        Endpoint::ListMultipartParts,
+        Endpoint::CompleteMultipartUpload,
+        Endpoint::AbortMultipartUpload,
     ];
 
     /// The table.
@@ -274,6 +290,41 @@ impl Endpoint {
                 &[JwtKey, Database, S3],
                 "add-photos",
             ),
+            Self::CreateMultipartUpload => (
+                "create-multipart-upload",
+                "POST",
+                paths::MULTIPART,
+                &[JwtKey, Database, S3],
+                "create-video-upload",
+            ),
+            Self::SignMultipartParts => (
+                "sign-multipart-parts",
+                "POST",
+                paths::MULTIPART_PARTS,
+                &[JwtKey, Database, Presigner],
+                "sign-parts",
+            ),
+            Self::ListMultipartParts => (
+                "list-multipart-parts",
+                "GET",
+                paths::MULTIPART_PARTS,
+                &[JwtKey, Database, S3],
+                "list-parts",
+            ),
+            Self::CompleteMultipartUpload => (
+                "complete-multipart-upload",
+                "POST",
+                paths::MULTIPART_COMPLETE,
+                &[JwtKey, Database, S3],
+                "complete",
+            ),
+            Self::AbortMultipartUpload => (
+                "abort-multipart-upload",
+                "DELETE",
+                paths::MULTIPART_UPLOAD,
+                &[JwtKey, Database, S3],
+                "abort",
+            ),
         };
         Spec {
             name,
@@ -300,6 +351,13 @@ impl Endpoint {
             Self::UpdateZone => "200 `{zone_id, title, description, tags, file_count, updated_at}`",
             Self::DeleteZone => "204",
             Self::AddZoneFiles => "201 batch",
+            Self::CreateMultipartUpload => {
+                "201 `{upload_id, key, part_size, part_count, expires_at}`"
+            }
+            Self::SignMultipartParts => "200 `{parts: [{part_number, url, headers, expires_at}]}`",
+            Self::ListMultipartParts => "200 `{parts: [{part_number, size, etag}]}`",
+            Self::CompleteMultipartUpload => "201 (200 when repeated) media JSON",
+            Self::AbortMultipartUpload => "204",
         }
     }
 
@@ -338,6 +396,11 @@ impl Endpoint {
             Self::UpdateZone => entry::update_zone(state, request).await,
             Self::DeleteZone => entry::delete_zone(state, request).await,
             Self::AddZoneFiles => entry::add_zone_files(state, request).await,
+            Self::CreateMultipartUpload => entry::create_multipart_upload(state, request).await,
+            Self::SignMultipartParts => entry::sign_multipart_parts(state, request).await,
+            Self::ListMultipartParts => entry::list_multipart_parts(state, request).await,
+            Self::CompleteMultipartUpload => entry::complete_multipart_upload(state, request).await,
+            Self::AbortMultipartUpload => entry::abort_multipart_upload(state, request).await,
         }
     }
 }
@@ -425,6 +488,36 @@ pub mod entry {
         let path = Endpoint::AddZoneFiles.path();
         let (zone, input) = extract::zone(state, request, path).await?;
         api::add_zone_files::handle(state, zone, input).await
+    }
+
+    pub async fn create_multipart_upload(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::CreateMultipartUpload.path();
+        let (event, input) = extract::event(state, request, path).await?;
+        api::multipart::create::handle(state, event, input).await
+    }
+
+    pub async fn sign_multipart_parts(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::SignMultipartParts.path();
+        let (upload, input) = extract::upload(state, request, path).await?;
+        api::multipart::sign_parts::handle(state, upload, input).await
+    }
+
+    pub async fn list_multipart_parts(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::ListMultipartParts.path();
+        let (upload, _no_input) = extract::upload(state, request, path).await?;
+        api::multipart::list_parts::handle(state, upload).await
+    }
+
+    pub async fn complete_multipart_upload(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::CompleteMultipartUpload.path();
+        let (upload, input) = extract::upload(state, request, path).await?;
+        api::multipart::complete::handle(state, upload, input).await
+    }
+
+    pub async fn abort_multipart_upload(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::AbortMultipartUpload.path();
+        let (upload, _no_input) = extract::upload(state, request, path).await?;
+        api::multipart::abort::handle(state, upload).await
     }
 }
 

@@ -76,6 +76,11 @@ pub enum ApiError {
          7a9d6f4f8420): a zone is a single media item here and cannot take more files"
     )]
     ZonesUnavailable,
+    /// 409: a resumable upload's complete named a part S3 does not hold, or with another
+    /// ETag (a part of another upload, a part sent again since): nothing changed, and the
+    /// upload stays open; list its parts and upload the missing ones again.
+    #[error("{0}")]
+    InvalidPart(String),
     /// 422: the file that reached S3 is not the one declared (its size differs).
     #[error("{0}")]
     UploadMismatch(String),
@@ -160,7 +165,10 @@ impl ApiError {
             | Self::ZoneNotFound
             | Self::FileNotFound
             | Self::UploadNotFound => 404,
-            Self::UploadIncomplete(_) | Self::UploadChanged | Self::ZonesUnavailable => 409,
+            Self::UploadIncomplete(_)
+            | Self::UploadChanged
+            | Self::ZonesUnavailable
+            | Self::InvalidPart(_) => 409,
             Self::UploadMismatch(_) => 422,
             Self::MalformedRequest(_) => 400,
             Self::Validation { .. } | Self::EmptyFile => 422,
@@ -190,6 +198,7 @@ impl ApiError {
             Self::UploadChanged => "UPLOAD_CHANGED",
             Self::ZonesUnavailable => "ZONES_UNAVAILABLE",
             Self::UploadMismatch(_) => "UPLOAD_MISMATCH",
+            Self::InvalidPart(_) => "INVALID_PART",
             Self::MalformedRequest(_) => "MALFORMED_REQUEST",
             Self::Validation { .. } => "VALIDATION_ERROR",
             Self::EmptyFile => "EMPTY_FILE",

@@ -21,6 +21,10 @@ use secrecy::ExposeSecret;
 use crate::config::{Config, S3Credentials};
 use crate::media_type::stored_disposition;
 
+mod multipart;
+
+pub use multipart::{MultipartError, OpenUpload, PartToComplete, UploadedPart};
+
 /// What went wrong talking to S3, reduced to what callers act on.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

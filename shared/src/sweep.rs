@@ -6,6 +6,10 @@
 //! 3. Objects under `events/` that no live row points to are reported once older than the
 //!    grace period, and deleted when configured to.
 //! 4. Live rows whose object is missing are reported (never changed: a human decides).
+//! 6. Resumable (multipart) uploads past their expiry are aborted in S3 with their rows (and
+//!    the object of one S3 assembled but the API never recorded); uploads S3 holds that no
+//!    row accounts for (a create that failed after S3 started it) are aborted once older than
+//!    the grace period. The bucket's `AbortIncompleteMultipartUpload` rule is the backstop.
 //! 5. On The Plugs' current schema, live zones with no live file (left by a crash or an older
 //!    client) are reported once older than the grace period, and soft-deleted as The Plugs
 //!    does when configured to. The seed era has no zones.
@@ -21,7 +25,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::db::shape::Shape;
-use crate::db::{Database, DbError, media, pending_uploads, zones};
+use crate::db::{Database, DbError, media, multipart_uploads, pending_uploads, zones};
 use crate::storage::{Storage, StorageError};
 
 /// Why a sweep stopped. It answers no client: the function logs it and the next schedule
@@ -74,6 +78,8 @@ pub struct SweepReport {
     /// Ids of live zones with no live file (current shape only).
     pub orphan_zones: Vec<String>,
     pub orphan_zones_deleted: usize,
+    /// Resumable uploads aborted: expired ones, and those S3 held without a row.
+    pub expired_multipart_uploads_aborted: usize,
 }
 
 pub async fn run(
@@ -86,6 +92,9 @@ pub async fn run(
     };
     let cutoff = options.now - options.grace;
     report.stray_temp_objects_removed = remove_stray_temp_objects(state, cutoff).await?;
+    report.expired_multipart_uploads_aborted = abort_expired_multipart_uploads(state, options.now)
+        .await?
+        + abort_unrecorded_multipart_uploads(state, cutoff).await?;
     check_event_objects(state, options, cutoff, &mut report).await?;
     check_zones(state, options, cutoff, &mut report).await?;
     tracing::info!(
@@ -97,6 +106,7 @@ pub async fn run(
         rows_missing_their_object = report.rows_missing_their_object.len(),
         orphan_zones = report.orphan_zones.len(),
         orphan_zones_deleted = report.orphan_zones_deleted,
+        expired_multipart_uploads_aborted = report.expired_multipart_uploads_aborted,
         "sweep finished"
     );
     Ok(report)
@@ -120,6 +130,65 @@ async fn remove_expired_uploads(
             removed += 1;
         }
     }
+}
+
+/// Expired resumable uploads, each under its row lock (one a complete holds is skipped: it
+/// finishes it or fails it): S3's upload first, then an object S3 may have assembled for it,
+/// then the row, so a failure leaves the row for the next sweep.
+async fn abort_expired_multipart_uploads(
+    state: &SweepTarget<'_>,
+    now: DateTime<Utc>,
+) -> Result<usize, SweepError> {
+    let mut client = state.db.get().await?;
+    let mut aborted = 0;
+    loop {
+        let tx = client.transaction().await.map_err(DbError::from)?;
+        let batch = multipart_uploads::lock_expired(&tx, now, BATCH).await?;
+        if batch.is_empty() {
+            return Ok(aborted);
+        }
+        for upload in batch {
+            state
+                .storage
+                .abort_multipart(&upload.s3_key, &upload.s3_upload_id)
+                .await?;
+            if !multipart_uploads::key_is_recorded(&tx, &upload.s3_key).await? {
+                state.storage.delete(&upload.s3_key).await?;
+            }
+            multipart_uploads::delete(&tx, upload.id).await?;
+            aborted += 1;
+        }
+        tx.commit().await.map_err(DbError::from)?;
+    }
+}
+
+/// Multipart uploads S3 holds under `events/` that no row accounts for, once older than the
+/// grace period (a create between S3's start and its row insert is younger).
+async fn abort_unrecorded_multipart_uploads(
+    state: &SweepTarget<'_>,
+    cutoff: DateTime<Utc>,
+) -> Result<usize, SweepError> {
+    let listed = state.storage.list_multipart_uploads("events/").await?;
+    // Rows are read after the listing: an upload recorded in between is known.
+    let recorded: HashSet<String> = {
+        let client = state.db.get().await?;
+        multipart_uploads::open(&client)
+            .await?
+            .into_iter()
+            .map(|(upload_id, _)| upload_id)
+            .collect()
+    };
+    let mut aborted = 0;
+    for upload in listed {
+        if !recorded.contains(&upload.upload_id) && is_older(upload.initiated, cutoff) {
+            state
+                .storage
+                .abort_multipart(&upload.key, &upload.upload_id)
+                .await?;
+            aborted += 1;
+        }
+    }
+    Ok(aborted)
 }
 
 async fn remove_stray_temp_objects(
@@ -152,14 +221,23 @@ async fn check_event_objects(
     let objects = state.storage.list("events/").await?;
     // Rows are read after the listing: a row inserted in between points at an object listed
     // already, never the other way round.
-    let live: HashSet<String> = {
+    let (live, assembling): (HashSet<String>, HashSet<String>) = {
         let client = state.db.get().await?;
-        media::live_keys(&client).await?.into_iter().collect()
+        let live = media::live_keys(&client).await?.into_iter().collect();
+        // An object S3 assembled for a resumable upload that is not recorded yet (a complete
+        // in flight, or one to retry): the upload's expiry decides, not the object's age.
+        let assembling = multipart_uploads::open(&client)
+            .await?
+            .into_iter()
+            .map(|(_, key)| key)
+            .collect();
+        (live, assembling)
     };
     report.objects_checked = objects.len();
     let listed: HashSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
     for object in &objects {
-        if !live.contains(&object.key) && is_older(object.last_modified, cutoff) {
+        let accounted = live.contains(&object.key) || assembling.contains(&object.key);
+        if !accounted && is_older(object.last_modified, cutoff) {
             report.orphan_objects.push(object.key.clone());
         }
     }

@@ -9,17 +9,18 @@
 
 use base64::Engine as _;
 use chrono::Utc;
-use lambda_http::Body;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::announce::{
+    Tags, check_zone, declared_type, optional_whole_number, parse_json, whole_number,
+};
 use super::extract::{Input, OwnedEvent};
-use super::upload_form::{MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS, optional_text, parse_tags};
+use super::upload_form::{MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS, optional_text};
 use crate::AppState;
 use crate::db::DbError;
 use crate::db::pending_uploads::{self, PendingUpload};
 use crate::db::shape::Shape;
-use crate::db::zones::{self, ZoneLookup};
 use crate::edge::{ApiResult, json_response};
 use crate::error::ApiError;
 use crate::keys::temp_key;
@@ -65,14 +66,6 @@ struct FileEntry {
     #[serde(deserialize_with = "whole_number")]
     file_size: i64,
     checksum_md5: Option<String>,
-}
-
-/// Tags as a list, or comma-separated as in the multipart form.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Tags {
-    List(Vec<String>),
-    Text(String),
 }
 
 /// The answer: everything the client needs to send the bytes to S3.
@@ -199,24 +192,6 @@ pub async fn handle(state: &AppState, event: OwnedEvent, input: Input) -> ApiRes
     }
 }
 
-/// A zone named by `zone_id` must be a live zone of the event, on a schema that has zones.
-async fn check_zone(
-    client: &deadpool_postgres::Client,
-    shape: Shape,
-    event_id: Uuid,
-    zone_id: Uuid,
-    user_id: Uuid,
-) -> Result<(), ApiError> {
-    if shape == Shape::Seed {
-        return Err(ApiError::ZonesUnavailable);
-    }
-    match zones::find_owned(client, shape, event_id, zone_id, user_id).await? {
-        ZoneLookup::Found(_) => Ok(()),
-        ZoneLookup::NoZone => Err(ApiError::ZoneNotFound),
-        ZoneLookup::Denied(denied) => Err(ApiError::denied(denied)),
-    }
-}
-
 /// The pending uploads of one announcement, all or none.
 async fn record_all(
     client: &mut deadpool_postgres::Client,
@@ -293,18 +268,6 @@ impl Announcer<'_> {
     }
 }
 
-fn parse_json(body: &Body) -> Result<CreateUpload, ApiError> {
-    let bytes: &[u8] = match body {
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => b"",
-    };
-    serde_json::from_slice(bytes).map_err(|err| match err.classify() {
-        serde_json::error::Category::Data => ApiError::validation(&["body"], err.to_string()),
-        _ => ApiError::MalformedRequest(format!("the body is not valid JSON: {err}")),
-    })
-}
-
 /// What the files of one request share.
 #[derive(Debug)]
 struct Shared {
@@ -336,8 +299,7 @@ enum Announced {
 fn validate(body: CreateUpload, max_file_size: u64) -> Result<(Shared, Announced), ApiError> {
     let tags = match body.tags {
         None => Vec::new(),
-        Some(Tags::Text(text)) => parse_tags(&text)?,
-        Some(Tags::List(list)) => parse_tags(&list.join(","))?,
+        Some(tags) => tags.parse()?,
     };
     let shared = Shared {
         title: optional_text(body.title, "title", MAX_TITLE_CHARS)?,
@@ -414,59 +376,15 @@ fn validate_file(
         .map(|raw| md5_as_base64(raw, &field("checksum_md5")))
         .transpose()?;
     Ok(
-        refuse_as_upload_does(&entry, max_file_size).map(|media_type| Declared {
-            file_name: sanitize_file_name(&entry.filename),
-            media_type,
-            size: entry.file_size,
-            md5_base64,
+        declared_type(entry.file_size, &entry.content_type, max_file_size).map(|media_type| {
+            Declared {
+                file_name: sanitize_file_name(&entry.filename),
+                media_type,
+                size: entry.file_size,
+                md5_base64,
+            }
         }),
     )
-}
-
-/// The declared file's type, unless `upload-media` would refuse the file.
-fn refuse_as_upload_does(
-    entry: &FileEntry,
-    max_file_size: u64,
-) -> Result<&'static MediaType, ApiError> {
-    if entry.file_size == 0 {
-        return Err(ApiError::EmptyFile);
-    }
-    if entry.file_size as u64 > max_file_size {
-        return Err(ApiError::file_too_large(max_file_size));
-    }
-    MediaType::by_mime(&entry.content_type).ok_or_else(|| {
-        ApiError::UnsupportedMediaType(format!("{:?} is not an allowed type", entry.content_type))
-    })
-}
-
-/// [`whole_number`] for a field that may be absent or `null`.
-fn optional_whole_number<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<i64>, D::Error> {
-    #[derive(Deserialize)]
-    struct Whole(#[serde(deserialize_with = "whole_number")] i64);
-    Ok(Option::<Whole>::deserialize(deserializer)?.map(|Whole(n)| n))
-}
-
-/// A JSON integer, also when written with a fraction of zero (`1024.0`) or too large for i64
-/// (`1e30`, which then saturates and is refused as too large): JSON Schema's `integer`, which
-/// openapi.yaml promises, counts all of those as integers.
-fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
-    use serde::de::Error;
-    let number = serde_json::Number::deserialize(deserializer)?;
-    if let Some(n) = number.as_i64() {
-        return Ok(n);
-    }
-    number
-        .as_f64()
-        .filter(|f| f.fract() == 0.0)
-        // `as` saturates: beyond i64 is beyond any size limit anyway.
-        .map(|f| f as i64)
-        .ok_or_else(|| {
-            D::Error::custom(format!(
-                "file_size: {number} is not a whole number of bytes"
-            ))
-        })
 }
 
 /// Content-MD5 wants base64; clients often have hex. Either is accepted.

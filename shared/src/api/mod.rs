@@ -10,6 +10,7 @@
 //! `batch` the storing of a form's files one by one and the batch answer).
 
 pub mod add_zone_files;
+mod announce;
 mod batch;
 pub mod complete_upload;
 pub mod create_upload;
@@ -21,6 +22,7 @@ pub mod get;
 pub mod get_zone;
 pub mod list;
 pub mod list_zones;
+pub mod multipart;
 mod paging;
 mod presign;
 mod publish;

@@ -42,6 +42,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0009_event_media_analysis",
         include_str!("../../../migrations/0009_event_media_analysis.sql"),
     ),
+    (
+        "0010_media_multipart_uploads",
+        include_str!("../../../migrations/0010_media_multipart_uploads.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names this project's advisory lock.

@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod events;
 pub mod media;
 pub mod migrate;
+pub mod multipart_uploads;
 pub mod pending_uploads;
 pub mod shape;
 mod tls;

@@ -265,6 +265,16 @@ fn with_bad_input(
         // seed era, where the next answer is 409 ZONES_UNAVAILABLE: its body's place in the
         // order is checked in batches.rs, against a real zone.
         Endpoint::AddZoneFiles => (request, None),
+        Endpoint::CreateMultipartUpload => (
+            with_body(request, b"{".to_vec()),
+            Some((400, "MALFORMED_REQUEST")),
+        ),
+        // The upload (the media id here) is looked up before the body: with no such upload
+        // the answer is 404 UPLOAD_NOT_FOUND; their bodies' checks are in multipart.rs.
+        Endpoint::SignMultipartParts
+        | Endpoint::ListMultipartParts
+        | Endpoint::CompleteMultipartUpload
+        | Endpoint::AbortMultipartUpload => (request, None),
     }
 }
 

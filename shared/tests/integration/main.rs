@@ -13,6 +13,7 @@ mod faults;
 mod limits;
 mod logs;
 mod migrations;
+mod multipart;
 mod one_check;
 mod plugs_shapes;
 mod read;

@@ -1,0 +1,34 @@
+//! `DELETE /api/v1/events/{event_id}/media/multipart/{upload_id}`: aborts the upload in S3
+//! (its parts are freed) and forgets it. Under the upload's row lock, so it cannot cross a
+//! complete: whichever comes second finds the upload gone.
+
+use super::super::extract::OwnedUpload;
+use crate::AppState;
+use crate::db::DbError;
+use crate::db::multipart_uploads;
+use crate::edge::{ApiResult, empty_response};
+use crate::error::ApiError;
+
+#[tracing::instrument(skip_all)]
+pub async fn handle(state: &AppState, upload: OwnedUpload) -> ApiResult {
+    let OwnedUpload {
+        mut event,
+        upload_id,
+    } = upload;
+    let tx = event.client.transaction().await.map_err(DbError::from)?;
+    let Some(open) = multipart_uploads::lock(&tx, event.event_id, upload_id).await? else {
+        return Err(ApiError::UploadNotFound);
+    };
+    let storage = state.storage();
+    storage
+        .abort_multipart(&open.s3_key, &open.s3_upload_id)
+        .await
+        .map_err(ApiError::from)?;
+    // A complete that assembled the object in S3 but could not record it leaves the object
+    // at the key, and no media row can point to it while this row exists.
+    storage.delete(&open.s3_key).await.map_err(ApiError::from)?;
+    multipart_uploads::delete(&tx, open.id).await?;
+    tx.commit().await.map_err(DbError::from)?;
+    tracing::info!(upload_id = %open.id, event_id = %event.event_id, "multipart upload aborted");
+    Ok(empty_response(204))
+}
