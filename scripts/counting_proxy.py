@@ -61,6 +61,7 @@ class CountingProxy(http.server.ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.requests = []
         self._refuse_until = 0.0
+        self._outage_armed = None  # seconds of refusal that start with the next UploadPart
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     @property
@@ -80,14 +81,18 @@ class CountingProxy(http.server.ThreadingHTTPServer):
         with self.lock:
             return list(self.requests)
 
-    def refuse_for(self, seconds):
+    def refuse_from_next_part(self, seconds):
+        """S3 refuses for `seconds` from the next UploadPart request on, that one included."""
         with self.lock:
-            self._refuse_until = time.monotonic() + seconds
+            self._outage_armed = seconds
 
     # --- what the handler uses ----------------------------------------------------------
     def _begin(self, request):
         with self.lock:
             self.requests.append(request)
+            if self._outage_armed is not None and request.is_upload_part:
+                self._refuse_until = time.monotonic() + self._outage_armed
+                self._outage_armed = None
             if time.monotonic() < self._refuse_until:
                 request.outcome = "refused"
                 return False
@@ -147,9 +152,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.send_header(name, value)
         if self.command != "HEAD":
             self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        try:
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except OSError:
+            # The browser gave up after S3 had the whole request (a pause): nothing to tell.
+            self.close_connection = True
 
     def _forward(self, upstream, url, record):
         upstream.putrequest(self.command, urllib.parse.urlunsplit(("", "", url.path or "/", url.query, "")),

@@ -8,8 +8,8 @@ still in flight when the test acts:
 1. A small file goes up in one presigned PUT (getUploadParameters, then complete-upload).
 2. A 64 MiB file goes up as a multipart upload in 5 MiB parts. With parts stored and others in
    flight, the test clicks the Dashboard's pause button, waits until nothing moves and asks S3
-   which parts it holds; then it clicks resume while S3 refuses connections for a moment, so
-   the first resumed parts are refused and go up on one of Uppy's retries.
+   which parts it holds; then it clicks resume, and S3 refuses connections for a moment from
+   the first resumed part on, so Uppy's retries carry the parts it refused.
    Asserted: after the resume exactly the parts S3 did not hold reach S3, each once; the
    object's MD5 is the file's; the media row and the list show it; the object is SSE-AES256;
    no multipart upload is left open.
@@ -164,9 +164,10 @@ def multipart_with_pause_and_outage(driver, server, proxy, directory, s3):
     missing = set(range(1, PART_COUNT + 1)) - held
     check("at the pause S3 holds some parts and lacks others", held and missing, (held, missing))
 
-    # Resume while S3 refuses connections for a moment (Uppy retries after 0, 1, 3 and 5 s).
+    # Resume; S3 refuses connections for a moment from the first resumed part on (Uppy
+    # retries a part after 0, 1, 3 and 5 s).
     resumed_at = time.monotonic()
-    proxy.refuse_for(OUTAGE_SECONDS)
+    proxy.refuse_from_next_part(OUTAGE_SECONDS)
     toggle_pause(driver)
     status = wait_for_the_page(driver, 120)
     check("a 64 MiB file: the page completes the multipart upload", status == "Done.", status)
