@@ -162,6 +162,7 @@ def main():
     parser.add_argument("--runs", type=int, default=3, help="uploads per side")
     parser.add_argument("--out", help="append the section to this file")
     parser.add_argument("--target", type=float, default=1.1)
+    parser.add_argument("--api-build", default="release", help="how the functions were built, for the text")
     args = parser.parse_args()
     awscli = os.environ["AWSCLI"]
     size = args.size_mib * MiB
@@ -195,7 +196,7 @@ The same file to the same local S3 (SeaweedFS), {parts} parts of {part_size // M
 both sides, SSE-AES256 on both, {args.runs} runs each, alternating. Our flow: create-multipart-upload,
 one sign-multipart-parts call per part, the PUTs to the presigned URLs, complete-multipart-upload
 (`scripts/bench_multipart.py`, Python threads with keep-alive connections), against the functions
-under `cargo lambda watch` (release build). `{aws_version}` with multipart_chunksize and
+under `cargo lambda watch` ({args.api_build} build). `{aws_version}` with multipart_chunksize and
 max_concurrent_requests set to the same values.
 
 | upload | median s | min s | max s |

@@ -98,7 +98,7 @@ multipart_bench_smoke() {
   seed_organiser BENCH bench@example.com
   ensure_awscli
   AWSCLI=$AWSCLI S3_BUCKET_NAME=plugs-bucket against_api "$VENV/bin/python" \
-    "$REPO_ROOT/scripts/bench_multipart.py" --size-mib 16 --runs 1 --concurrency 4
+    "$REPO_ROOT/scripts/bench_multipart.py" --size-mib 16 --runs 1 --concurrency 4 --api-build debug
 }
 
 # The second shape first: The Plugs' seed era, on a stack of its own (one SeaweedFS runs out

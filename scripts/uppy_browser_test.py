@@ -14,7 +14,8 @@ still in flight when the test acts:
    object's MD5 is the file's; the media row and the list show it; the object is SSE-AES256;
    no multipart upload is left open.
 
-Reads API_URL, DEMO_EVENT_ID, DEMO_TOKEN, EXAMPLES_PORT and the stack's AWS_* variables.
+Reads API_URL, DEMO_EVENT_ID, DEMO_TOKEN, EXAMPLES_PORT and the stack's AWS_* variables;
+UPPY_SCREENSHOT=FILE.png saves the page as it looks while paused.
 Prints one line per check, the part counts, and a closing 'N passed, N failed' line.
 """
 
@@ -157,6 +158,13 @@ def multipart_with_pause_and_outage(driver, server, proxy, directory, s3):
     wait_until("the parts in flight to end", lambda: all(r.outcome != "in-flight" for r in proxy.parts()), 30)
     quiet_since = time.monotonic()
     time.sleep(1.5)
+    if os.environ.get("UPPY_SCREENSHOT"):  # the page while paused, e.g. for docs/
+        driver.set_window_size(900, 1150)
+        # The token shortened for the picture, then put back for the resume's calls.
+        token = driver.execute_script("const t = document.getElementById('token'); const v = t.value;"
+                                      " t.value = v.slice(0, 12) + '…'; window.scrollTo(0, 0); return v;")
+        driver.save_screenshot(os.environ["UPPY_SCREENSHOT"])
+        driver.execute_script("document.getElementById('token').value = arguments[0];", token)
     before = proxy.parts()
     check("while paused, no part goes up", not proxy.parts(since=quiet_since), proxy.parts(since=quiet_since))
     upload_id, key = before[0].upload_id, urllib.parse.unquote(before[0].path.split("/", 2)[2])
