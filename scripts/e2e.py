@@ -243,6 +243,46 @@ too_big = curl("-X", "POST", f"{media_url}/uploads", "-H", "Content-Type: applic
                "-d", json.dumps({"filename": "huge.mp4", "content_type": "video/mp4", "file_size": 10 ** 9}))
 check("a direct upload over MAX_FILE_SIZE is 413", (too_big.status, too_big.code()) == (413, "FILE_TOO_LARGE"), too_big.body)
 
+# --- resumable upload: create, sign parts, PUT each part to S3, list, complete (the README's flow)
+started = time.monotonic()
+created = curl("-X", "POST", f"{media_url}/multipart", "-H", "Content-Type: application/json",
+               "-d", json.dumps({"filename": "keynote-mp.jpg", "content_type": "image/jpeg",
+                                 "file_size": len(video), "title": "Keynote, resumable"}))
+upload = created.json()
+check("create-multipart-upload answers 201 with the part size and count",
+      created.status == 201 and upload.get("part_count") == 3 and upload.get("part_size") == 5 * 1024 * 1024,
+      created.body[:300])
+multipart_url = f"{media_url}/multipart/{upload.get('upload_id')}"
+signed = curl("-X", "POST", f"{multipart_url}/parts", "-H", "Content-Type: application/json",
+              "-d", json.dumps({"part_numbers": [1, 2, 3]}))
+check("sign-multipart-parts answers a URL per part", signed.status == 200 and len(signed.json().get("parts", [])) == 3,
+      signed.body[:300])
+completed_parts = []
+for part in signed.json().get("parts", []):
+    number, size = part["part_number"], upload["part_size"]
+    chunk = write(f"part-{number}", video[(number - 1) * size:number * size])
+    sent = curl("-X", "PUT", "--upload-file", chunk, part["url"], token=None)
+    etag = sent.headers.get("etag")
+    check(f"S3 takes part {number} with its presigned URL", sent.status == 200 and etag, sent.body[:300])
+    completed_parts.append({"part_number": number, "etag": etag})
+listed = curl("-X", "GET", f"{multipart_url}/parts")
+check("list-multipart-parts answers the three parts S3 holds",
+      listed.status == 200 and [p["part_number"] for p in listed.json().get("parts", [])] == [1, 2, 3], listed.body[:300])
+finished = curl("-X", "POST", f"{multipart_url}/complete", "-H", "Content-Type: application/json",
+                "-d", json.dumps({"parts": completed_parts}))
+elapsed = time.monotonic() - started
+check("complete-multipart-upload answers 201 with the media JSON",
+      finished.status == 201 and finished.json().get("file_size") == len(video)
+      and finished.json().get("s3_key") == upload.get("key"), finished.body[:300])
+print(f"      12 MiB resumable upload (create + sign + 3 PUTs + list + complete): {elapsed:.2f} s")
+again = curl("-X", "POST", f"{multipart_url}/complete", "-H", "Content-Type: application/json",
+             "-d", json.dumps({"parts": completed_parts}))
+check("a second multipart complete answers 200 with the same media", again.status == 200 and again.json() == finished.json())
+aborted = curl("-X", "POST", f"{media_url}/multipart", "-H", "Content-Type: application/json",
+               "-d", json.dumps({"filename": "drop.mp4", "content_type": "video/mp4", "file_size": 10 ** 9}))
+dropped = curl("-X", "DELETE", f"{media_url}/multipart/{aborted.json().get('upload_id')}")
+check("abort-multipart-upload answers 204", (aborted.status, dropped.status) == (201, 204), dropped.body[:300])
+
 # --- zones (albums): the grouped list, one zone, an edit, a delete ------------------------
 logo = png.json()
 zone_id = logo.get("batch_id") or logo.get("id")

@@ -45,6 +45,13 @@ EXPECTED_STATUS = {
     # Two PNGs into the zone of the seeded media item (its id is the zone's id); on the
     # seed-era schema a zone is one media item and takes no more files: ZONES_UNAVAILABLE.
     "add-zone-files": 409 if os.environ.get("PLUGS_SCHEMA") == "seed" else 201,
+    "create-multipart-upload": 201,
+    # The upload id is the seeded media item's id, which no open resumable upload has: sign,
+    # list and abort find none; complete answers the media item, as a repeated complete does.
+    "sign-multipart-parts": 404,
+    "list-multipart-parts": 404,
+    "complete-multipart-upload": 200,
+    "abort-multipart-upload": 404,
 }
 if os.environ.get("PLUGS_SCHEMA") == "seed":
     # The seed era's zone is one media item, which takes no more files: 409 ZONES_UNAVAILABLE.

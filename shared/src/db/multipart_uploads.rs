@@ -56,12 +56,15 @@ impl MultipartUpload {
     }
 }
 
-pub async fn insert(client: &impl Unnamed, upload: &MultipartUpload) -> Result<(), DbError> {
-    client
+/// Records the upload; `false` when another open upload already has its key (two creates in
+/// one event in the same microsecond), and nothing was written.
+pub async fn insert(client: &impl Unnamed, upload: &MultipartUpload) -> Result<bool, DbError> {
+    let inserted = client
         .execute_unnamed(
             &format!(
                 "insert into media_multipart_uploads ({COLUMNS}) \
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+                 on conflict (s3_key) do nothing"
             ),
             &[
                 &upload.id,
@@ -82,7 +85,7 @@ pub async fn insert(client: &impl Unnamed, upload: &MultipartUpload) -> Result<(
             ],
         )
         .await?;
-    Ok(())
+    Ok(inserted == 1)
 }
 
 /// The upload of this event, if it is still open.

@@ -16,15 +16,16 @@ use crate::support::*;
 
 const MIB: usize = 1024 * 1024;
 
-/// An MP4 (the analysis corpus' `small.mp4`, 3,071 bytes) grown to `size` bytes by a `free`
-/// box at its end: a real video that analyses, in as many parts as a test wants.
+/// An MP4 (the analysis corpus' `small.mp4`, 3,071 bytes) grown to `size` bytes by a second
+/// `mdat` box at its end, as a long recording's media data: a real video that analyses (the
+/// analysis seeks past media data), in as many parts as a test wants.
 fn video(size: usize) -> Vec<u8> {
     let path = format!("{}/tests/samples/small.mp4", env!("CARGO_MANIFEST_DIR"));
     let mut bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let padding = size - bytes.len();
     assert!(padding >= 8, "at least a box header");
     bytes.extend_from_slice(&(padding as u32).to_be_bytes());
-    bytes.extend_from_slice(b"free");
+    bytes.extend_from_slice(b"mdat");
     bytes.resize(size, 0);
     bytes
 }
@@ -666,4 +667,74 @@ async fn ten_concurrent_multipart_uploads_of_one_event_all_land() {
     assert_eq!(app.object_keys().await, keys);
     assert!(app.open_uploads().await.is_empty());
     app.assert_consistent().await;
+}
+
+/// A measurement, run by hand (`cargo test -p shared --test integration complete_time --
+/// --ignored --nocapture`, `MULTIPART_TIMING_PARTS` parts of 5 MiB, 100 by default): how long
+/// complete takes for uploads of 10 parts and of that many. Its work is per part (the listing)
+/// and per file (S3's complete, a HEAD, 8 KiB, the analysis), never per byte.
+#[tokio::test]
+#[ignore]
+async fn complete_time_by_part_count() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    let many: usize = std::env::var("MULTIPART_TIMING_PARTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    for parts in [10, many] {
+        let size = parts * 5 * MIB;
+        let created = app
+            .create_multipart(
+                &who,
+                json!({"filename": "long.mp4", "content_type": "video/mp4", "file_size": size}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text());
+        let upload_id = uuid_of(&created.json()["upload_id"]);
+        let (key, s3_id) = app.s3_upload(upload_id).await;
+        let first = bytes::Bytes::from(video(5 * MIB));
+        let rest = bytes::Bytes::from(vec![0u8; 5 * MIB]);
+        let storage = app.state.storage().clone();
+        let mut named = Vec::new();
+        // Eight parts at a time, as a browser would send them.
+        for send in (1..=parts as i32).collect::<Vec<_>>().chunks(8) {
+            let futures: Vec<_> = send
+                .iter()
+                .map(|&n| {
+                    let (storage, key, s3_id) = (storage.clone(), key.clone(), s3_id.clone());
+                    let body = if n == 1 { first.clone() } else { rest.clone() };
+                    tokio::spawn(async move {
+                        let sent = storage
+                            .client()
+                            .upload_part()
+                            .bucket(storage.bucket())
+                            .key(&key)
+                            .upload_id(&s3_id)
+                            .part_number(n)
+                            .body(body.into())
+                            .send()
+                            .await
+                            .unwrap();
+                        json!({"part_number": n, "etag": sent.e_tag().unwrap()})
+                    })
+                })
+                .collect();
+            for f in futures {
+                named.push(f.await.unwrap());
+            }
+        }
+        let started = std::time::Instant::now();
+        let done = app
+            .complete_multipart(&who, upload_id, Value::Array(named))
+            .await;
+        let took = started.elapsed();
+        assert_eq!(done.status, 201, "{}", done.text());
+        println!(
+            "complete of {parts} parts ({} MiB): {:.3} s",
+            size / MIB,
+            took.as_secs_f64()
+        );
+        app.state.storage().delete(&key).await.unwrap();
+    }
 }

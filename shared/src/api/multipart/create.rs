@@ -12,12 +12,13 @@ use super::super::extract::{Input, OwnedEvent};
 use super::super::upload_form::{MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS, optional_text};
 use super::{PartPlan, UPLOAD_TTL};
 use crate::AppState;
+use crate::db::Unnamed;
 use crate::db::multipart_uploads::{self, MultipartUpload};
 use crate::edge::{ApiResult, json_response};
 use crate::error::ApiError;
-use crate::keys::event_media_key;
+use crate::keys::{event_media_key, next_instant};
 use crate::media_type::sanitize_file_name;
-use crate::storage::ObjectMetadata;
+use crate::storage::{ObjectMetadata, StorageError};
 
 /// The request body.
 #[derive(Debug, Deserialize)]
@@ -80,21 +81,9 @@ pub async fn handle(state: &AppState, event: OwnedEvent, input: Input) -> ApiRes
         }
     }
 
-    let created_at = Utc::now();
-    let key = event_media_key(event_id, created_at, media_type.extension);
-    let file_name = sanitize_file_name(&body.filename);
-    let metadata = ObjectMetadata {
-        event_id: event_id.to_string(),
-        user_id: user.id.to_string(),
-        original_filename: file_name.clone(),
-    };
-    let s3_upload_id = state
-        .storage()
-        .create_multipart(key.as_str(), media_type.mime, metadata)
-        .await
-        .map_err(ApiError::from)?;
     let plan = PartPlan::for_file(body.file_size as u64);
-    let upload = MultipartUpload {
+    let file_name = sanitize_file_name(&body.filename);
+    let mut upload = MultipartUpload {
         id: Uuid::new_v4(),
         event_id,
         user_id: user.id,
@@ -106,22 +95,12 @@ pub async fn handle(state: &AppState, event: OwnedEvent, input: Input) -> ApiRes
         description,
         tags: tags.join(", "),
         zone_id: body.zone_id,
-        s3_key: key.as_str().to_owned(),
-        s3_upload_id,
-        created_at,
-        expires_at: created_at + UPLOAD_TTL,
+        s3_key: String::new(),
+        s3_upload_id: String::new(),
+        created_at: Utc::now(),
+        expires_at: Utc::now(),
     };
-    if let Err(err) = multipart_uploads::insert(&client, &upload).await {
-        // Unrecorded, nobody could complete it: free it now rather than at the sweep.
-        if let Err(abort) = state
-            .storage()
-            .abort_multipart(&upload.s3_key, &upload.s3_upload_id)
-            .await
-        {
-            tracing::warn!(key = %upload.s3_key, error = %abort, "could not abort an unrecorded multipart upload");
-        }
-        return Err(err.into());
-    }
+    start_at_free_key(state, &client, &mut upload, media_type.extension).await?;
     tracing::info!(upload_id = %upload.id, %event_id, size = upload.file_size, parts = plan.part_count(), "multipart upload created");
     Ok(json_response(
         201,
@@ -133,4 +112,53 @@ pub async fn handle(state: &AppState, event: OwnedEvent, input: Input) -> ApiRes
             expires_at: upload.expires_at,
         },
     ))
+}
+
+/// How many neighbouring keys to try when another open upload has the key (only creates in
+/// the same event in the same microsecond collide).
+const KEY_ATTEMPTS: usize = 5;
+
+/// Starts the S3 upload at the event's key for now, records it, and moves to the next
+/// microsecond's key while another open upload holds that one. Fills in the key, S3's id and
+/// the times.
+async fn start_at_free_key(
+    state: &AppState,
+    client: &impl Unnamed,
+    upload: &mut MultipartUpload,
+    extension: &str,
+) -> Result<(), ApiError> {
+    let metadata = ObjectMetadata {
+        event_id: upload.event_id.to_string(),
+        user_id: upload.user_id.to_string(),
+        original_filename: upload.file_name.clone(),
+    };
+    let mut at = Utc::now();
+    for _ in 0..KEY_ATTEMPTS {
+        let key = event_media_key(upload.event_id, at, extension);
+        upload.s3_upload_id = state
+            .storage()
+            .create_multipart(key.as_str(), &upload.content_type, metadata.clone())
+            .await
+            .map_err(ApiError::from)?;
+        upload.s3_key = key.as_str().to_owned();
+        upload.created_at = at;
+        upload.expires_at = at + UPLOAD_TTL;
+        let recorded = multipart_uploads::insert(client, upload).await;
+        if let Ok(true) = recorded {
+            return Ok(());
+        }
+        // Unrecorded, nobody could complete it: free it now rather than at the sweep.
+        if let Err(abort) = state
+            .storage()
+            .abort_multipart(&upload.s3_key, &upload.s3_upload_id)
+            .await
+        {
+            tracing::warn!(key = %upload.s3_key, error = %abort, "could not abort an unrecorded multipart upload");
+        }
+        recorded?;
+        at = next_instant(at);
+    }
+    Err(ApiError::from(StorageError::Other(format!(
+        "no free key after {KEY_ATTEMPTS} attempts"
+    ))))
 }
