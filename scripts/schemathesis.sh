@@ -44,6 +44,12 @@ curl -sS -m 120 -o /dev/null -H "$auth" "$media/zones/$SCHEMA_ZONE_ID"
 curl -sS -m 120 -o /dev/null -H "$auth" -X PATCH -H 'Content-Type: application/json' -d '{}' "$media/zones/$SCHEMA_ZONE_ID"
 curl -sS -m 120 -o /dev/null -H "$auth" -X DELETE "$media/zones/00000000-0000-4000-8000-000000000000"
 curl -sS -m 120 -o /dev/null -H "$auth" -X POST "$media/zones/$SCHEMA_ZONE_ID/files"
+nil=00000000-0000-4000-8000-000000000000
+curl -sS -m 120 -o /dev/null -H "$auth" -X POST -H 'Content-Type: application/json' -d '{}' "$media/multipart"
+curl -sS -m 120 -o /dev/null -H "$auth" -X POST -H 'Content-Type: application/json' -d '{}' "$media/multipart/$nil/parts"
+curl -sS -m 120 -o /dev/null -H "$auth" "$media/multipart/$nil/parts"
+curl -sS -m 120 -o /dev/null -H "$auth" -X POST -H 'Content-Type: application/json' -d '{}' "$media/multipart/$nil/complete"
+curl -sS -m 120 -o /dev/null -H "$auth" -X DELETE "$media/multipart/$nil"
 
 # With API_LOG (the `cargo lambda watch` log), what the functions log during the run is
 # checked too: the hooks drop the emulator's own 500s, so prove no function answered a 5xx.

@@ -8,6 +8,9 @@ consume them, so generated requests reach the API's logic and never destroy shar
 - completeUpload: every case whose upload id is a UUID completes a direct upload started
   for it alone; every other one has its file sent first, so both the 409 (no file yet) and
   the 201 (recorded) answers are exercised instead of only 404.
+- signMultipartParts, listMultipartParts, completeMultipartUpload, abortMultipartUpload:
+  every case whose upload id is a UUID gets a resumable upload (one part) created for it
+  alone, so their answers past the upload's lookup are exercised instead of only 404.
 
 Reads API_URL, DEMO_TOKEN and DEMO_EVENT_ID from the environment.
 """
@@ -81,6 +84,21 @@ def _throwaway_upload(send_file):
     return ticket["upload_id"]
 
 
+def _throwaway_multipart():
+    response = requests.post(
+        f"{API}/api/v1/events/{EVENT}/media/multipart",
+        headers=AUTH,
+        json={"filename": "throwaway.png", "content_type": "image/png", "file_size": len(PNG)},
+        timeout=TIMEOUT,
+    )
+    return _ok(response, "create multipart upload").json()["upload_id"]
+
+
+_MULTIPART_STEPS = {
+    "signMultipartParts", "listMultipartParts", "completeMultipartUpload", "abortMultipartUpload",
+}
+
+
 def _operation_id(case):
     return case.operation.definition.raw.get("operationId")
 
@@ -97,6 +115,8 @@ def before_call(context, case, **kwargs):
         params["zone_id"] = _throwaway_zone()
     elif operation == "completeUpload" and _is_uuid(params.get("upload_id")):
         params["upload_id"] = _throwaway_upload(send_file=next(_completes) % 2 == 1)
+    elif operation in _MULTIPART_STEPS and _is_uuid(params.get("upload_id")):
+        params["upload_id"] = _throwaway_multipart()
 
 
 def _emulator_own_error(response):

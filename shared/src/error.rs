@@ -11,7 +11,7 @@ use crate::auth::TokenError;
 use crate::db::DbError;
 use crate::db::events::Access;
 use crate::media_type::Rejected;
-use crate::storage::StorageError;
+use crate::storage::{MultipartError, StorageError};
 
 /// One field that failed validation: where (`["path", "event_id"]`) and what was wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -297,6 +297,19 @@ impl From<StorageError> for ApiError {
             StorageError::AccessDenied(_) => Self::S3PermissionDenied(err),
             StorageError::Credentials(_) => Self::S3Credentials(err),
             _ => Self::S3Connection(err),
+        }
+    }
+}
+
+/// A multipart operation's failure, where no handler gives it a meaning of its own.
+impl From<MultipartError> for ApiError {
+    fn from(err: MultipartError) -> Self {
+        match err {
+            MultipartError::NoSuchUpload => Self::UploadNotFound,
+            MultipartError::InvalidParts(detail) => Self::InvalidPart(format!(
+                "S3 refused the parts ({detail}); list the parts and send the missing ones again"
+            )),
+            MultipartError::Storage(err) => err.into(),
         }
     }
 }

@@ -291,7 +291,7 @@ async fn a_video_goes_create_sign_put_complete_in_parts() {
     );
     assert_eq!(
         app.object_keys().await,
-        [key.clone()],
+        std::slice::from_ref(&key),
         "nothing copied, nothing left over"
     );
     assert!(app.open_uploads().await.is_empty());

@@ -212,10 +212,7 @@ async fn assemble(
     let held = match storage.list_parts(&open.s3_key, &open.s3_upload_id).await {
         Ok(held) => held,
         Err(MultipartError::NoSuchUpload) => return already_assembled(state, open).await,
-        Err(MultipartError::InvalidParts(detail)) => {
-            return Err(StorageError::Other(detail).into());
-        }
-        Err(MultipartError::Storage(err)) => return Err(err.into()),
+        Err(err) => return Err(Assembly::Refused(err.into())),
     };
     check_parts(parts, &held, open.file_size as u64)?;
     match storage
@@ -223,14 +220,9 @@ async fn assemble(
         .await
     {
         Ok(()) => Ok(()),
-        // A part sent again between the listing and S3's complete.
-        Err(MultipartError::InvalidParts(detail)) => {
-            Err(Assembly::Refused(ApiError::InvalidPart(format!(
-                "S3 refused the parts ({detail}); list the parts and send the missing ones again"
-            ))))
-        }
         Err(MultipartError::NoSuchUpload) => already_assembled(state, open).await,
-        Err(MultipartError::Storage(err)) => Err(err.into()),
+        // InvalidParts: a part sent again between the listing and S3's complete.
+        Err(err) => Err(Assembly::Refused(err.into())),
     }
 }
 

@@ -7,7 +7,6 @@ use super::super::extract::OwnedUpload;
 use super::open_upload;
 use crate::AppState;
 use crate::edge::{ApiResult, json_response};
-use crate::error::ApiError;
 use crate::storage::{MultipartError, UploadedPart};
 
 #[derive(Debug, Serialize)]
@@ -39,10 +38,7 @@ pub async fn handle(state: &AppState, upload: OwnedUpload) -> ApiResult {
         // Completed in S3 by a complete that could not record it (completing again finishes
         // it), or aborted behind the API's back: either way no part is left to resume.
         Err(MultipartError::NoSuchUpload) => Vec::new(),
-        Err(MultipartError::InvalidParts(detail)) => {
-            return Err(ApiError::from(crate::storage::StorageError::Other(detail)));
-        }
-        Err(MultipartError::Storage(err)) => return Err(err.into()),
+        Err(err) => return Err(err.into()),
     };
     let parts = held
         .into_iter()

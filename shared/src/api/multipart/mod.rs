@@ -135,7 +135,7 @@ mod tests {
         ] {
             let plan = PartPlan::for_file(size);
             assert!(plan.part_size >= MIN_PART_BYTES, "{size}");
-            assert!(plan.part_size % MIB == 0, "{size}");
+            assert!(plan.part_size.is_multiple_of(MIB), "{size}");
             assert!(plan.part_count() as u64 <= MAX_PARTS, "{size}");
             let lengths: u64 = (1..=plan.part_count())
                 .map(|n| plan.part_length(n).unwrap())
