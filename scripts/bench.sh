@@ -3,7 +3,9 @@
 # each function as Lambda would take it (the binary zipped as `bootstrap`), runs the criterion
 # micro-benchmarks, starts PostgreSQL and SeaweedFS on loopback, then measures cold starts,
 # warm latency against the floor and the memory of an upload in one run, prints the table and
-# writes bench/RESULTS.md. Leaves no process behind.
+# writes bench/RESULTS.md; then serves the functions (release) under `cargo lambda watch` and
+# adds a 1 GiB multipart upload through the API's flow against `aws s3 cp` of the same file
+# (BENCH_MULTIPART_MIB changes the size). Leaves no process behind.
 #
 # Then the load with a database restart (load_with_restart below), twice: through PgBouncer
 # and straight to PostgreSQL; its tables go into bench/RESULTS.md too.
@@ -118,6 +120,8 @@ for name in "${functions[@]}" plugs-media-bench; do packages+=(-p "$name"); done
 
 log "building the functions and the harness (release)"
 cargo build --release --locked "${packages[@]}"
+# The CLI and plugs-schema set up the multipart benchmark's demo database (as for scripts/dev.sh).
+cargo build --locked -p plugs-media -p test-support --bins
 
 log "packaging: each binary zipped as bootstrap"
 work=$(mktemp -d)
@@ -158,6 +162,16 @@ log "cold starts, warm latency against the floor, memory"
   --command "./scripts/bench.sh" \
   --build "$build"
 
+# After the harness, which writes bench/RESULTS.md anew: its section is appended.
+log "multipart: a 1 GiB upload through create, sign, parts and complete against aws s3 cp"
+ensure_awscli
+prepare_demo_database
+prepare_local_bucket plugs-bucket "$(free_port)"
+api_port=$(free_port)
+API_BUILD=release start_api "$api_port" "$STACK_DIR/api.log"
+API_URL="http://127.0.0.1:$api_port" BENCH_EVENT_ID=$DEMO_EVENT_ID BENCH_TOKEN=$DEMO_TOKEN AWSCLI=$AWSCLI \
+  S3_BUCKET_NAME=plugs-bucket "$VENV/bin/python" "$REPO_ROOT/scripts/bench_multipart.py" \
+  --size-mib "${BENCH_MULTIPART_MIB:-1024}" --out "$REPO_ROOT/bench/RESULTS.md"
 # The load with a restart needs a stack of its own (a PostgreSQL it may restart): the one
 # above stops first.
 stack_stop

@@ -37,8 +37,11 @@ def check(name, condition, detail=""):
 
 def serve_examples():
     """The page, from its own origin (as a client app would host it)."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=EXAMPLES)
-    handler.log_message = lambda *args: None
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=EXAMPLES)
     # The port the bucket's CORS rule names (scripts/test.sh picks it).
     server = http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["EXAMPLES_PORT"])), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -51,14 +54,16 @@ def api_get(path):
         return json.load(response)
 
 
-def browser():
+def browser(*extra_flags):
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tempfile.mkdtemp(prefix='plugs-media-chromium-')}"):
+                 f"--user-data-dir={tempfile.mkdtemp(prefix='plugs-media-chromium-')}", *extra_flags):
         options.add_argument(flag)
+    # The page's console, for a failing test to show.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 

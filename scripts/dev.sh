@@ -13,6 +13,7 @@ cd "$REPO_ROOT"
 PORT=${PORT:-8000}
 
 ensure_tools
+ensure_examples_packages
 log "building the workspace"
 cargo build --workspace --locked
 
@@ -52,6 +53,9 @@ organiser's token; the fixtures' event and media item are seeded):
 
 Direct upload page (create → PUT → complete, with progress):
   http://localhost:$EXAMPLES_PORT/direct-upload.html?api=http://localhost:$PORT&event=$DEMO_EVENT_ID&token=$DEMO_TOKEN
+
+Uppy page (Dashboard; one PUT up to 10 MiB, resumable multipart above, pause/resume):
+  http://localhost:$EXAMPLES_PORT/uppy-upload.html?api=http://localhost:$PORT&event=$DEMO_EVENT_ID&token=$DEMO_TOKEN
 
 S3 (SeaweedFS): $AWS_ENDPOINT_URL_S3  bucket ${S3_BUCKET_NAME:-plugs-bucket}
 Database:       $DATABASE_URL

@@ -69,6 +69,44 @@ ensure_browser() {
   apt_install "${missing[@]}"
 }
 
+# Node.js and npm from Debian's packages where either is missing (a no-op where both are
+# present), for the browser libraries examples/package.json pins.
+ensure_node() {
+  local missing=()
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+  apt_install "${missing[@]}"
+}
+
+# examples/node_modules exactly as examples/package-lock.json pins it (Uppy, which
+# examples/uppy-upload.html loads from there, never from a CDN); `npm ci` runs again only
+# when the lockfile changed since the last install.
+ensure_examples_packages() {
+  ensure_node
+  local dir="$REPO_ROOT/examples"
+  local stamp="$dir/node_modules/.installed-from-package-lock.json"
+  if ! cmp -s "$dir/package-lock.json" "$stamp" 2>/dev/null; then
+    log "installing examples/package-lock.json into examples/node_modules (npm ci)"
+    (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    cp "$dir/package-lock.json" "$stamp"
+  fi
+}
+
+# awscli from PyPI, for the benchmark's `aws s3 cp` side, as scripts/requirements-bench.txt
+# pins it, in a virtualenv of its own (.local/awscli-venv): awscli pins botocore exactly, to
+# another version than aws-sam-cli brings into .venv. Sets AWSCLI.
+ensure_awscli() {
+  local venv="$REPO_ROOT/.local/awscli-venv" wanted
+  wanted=$(cat "$REPO_ROOT/scripts/requirements-bench.txt")
+  if [ "$wanted" != "$(cat "$venv/.requirements-installed" 2>/dev/null)" ]; then
+    log "installing scripts/requirements-bench.txt into .local/awscli-venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$REPO_ROOT/scripts/requirements-bench.txt"
+    printf '%s\n' "$wanted" >"$venv/.requirements-installed"
+  fi
+  AWSCLI="$venv/bin/aws"
+}
+
 # "VERSION NAME" of every Debian PostgreSQL cluster (postgresql-common) running now.
 pg_online_clusters() {
   command -v pg_lsclusters >/dev/null || return 0
@@ -497,15 +535,17 @@ cargo_runner_variable() {
 # there, as on AWS; from DATABASE_URL and SECRET_KEY otherwise. Each function runs under
 # scripts/runtime_relay.py, which sends its runtime API calls with `Connection: close`:
 # without it, cargo lambda watch loses some answers whose body is large (see that script).
+# API_BUILD=release serves release builds of the functions (the benchmark's).
 start_api() { # start_api PORT LOGFILE
-  local port=$1 logfile=$2 envfile="$STACK_DIR/functions.env"
+  local port=$1 logfile=$2 envfile="$STACK_DIR/functions.env" build=()
+  [ "${API_BUILD:-}" != release ] || build=(--release)
   write_functions_env "$envfile"
   # The routes, from the endpoint registry: what API Gateway serves, nothing else.
   "$REPO_ROOT/target/debug/plugs-media" watch-router >"$STACK_DIR/CargoLambda.toml"
   # Several instances per function (API_CONCURRENCY, default 4), as Lambda runs several
   # containers under load.
   env "$(cargo_runner_variable)=$REPO_ROOT/scripts/runtime_relay.py" PATH="$VENV/bin:$PATH" \
-    setsid env "${FUNCTION_ENV_UNSET[@]}" cargo lambda --global "$STACK_DIR/CargoLambda.toml" watch --ignore-changes --concurrency "${API_CONCURRENCY:-4}" -A 127.0.0.1 -P "$port" \
+    setsid env "${FUNCTION_ENV_UNSET[@]}" cargo lambda --global "$STACK_DIR/CargoLambda.toml" watch "${build[@]}" --ignore-changes --concurrency "${API_CONCURRENCY:-4}" -A 127.0.0.1 -P "$port" \
     --env-file "$envfile" >"$logfile" 2>&1 &
   echo $! >"$STACK_DIR/api.pid"
   disown

@@ -6,8 +6,9 @@
 # concurrent uploads and deletes, a soak through it (no answer may be lost) and schemathesis
 # over openapi.yaml against the same API: all of it once per shape of The Plugs' schema
 # (PLUGS_SCHEMA=seed, then current; the seed run's soak is shorter; the current run reaches the
-# database through PgBouncer in transaction mode and adds a 20 s load). Then the browser test and
-# the benchmark harness in smoke mode. Installs what is missing; leaves no process behind, and no
+# database through PgBouncer in transaction mode and adds a 20 s load). Then the browser tests
+# (examples/direct-upload.html; examples/uppy-upload.html with a paused, resumed and interrupted
+# multipart upload) and the benchmark harness in smoke mode. Installs what is missing; leaves no process behind, and no
 # PostgreSQL cluster of the machine stopped (scripts/test-apt-install.sh checks that).
 #
 # Uses DATABASE_URL / AWS_ENDPOINT_URL_S3 (+ AWS keys) when given instead of starting its own.
@@ -17,6 +18,7 @@ cd "$REPO_ROOT"
 
 ensure_tools
 ensure_browser
+ensure_examples_packages
 if [ "$(id -u)" = 0 ] && command -v pg_createcluster >/dev/null; then
   log "apt_install leaves the machine's PostgreSQL clusters as it found them"
   "$REPO_ROOT/scripts/test-apt-install.sh"
@@ -91,6 +93,13 @@ load() {
 }
 schemathesis() { API_LOG="$STACK_DIR/api.log" against_api "$REPO_ROOT/scripts/schemathesis.sh"; }
 browser() { against_api "$VENV/bin/python" "$REPO_ROOT/scripts/browser_test.py"; }
+uppy() { S3_BUCKET_NAME=plugs-bucket against_api "$VENV/bin/python" "$REPO_ROOT/scripts/uppy_browser_test.py"; }
+multipart_bench_smoke() {
+  seed_organiser BENCH bench@example.com
+  ensure_awscli
+  AWSCLI=$AWSCLI S3_BUCKET_NAME=plugs-bucket against_api "$VENV/bin/python" \
+    "$REPO_ROOT/scripts/bench_multipart.py" --size-mib 16 --runs 1 --concurrency 4 --api-build debug
+}
 
 # The second shape first: The Plugs' seed era, on a stack of its own (one SeaweedFS runs out
 # of volumes for both runs' buckets). Every integration and CLI test database is built in it
@@ -151,6 +160,10 @@ timed "current: schemathesis" schemathesis
 log "browser: examples/direct-upload.html in headless Chromium"
 timed "browser" browser
 
+log "uppy: examples/uppy-upload.html in headless Chromium, one PUT, then 64 MiB in parts: paused, resumed, S3 refusing for a moment"
+timed "uppy" uppy
+
 log "benchmark harness, smoke mode: every measurement path, a few iterations (numbers not judged)"
 timed "bench: criterion benches once" cargo test --locked -p plugs-media-bench --benches
 timed "bench: smoke" "$REPO_ROOT/target/debug/plugs-media-bench" --smoke --bin-dir "$REPO_ROOT/target/debug"
+timed "bench: multipart smoke (16 MiB, our flow and aws s3 cp)" multipart_bench_smoke

@@ -395,6 +395,41 @@ fn the_cors_lets_a_browser_call_every_route_and_read_every_documented_header() {
     );
 }
 
+/// Uppy (examples/uppy-upload.html) PUTs each part of a multipart upload straight to the
+/// bucket from the page's origin and needs the part's ETag to complete the upload: without
+/// `ExposedHeaders: [ETag]` the browser hides it and Uppy stalls after the first part.
+#[test]
+fn the_bucket_cors_lets_a_browser_put_parts_and_read_their_etag() {
+    let buckets = resources_of_type(translated(), "AWS::S3::Bucket");
+    assert!(
+        !buckets.is_empty(),
+        "no AWS::S3::Bucket after the transform"
+    );
+    for (id, bucket) in buckets {
+        let rules = &bucket["Properties"]["CorsConfiguration"]["CorsRules"];
+        let rules = rules
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{id}: no CorsConfiguration.CorsRules for browser uploads"));
+        let lists = |rule: &Value, field: &str| -> BTreeSet<String> {
+            one_or_many(&rule[field])
+                .into_iter()
+                .filter_map(|item| item.as_str().map(str::to_ascii_lowercase))
+                .collect()
+        };
+        let serves_parts = rules.iter().any(|rule| {
+            let methods = lists(rule, "AllowedMethods");
+            let exposed = lists(rule, "ExposedHeaders");
+            methods.contains("put")
+                && exposed.contains("etag")
+                && intrinsic(&rule["AllowedOrigins"]).is_some_and(|(name, _)| name == "Ref")
+        });
+        assert!(
+            serves_parts,
+            "{id}: no CORS rule allows PUT from AllowedCorsOrigins and exposes ETag: {rules:?}"
+        );
+    }
+}
+
 /// The template's functions next to what SAM made of each.
 fn function_pairs() -> Vec<(String, Value, &'static Value)> {
     let source = common::template();
