@@ -69,6 +69,18 @@ ensure_browser() {
   apt_install "${missing[@]}"
 }
 
+# Debian's exiftool (the gallery test reads the previews' metadata with it, and writes the
+# test photos' EXIF and GPS with it) and libvips' command-line tools (vipsthumbnail, the
+# reference the preview benchmark measures against; bookworm has 8.14), and GNU time for
+# the benchmark's peak RSS.
+ensure_image_tools() {
+  local missing=()
+  command -v exiftool >/dev/null || missing+=(libimage-exiftool-perl)
+  command -v vipsthumbnail >/dev/null || missing+=(libvips-tools)
+  [ -x /usr/bin/time ] || missing+=(time)
+  apt_install "${missing[@]}"
+}
+
 # "VERSION NAME" of every Debian PostgreSQL cluster (postgresql-common) running now.
 pg_online_clusters() {
   command -v pg_lsclusters >/dev/null || return 0

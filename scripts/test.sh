@@ -17,6 +17,7 @@ cd "$REPO_ROOT"
 
 ensure_tools
 ensure_browser
+ensure_image_tools
 if [ "$(id -u)" = 0 ] && command -v pg_createcluster >/dev/null; then
   log "apt_install leaves the machine's PostgreSQL clusters as it found them"
   "$REPO_ROOT/scripts/test-apt-install.sh"
