@@ -3,7 +3,10 @@
 # each function as Lambda would take it (the binary zipped as `bootstrap`), runs the criterion
 # micro-benchmarks, starts PostgreSQL and SeaweedFS on loopback, then measures cold starts,
 # warm latency against the floor and the memory of an upload in one run, prints the table and
-# writes bench/RESULTS.md. Leaves no process behind.
+# writes bench/RESULTS.md; then the previews (scripts/bench_previews.py: our render against
+# libvips' vipsthumbnail on the same files, and a preview URL's first and cached request
+# through `cargo lambda watch` beside the download redirect), added to it. Leaves no process
+# behind.
 #
 # Uses DATABASE_URL / AWS_ENDPOINT_URL_S3 (+ AWS keys) when given instead of starting its own.
 set -euo pipefail
@@ -58,3 +61,22 @@ log "cold starts, warm latency against the floor, memory"
   --out "$REPO_ROOT/bench/RESULTS.md" \
   --command "./scripts/bench.sh" \
   --build "$build"
+
+# The previews, in the same run: our render against vipsthumbnail on the same files, and a
+# preview URL's first and cached request through cargo lambda watch (release builds) beside
+# the download redirect. Its section is added to bench/RESULTS.md.
+ensure_image_tools
+log "previews: render against vipsthumbnail, preview URLs through cargo lambda watch"
+# The CLI and plugs-schema set up the demo database, as for scripts/dev.sh (debug builds).
+cargo build --locked -p plugs-media -p test-support --bin plugs-media --bin plugs-schema
+export MAX_FILE_SIZE=67108864
+prepare_demo_database
+prepare_local_bucket plugs-bucket "$(free_port)"
+api_port=$(free_port)
+WATCH_RELEASE=1 start_api "$api_port" "$STACK_DIR/api.log"
+seeded=$("$target_dir/debug/plugs-media" seed-demo --email previews@example.com)
+PREVIEW_EVENT_ID=$(printf '%s\n' "$seeded" | sed -n 's/^EVENT_ID=//p') \
+PREVIEW_TOKEN=$("$target_dir/debug/plugs-media" dev-token --user-id "$(printf '%s\n' "$seeded" | sed -n 's/^USER_ID=//p')") \
+API_URL="http://127.0.0.1:$api_port" \
+  "$VENV/bin/python" scripts/bench_previews.py --render "$target_dir/release/render-preview" --out "$work/previews.md"
+cat "$work/previews.md" >>"$REPO_ROOT/bench/RESULTS.md"

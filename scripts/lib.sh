@@ -476,6 +476,7 @@ cargo_runner_variable() {
 # there, as on AWS; from DATABASE_URL and SECRET_KEY otherwise. Each function runs under
 # scripts/runtime_relay.py, which sends its runtime API calls with `Connection: close`:
 # without it, cargo lambda watch loses some answers whose body is large (see that script).
+# WATCH_RELEASE=1 serves release builds (scripts/bench.sh), as Lambda would run them.
 start_api() { # start_api PORT LOGFILE
   local port=$1 logfile=$2 envfile="$STACK_DIR/functions.env"
   # The functions' environment, in the KEY=VALUE form --env-file reads: the stack's
@@ -500,7 +501,7 @@ start_api() { # start_api PORT LOGFILE
   "$REPO_ROOT/target/debug/plugs-media" watch-router >"$STACK_DIR/CargoLambda.toml"
   # Several instances per function, as Lambda runs several containers under load.
   env "$(cargo_runner_variable)=$REPO_ROOT/scripts/runtime_relay.py" PATH="$VENV/bin:$PATH" \
-    setsid env "${unset_values[@]}" cargo lambda --global "$STACK_DIR/CargoLambda.toml" watch --ignore-changes --concurrency 4 -A 127.0.0.1 -P "$port" \
+    setsid env "${unset_values[@]}" cargo lambda --global "$STACK_DIR/CargoLambda.toml" watch ${WATCH_RELEASE:+--release} --ignore-changes --concurrency 4 -A 127.0.0.1 -P "$port" \
     --env-file "$envfile" >"$logfile" 2>&1 &
   echo $! >"$STACK_DIR/api.pid"
   disown

@@ -71,6 +71,11 @@ def make(path, width, height, orientation=None, gps=False, quality=90):
     return img.size
 
 
+def make_pixel(path):
+    """A 1-pixel JPEG: what vipsthumbnail's start-up is timed on."""
+    Image.new("RGB", (1, 1), RED).save(path, quality=90)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out")
