@@ -16,6 +16,7 @@ pub mod keys;
 pub mod lambda;
 pub mod media_type;
 pub mod payload;
+pub mod preview;
 pub mod secrets;
 pub mod storage;
 pub mod sweep;
