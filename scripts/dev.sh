@@ -53,6 +53,9 @@ organiser's token; the fixtures' event and media item are seeded):
 Direct upload page (create → PUT → complete, with progress):
   http://localhost:$EXAMPLES_PORT/direct-upload.html?api=http://localhost:$PORT&event=$DEMO_EVENT_ID&token=$DEMO_TOKEN
 
+Gallery page (thumbs laid out from width/height, medium preview on click, uploads):
+  http://localhost:$EXAMPLES_PORT/gallery.html?api=http://localhost:$PORT&event=$DEMO_EVENT_ID&token=$DEMO_TOKEN
+
 S3 (SeaweedFS): $AWS_ENDPOINT_URL_S3  bucket ${S3_BUCKET_NAME:-plugs-bucket}
 Database:       $DATABASE_URL
 Function logs:  $STACK_DIR/api.log

@@ -1,7 +1,8 @@
 //! `render-preview FILE SIZE [ITERATIONS] [OUT]`: times `shared::preview::render` in-process on
 //! one file, as the preview function runs it once the original's bytes are in memory (reading
-//! the file is not timed). Prints one JSON line: the median and fastest render, and the
-//! preview's size in bytes and pixels; writes the last preview to OUT when given.
+//! the file is not timed). Prints one JSON line: every render's time, the median and the
+//! fastest, and the preview's size in bytes and pixels; writes the last preview to OUT when
+//! given.
 //!
 //! `scripts/bench_previews.py` runs it next to `vipsthumbnail` on the same files, and under
 //! GNU time with one iteration for the peak RSS of a process that renders one preview.
@@ -35,16 +36,18 @@ fn main() -> Result<()> {
     if let Some(out) = rest.get(1) {
         std::fs::write(out, &rendered.bytes).with_context(|| out.clone())?;
     }
+    let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
+    let samples: Vec<f64> = took.iter().map(ms).collect();
     took.sort_unstable();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
         "{}",
         serde_json::json!({
             "file": file,
             "size": size.name(),
             "iterations": took.len(),
-            "median_ms": ms(took[(took.len() - 1) / 2]),
-            "min_ms": ms(took[0]),
+            "samples_ms": samples,
+            "median_ms": ms(&took[(took.len() - 1) / 2]),
+            "min_ms": ms(&took[0]),
             "bytes": rendered.bytes.len(),
             "width": rendered.width,
             "height": rendered.height,
