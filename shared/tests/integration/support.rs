@@ -386,6 +386,14 @@ pub fn fixture(function: &str, case: &str, event_id: Uuid, media_id: Uuid, token
         .unwrap_or_else(|e| panic!("{function}/{case}: {e:#}"))
 }
 
+/// Every endpoint that checks an access token: all but the signed-URL ones (preview-media),
+/// whose own checks are in previews.rs.
+pub fn token_endpoints() -> impl Iterator<Item = Endpoint> {
+    Endpoint::ALL
+        .into_iter()
+        .filter(|e| !shared::endpoint::SIGNED_URL_ENDPOINTS.contains(e))
+}
+
 /// The fixture of `endpoint` for this organiser and media.
 pub fn request(endpoint: Endpoint, who: &Organiser, media_id: Uuid) -> Request {
     let (function, case) = fixture_of(endpoint);
