@@ -40,6 +40,7 @@ pub enum Endpoint {
     UpdateZone,
     DeleteZone,
     AddZoneFiles,
+    PreviewMedia,
 }
 
 /// What a function is built with at cold start; a function builds nothing else, and its
@@ -55,6 +56,9 @@ pub enum Capability {
     Presigner,
     /// The key that verifies The Plugs' access tokens (`SECRET_KEY`).
     JwtKey,
+    /// The key that signs and checks preview URLs (`PREVIEW_SIGNING_KEY`): the functions that
+    /// answer media JSON sign its `previews`, and preview-media checks them.
+    PreviewKey,
 }
 
 /// An HTTP API route: the method and the path template with `{…}` parameters.
@@ -100,7 +104,7 @@ impl Spec {
     }
 }
 
-use Capability::{Database, JwtKey, Presigner, S3};
+use Capability::{Database, JwtKey, Presigner, PreviewKey, S3};
 
 /// The routes' path templates, as API Gateway and the local router know them.
 pub mod paths {
@@ -115,7 +119,15 @@ pub mod paths {
     pub const MEDIA_GROUPED: &str = "/api/v1/events/{event_id}/media/grouped";
     pub const ZONE: &str = "/api/v1/events/{event_id}/media/zones/{zone_id}";
     pub const ZONE_FILES: &str = "/api/v1/events/{event_id}/media/zones/{zone_id}/files";
+    /// An image's preview, authorized by the URL's signature instead of a token.
+    pub const PREVIEW: &str = "/api/v1/media/{media_id}/preview/{size}";
 }
+
+/// The endpoints authorized by a signed URL instead of an access token: the link itself is
+/// the credential, made only for the owner (inside media JSON, after the ownership check) and
+/// checked by [`crate::preview_link::PreviewSigner::verify`]. Every other endpoint checks a
+/// token; a test holds the registry to exactly this list.
+pub const SIGNED_URL_ENDPOINTS: [Endpoint; 1] = [Endpoint::PreviewMedia];
 
 /// `sweep-uploads`: the scheduled clean-up, the one function without a route.
 pub const SWEEP_UPLOADS: Spec = Spec {
@@ -164,7 +176,7 @@ pub fn watch_router_toml() -> String {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 13] = [
+    pub const ALL: [Endpoint; 14] = [
         Endpoint::UploadMedia,
         Endpoint::ListMedia,
         Endpoint::GetMedia,
@@ -178,6 +190,7 @@ impl Endpoint {
         Endpoint::UpdateZone,
         Endpoint::DeleteZone,
         Endpoint::AddZoneFiles,
+        Endpoint::PreviewMedia,
     ];
 
     /// The table.
@@ -187,21 +200,21 @@ impl Endpoint {
                 "upload-media",
                 "POST",
                 paths::MEDIA,
-                &[JwtKey, Database, S3],
+                &[JwtKey, Database, S3, PreviewKey],
                 "upload-photo",
             ),
             Self::ListMedia => (
                 "list-media",
                 "GET",
                 paths::MEDIA,
-                &[JwtKey, Database],
+                &[JwtKey, Database, PreviewKey],
                 "list-all",
             ),
             Self::GetMedia => (
                 "get-media",
                 "GET",
                 paths::MEDIA_ITEM,
-                &[JwtKey, Database],
+                &[JwtKey, Database, PreviewKey],
                 "get-one",
             ),
             Self::DownloadMedia => (
@@ -236,7 +249,7 @@ impl Endpoint {
                 "complete-upload",
                 "POST",
                 paths::UPLOAD_COMPLETE,
-                &[JwtKey, Database, S3],
+                &[JwtKey, Database, S3, PreviewKey],
                 "complete",
             ),
             Self::ListZones => (
@@ -271,8 +284,15 @@ impl Endpoint {
                 "add-zone-files",
                 "POST",
                 paths::ZONE_FILES,
-                &[JwtKey, Database, S3],
+                &[JwtKey, Database, S3, PreviewKey],
                 "add-photos",
+            ),
+            Self::PreviewMedia => (
+                "preview-media",
+                "GET",
+                paths::PREVIEW,
+                &[PreviewKey, Database, S3, Presigner],
+                "preview-thumb",
             ),
         };
         Spec {
@@ -300,6 +320,7 @@ impl Endpoint {
             Self::UpdateZone => "200 `{zone_id, title, description, tags, file_count, updated_at}`",
             Self::DeleteZone => "204",
             Self::AddZoneFiles => "201 batch",
+            Self::PreviewMedia => "302 to the JPEG preview (signed URL, no token)",
         }
     }
 
@@ -338,6 +359,7 @@ impl Endpoint {
             Self::UpdateZone => entry::update_zone(state, request).await,
             Self::DeleteZone => entry::delete_zone(state, request).await,
             Self::AddZoneFiles => entry::add_zone_files(state, request).await,
+            Self::PreviewMedia => entry::preview_media(state, request).await,
         }
     }
 }
@@ -426,6 +448,13 @@ pub mod entry {
         let (zone, input) = extract::zone(state, request, path).await?;
         api::add_zone_files::handle(state, zone, input).await
     }
+
+    /// No token: the URL's signature is checked instead (see [`SIGNED_URL_ENDPOINTS`]).
+    pub async fn preview_media(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::PreviewMedia.path();
+        let target = extract::signed_preview(state, request, path).await?;
+        api::preview::handle(state, target).await
+    }
 }
 
 #[cfg(test)]
@@ -443,11 +472,19 @@ mod tests {
         }
     }
 
+    /// Every route checks an access token, except the signed-URL endpoints, which check
+    /// their URL's signature instead; the sweep has no route and checks neither.
     #[test]
-    fn every_endpoint_verifies_tokens_and_the_sweep_does_not() {
-        for spec in functions() {
-            assert_eq!(spec.needs(JwtKey), spec.route.is_some(), "{}", spec.name);
+    fn every_endpoint_verifies_a_token_or_else_a_signed_url_and_the_sweep_neither() {
+        for endpoint in Endpoint::ALL {
+            let spec = endpoint.spec();
+            let signed = SIGNED_URL_ENDPOINTS.contains(&endpoint);
+            assert_eq!(spec.needs(JwtKey), !signed, "{}", spec.name);
+            if signed {
+                assert!(spec.needs(PreviewKey), "{}", spec.name);
+            }
         }
+        assert!(!SWEEP_UPLOADS.needs(JwtKey) && !SWEEP_UPLOADS.needs(PreviewKey));
     }
 
     /// The S3 client choice: S3 requests or presigning make one; only those functions do.

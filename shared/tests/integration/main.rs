@@ -15,6 +15,7 @@ mod logs;
 mod migrations;
 mod one_check;
 mod plugs_shapes;
+mod previews;
 mod read;
 mod relay;
 mod secrets;
