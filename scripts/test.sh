@@ -92,6 +92,14 @@ load() {
 }
 schemathesis() { API_LOG="$STACK_DIR/api.log" against_api "$REPO_ROOT/scripts/schemathesis.sh"; }
 browser() { against_api "$VENV/bin/python" "$REPO_ROOT/scripts/browser_test.py"; }
+previews_bench_smoke() {
+  seed_organiser PREVIEW previews@example.com
+  against_api "$VENV/bin/python" "$REPO_ROOT/scripts/bench_previews.py" --smoke --render "$REPO_ROOT/target/debug/render-preview"
+}
+gallery() {
+  seed_organiser GALLERY gallery@example.com
+  GALLERY_OUTPUT="$REPO_ROOT/.local/gallery-test" against_api "$VENV/bin/python" "$REPO_ROOT/scripts/gallery_test.py"
+}
 
 # The second shape first: The Plugs' seed era, on a stack of its own (one SeaweedFS runs out
 # of volumes for both runs' buckets). Every integration and CLI test database is built in it
@@ -152,6 +160,10 @@ timed "current: schemathesis" schemathesis
 log "browser: examples/direct-upload.html in headless Chromium"
 timed "browser" browser
 
+log "browser: examples/gallery.html in headless Chromium (uploads, thumbs, an EXIF-rotated photo upright, no GPS in previews by exiftool)"
+timed "browser: gallery" gallery
+
 log "benchmark harness, smoke mode: every measurement path, a few iterations (numbers not judged)"
 timed "bench: criterion benches once" cargo test --locked -p plugs-media-bench --benches
 timed "bench: smoke" "$REPO_ROOT/target/debug/plugs-media-bench" --smoke --bin-dir "$REPO_ROOT/target/debug"
+timed "bench: previews smoke" previews_bench_smoke
