@@ -1089,14 +1089,48 @@ mod tests {
         }
     }
 
+    fn signer() -> PreviewSigner {
+        PreviewSigner::new(&SecretString::from("p".repeat(32))).unwrap()
+    }
+
     #[test]
     fn a_ready_fixture_carries_the_token_and_is_otherwise_unchanged() {
         let http = serde_json::json!({"headers": {"authorization": "Bearer X", "accept": "*/*"}});
         assert_eq!(
-            fixture(http).with_token("tok"),
+            fixture(http).ready("tok", &signer()).unwrap(),
             serde_json::json!({"headers": {"authorization": "Bearer tok", "accept": "*/*"}})
         );
         let scheduled = serde_json::json!({"detail-type": "Scheduled Event", "detail": {}});
-        assert_eq!(fixture(scheduled.clone()).with_token("tok"), scheduled);
+        assert_eq!(
+            fixture(scheduled.clone()).ready("tok", &signer()).unwrap(),
+            scheduled
+        );
+    }
+
+    #[test]
+    fn a_ready_preview_fixture_carries_a_signature_that_verifies() {
+        let media_id = Uuid::new_v4();
+        let preview = serde_json::json!({
+            "headers": {"accept": "image/*"},
+            "rawQueryString": "expires=X&signature=Y",
+            "queryStringParameters": {"expires": "X", "signature": "Y"},
+            "pathParameters": {"media_id": media_id.to_string(), "size": "medium"},
+        });
+        let ready = fixture(preview).ready("tok", &signer()).unwrap();
+        let query = &ready["queryStringParameters"];
+        let (expires, signature) = (query["expires"].as_str(), query["signature"].as_str());
+        let now = chrono::Utc::now().timestamp();
+        assert_eq!(
+            signer().verify(media_id, PreviewSize::Medium, expires, signature, now),
+            Ok(())
+        );
+        assert_eq!(
+            ready["rawQueryString"],
+            format!(
+                "expires={}&signature={}",
+                expires.unwrap(),
+                signature.unwrap()
+            )
+        );
     }
 }

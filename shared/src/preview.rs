@@ -275,7 +275,7 @@ fn decode_png(bytes: &[u8]) -> Result<Frame, PreviewError> {
     buffer.truncate(info.buffer_size());
     let rgb = match info.color_type {
         png::ColorType::Rgb => buffer,
-        png::ColorType::Rgba => rgba_on_white(&buffer),
+        png::ColorType::Rgba => rgba_on_white(buffer),
         png::ColorType::Grayscale => gray_to_rgb(&buffer),
         png::ColorType::GrayscaleAlpha => gray_alpha_on_white(&buffer),
         png::ColorType::Indexed => return Err(undecodable("an indexed PNG was not expanded")),
@@ -325,7 +325,7 @@ fn decode_webp(bytes: &[u8]) -> Result<Frame, PreviewError> {
     // An animated WebP gives its first frame here.
     decoder.read_image(&mut buffer).map_err(undecodable)?;
     let rgb = if decoder.has_alpha() {
-        rgba_on_white(&buffer)
+        rgba_on_white(buffer)
     } else {
         buffer
     };
@@ -350,8 +350,16 @@ fn gray_alpha_on_white(pixels: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-fn rgba_on_white(pixels: &[u8]) -> Vec<u8> {
-    pixels.chunks_exact(4).flat_map(over_white).collect()
+/// RGBA to RGB in the same buffer (each pixel's 3 bytes land at or before its 4), so a
+/// frame at the pixel limit is never held twice.
+fn rgba_on_white(mut pixels: Vec<u8>) -> Vec<u8> {
+    let count = pixels.len() / 4;
+    for i in 0..count {
+        let rgb = over_white(&pixels[i * 4..i * 4 + 4]);
+        pixels[i * 3..i * 3 + 3].copy_from_slice(&rgb);
+    }
+    pixels.truncate(count * 3);
+    pixels
 }
 
 /// A pixel with alpha flattened onto white: JPEG has no alpha, and a transparent PNG's hidden

@@ -305,13 +305,16 @@ async fn tampered_expired_or_missing_signatures_are_refused_before_anything_is_r
     );
 }
 
+/// What a preview request answers: the preview's size, or the 422's code.
+type Outcome = Result<(u16, u16), &'static str>;
+
 /// Each hostile image of the corpus gets a clear JSON error or a correct preview, and an
 /// error leaves no variant behind.
 #[tokio::test]
 async fn hostile_images_answer_a_clear_error_or_a_correct_preview() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
-    let cases: [(&str, Result<(u16, u16), &str>); 10] = [
+    let cases: [(&str, Outcome); 10] = [
         ("bomb.png", Err("IMAGE_TOO_LARGE")),
         ("truncated-scan.jpg", Err("IMAGE_UNREADABLE")),
         ("truncated.jpg", Err("IMAGE_UNREADABLE")),
