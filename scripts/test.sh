@@ -76,7 +76,7 @@ seed_organiser() { # seed_organiser PREFIX EMAIL
   export "$1_TOKEN=$("$cli" dev-token --user-id "$(printf '%s\n' "$seeded" | sed -n 's/^USER_ID=//p')")"
 }
 
-e2e() { against_api python3 "$REPO_ROOT/scripts/e2e.py"; }
+e2e() { against_api "$VENV/bin/python" "$REPO_ROOT/scripts/e2e.py"; }
 invoke_fixtures() { against_api python3 "$REPO_ROOT/scripts/invoke_fixtures.py" "$STACK_DIR/events"; }
 concurrency() {
   seed_organiser CONC concurrency@example.com
