@@ -5,7 +5,10 @@
 # warm latency against the floor and the memory of an upload in one run, prints the table and
 # writes bench/RESULTS.md; then serves the functions (release) under `cargo lambda watch` and
 # adds a 1 GiB multipart upload through the API's flow against `aws s3 cp` of the same file
-# (BENCH_MULTIPART_MIB changes the size). Leaves no process behind.
+# (BENCH_MULTIPART_MIB changes the size); then the previews (scripts/bench_previews.py: our
+# render against libvips' vipsthumbnail on the same files, and a preview URL's first and cached
+# request through `cargo lambda watch` beside the download redirect), added to it. Leaves no
+# process behind.
 #
 # Then the load with a database restart (load_with_restart below), twice: through PgBouncer
 # and straight to PostgreSQL; its tables go into bench/RESULTS.md too.
@@ -172,6 +175,28 @@ API_BUILD=release start_api "$api_port" "$STACK_DIR/api.log"
 API_URL="http://127.0.0.1:$api_port" BENCH_EVENT_ID=$DEMO_EVENT_ID BENCH_TOKEN=$DEMO_TOKEN AWSCLI=$AWSCLI \
   S3_BUCKET_NAME=plugs-bucket "$VENV/bin/python" "$REPO_ROOT/scripts/bench_multipart.py" \
   --size-mib "${BENCH_MULTIPART_MIB:-1024}" --out "$REPO_ROOT/bench/RESULTS.md"
+stop_api
+
+# The previews, in the same run: our render against vipsthumbnail on the same files, and a
+# preview URL's first and cached request through cargo lambda watch (release builds) beside
+# the download redirect. Its section is added to bench/RESULTS.md.
+ensure_image_tools
+log "previews: render against vipsthumbnail, preview URLs through cargo lambda watch"
+# The CLI and plugs-schema set up the demo database, as for scripts/dev.sh (debug builds).
+cargo build --locked -p plugs-media -p test-support --bin plugs-media --bin plugs-schema
+export MAX_FILE_SIZE=67108864
+prepare_demo_database
+prepare_local_bucket plugs-bucket "$(free_port)"
+api_port=$(free_port)
+API_BUILD=release start_api "$api_port" "$STACK_DIR/api.log"
+seeded=$("$target_dir/debug/plugs-media" seed-demo --email previews@example.com)
+PREVIEW_EVENT_ID=$(printf '%s\n' "$seeded" | sed -n 's/^EVENT_ID=//p') \
+PREVIEW_TOKEN=$("$target_dir/debug/plugs-media" dev-token --user-id "$(printf '%s\n' "$seeded" | sed -n 's/^USER_ID=//p')") \
+API_URL="http://127.0.0.1:$api_port" \
+  "$VENV/bin/python" scripts/bench_previews.py --render "$target_dir/release/render-preview" --out "$work/previews.md"
+cat "$work/previews.md" >>"$REPO_ROOT/bench/RESULTS.md"
+stop_api
+
 # The load with a restart needs a stack of its own (a PostgreSQL it may restart): the one
 # above stops first.
 stack_stop

@@ -8,63 +8,28 @@ Reads API_URL, DEMO_EVENT_ID and DEMO_TOKEN from the environment (scripts/test.s
 Prints one line per check and a closing 'N passed, N failed' line.
 """
 
-import functools
-import http.server
 import json
 import os
 import sys
 import tempfile
-import threading
 import urllib.parse
 import urllib.request
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+
+from browser_support import Checks, browser, serve_examples
 
 API = os.environ["API_URL"].rstrip("/")
 EVENT = os.environ["DEMO_EVENT_ID"]
 TOKEN = os.environ["DEMO_TOKEN"]
-EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples")
-results = {"passed": 0, "failed": 0}
-
-
-def check(name, condition, detail=""):
-    results["passed" if condition else "failed"] += 1
-    print(f"{'ok   ' if condition else 'FAIL '} {name} {'' if condition else detail}")
-
-
-def serve_examples():
-    """The page, from its own origin (as a client app would host it)."""
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(Quiet, directory=EXAMPLES)
-    # The port the bucket's CORS rule names (scripts/test.sh picks it).
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["EXAMPLES_PORT"])), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+check = Checks()
 
 
 def api_get(path):
     request = urllib.request.Request(API + path, headers={"Authorization": f"Bearer {TOKEN}"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
-
-
-def browser(*extra_flags):
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tempfile.mkdtemp(prefix='plugs-media-chromium-')}", *extra_flags):
-        options.add_argument(flag)
-    # The page's console, for a failing test to show.
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
 def main():
@@ -107,8 +72,7 @@ def main():
             stored = response.read()
     check("the object holds the file byte for byte", stored == content, len(stored))
 
-    print(f"browser: {results['passed']} passed, {results['failed']} failed")
-    return 1 if results["failed"] else 0
+    return check.close("browser")
 
 
 if __name__ == "__main__":

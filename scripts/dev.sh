@@ -56,6 +56,8 @@ Direct upload page (create → PUT → complete, with progress):
 
 Uppy page (Dashboard; one PUT up to 10 MiB, resumable multipart above, pause/resume):
   http://localhost:$EXAMPLES_PORT/uppy-upload.html?api=http://localhost:$PORT&event=$DEMO_EVENT_ID&token=$DEMO_TOKEN
+Gallery page (thumbs laid out from width/height, medium preview on click, uploads):
+  http://localhost:$EXAMPLES_PORT/gallery.html?api=http://localhost:$PORT&event=$DEMO_EVENT_ID&token=$DEMO_TOKEN
 
 S3 (SeaweedFS): $AWS_ENDPOINT_URL_S3  bucket ${S3_BUCKET_NAME:-plugs-bucket}
 Database:       $DATABASE_URL

@@ -367,6 +367,31 @@ check("the album's completions land in the announced zone",
       and {c.json().get("batch_id") for c in completed} == {announced.json().get("batch_id")}
       and (announced.json().get("batch_id") is None) == SEED_ERA, completed[-1].body[:300])
 
+# --- previews: a signed URL in an <img src>, no token; read back with Pillow, not our code ----
+SAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shared", "tests", "samples")
+gps_photo = os.path.join(SAMPLES, "gps-orientation-6.jpg")
+with_gps = curl("-X", "POST", media_url, "-F", f"file=@{gps_photo}")
+previews = with_gps.json().get("previews") or {}
+check("an image's media JSON carries thumb and medium preview URLs",
+      with_gps.status == 201 and set(previews) == {"thumb", "medium"}
+      and previews["thumb"].startswith(API + "/api/v1/media/"), with_gps.body[:400])
+if previews:
+    thumb_path = os.path.join(WORK, "thumb.jpg")
+    thumb = curl("-L", previews["thumb"], token=None, output=thumb_path)
+    check("the preview URL works without a token (302 to the JPEG)", thumb.status == 200, thumb.status)
+    try:
+        from PIL import Image
+        with Image.open(thumb_path) as image:
+            info_keys = set(image.info) - {"jfif", "jfif_version", "jfif_unit", "jfif_density"}
+            check("Pillow reads the thumb: 240x320 (orientation applied), no EXIF, GPS, XMP or comment",
+                  image.format == "JPEG" and image.size == (240, 320) and not dict(image.getexif())
+                  and not info_keys, (image.format, image.size, dict(image.getexif()), info_keys))
+    except ImportError:
+        check("Pillow is installed for the preview check", False, "pip install pillow")
+    unsigned = curl(previews["thumb"].split("?")[0], token=None)
+    check("the preview path without its signature is 403 PREVIEW_SIGNATURE_INVALID",
+          (unsigned.status, unsigned.code()) == (403, "PREVIEW_SIGNATURE_INVALID"), unsigned.body)
+
 # --- delete ------------------------------------------------------------------------------
 deleted = curl("-X", "DELETE", item_url)
 check("the spec's delete answers 204", deleted.status == 204, deleted.body)

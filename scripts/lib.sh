@@ -107,6 +107,18 @@ ensure_awscli() {
   AWSCLI="$venv/bin/aws"
 }
 
+# Debian's exiftool (the gallery test reads the previews' metadata with it, and writes the
+# test photos' EXIF and GPS with it) and libvips' command-line tools (vipsthumbnail, the
+# reference the preview benchmark measures against; bookworm has 8.14), and GNU time for
+# the benchmark's peak RSS.
+ensure_image_tools() {
+  local missing=()
+  command -v exiftool >/dev/null || missing+=(libimage-exiftool-perl)
+  command -v vipsthumbnail >/dev/null || missing+=(libvips-tools)
+  [ -x /usr/bin/time ] || missing+=(time)
+  apt_install "${missing[@]}"
+}
+
 # "VERSION NAME" of every Debian PostgreSQL cluster (postgresql-common) running now.
 pg_online_clusters() {
   command -v pg_lsclusters >/dev/null || return 0
@@ -452,6 +464,7 @@ export AWS_SECRET_ACCESS_KEY='${AWS_SECRET_ACCESS_KEY:-$LOCAL_SECRET_KEY}'
 export S3_REGION='${S3_REGION:-us-east-1}'
 export AWS_REGION='${S3_REGION:-us-east-1}'
 export SECRET_KEY='${SECRET_KEY:-local-development-secret-not-for-production}'
+export PREVIEW_SIGNING_KEY='${PREVIEW_SIGNING_KEY:-local-preview-signing-key-not-for-production}'
 export AWS_EC2_METADATA_DISABLED=true
 # Lambda's own variables, as far as the AWS SDK reads them, for the tests that run the
 # functions' code in-process (shared/tests/integration checks they are set).
@@ -512,6 +525,7 @@ prepare_demo_database() {
   export DEMO_USER_ID DEMO_EVENT_ID DEMO_TOKEN OTHER_EVENT_ID OTHER_TOKEN
   FUNCTION_DATABASE_SECRET_ARN=$(SECRET_VALUE=$(function_database_url "$DATABASE_URL") put_local_secret plugs-media/database-url)
   FUNCTION_JWT_SECRET_ARN=$(SECRET_VALUE=$SECRET_KEY put_local_secret plugs-media/jwt-secret)
+  FUNCTION_PREVIEW_KEY_ARN=$(SECRET_VALUE=$PREVIEW_SIGNING_KEY put_local_secret plugs-media/preview-signing-key)
 }
 
 # URL as the functions use it: through the stack's PgBouncer when it has one
@@ -599,10 +613,12 @@ write_functions_env() { # write_functions_env ENVFILE
   if [ -n "${FUNCTION_DATABASE_SECRET_ARN:-}" ]; then
     echo "DATABASE_SECRET_ARN=\"$FUNCTION_DATABASE_SECRET_ARN\"" >>"$envfile"
     echo "JWT_SECRET_ARN=\"$FUNCTION_JWT_SECRET_ARN\"" >>"$envfile"
-    FUNCTION_ENV_UNSET=(-u DATABASE_URL -u SECRET_KEY)
+    echo "PREVIEW_SIGNING_KEY_ARN=\"$FUNCTION_PREVIEW_KEY_ARN\"" >>"$envfile"
+    FUNCTION_ENV_UNSET=(-u DATABASE_URL -u SECRET_KEY -u PREVIEW_SIGNING_KEY)
   else
     echo "DATABASE_URL=\"$(function_database_url "$DATABASE_URL")\"" >>"$envfile"
     echo "SECRET_KEY=\"$SECRET_KEY\"" >>"$envfile"
+    echo "PREVIEW_SIGNING_KEY=\"$PREVIEW_SIGNING_KEY\"" >>"$envfile"
   fi
 }
 

@@ -19,6 +19,7 @@ cd "$REPO_ROOT"
 ensure_tools
 ensure_browser
 ensure_examples_packages
+ensure_image_tools
 if [ "$(id -u)" = 0 ] && command -v pg_createcluster >/dev/null; then
   log "apt_install leaves the machine's PostgreSQL clusters as it found them"
   "$REPO_ROOT/scripts/test-apt-install.sh"
@@ -77,7 +78,7 @@ seed_organiser() { # seed_organiser PREFIX EMAIL
   export "$1_TOKEN=$("$cli" dev-token --user-id "$(printf '%s\n' "$seeded" | sed -n 's/^USER_ID=//p')")"
 }
 
-e2e() { API_LOG="$STACK_DIR/api.log" against_api python3 "$REPO_ROOT/scripts/e2e.py"; }
+e2e() { API_LOG="$STACK_DIR/api.log" against_api "$VENV/bin/python" "$REPO_ROOT/scripts/e2e.py"; }
 invoke_fixtures() { against_api python3 "$REPO_ROOT/scripts/invoke_fixtures.py" "$STACK_DIR/events"; }
 concurrency() {
   seed_organiser CONC concurrency@example.com
@@ -99,6 +100,14 @@ multipart_bench_smoke() {
   ensure_awscli
   AWSCLI=$AWSCLI S3_BUCKET_NAME=plugs-bucket against_api "$VENV/bin/python" \
     "$REPO_ROOT/scripts/bench_multipart.py" --size-mib 16 --runs 1 --concurrency 4 --api-build debug
+}
+previews_bench_smoke() {
+  seed_organiser PREVIEW previews@example.com
+  against_api "$VENV/bin/python" "$REPO_ROOT/scripts/bench_previews.py" --smoke --render "$REPO_ROOT/target/debug/render-preview"
+}
+gallery() {
+  seed_organiser GALLERY gallery@example.com
+  GALLERY_OUTPUT="$REPO_ROOT/.local/gallery-test" against_api "$VENV/bin/python" "$REPO_ROOT/scripts/gallery_test.py"
 }
 
 # The second shape first: The Plugs' seed era, on a stack of its own (one SeaweedFS runs out
@@ -162,8 +171,11 @@ timed "browser" browser
 
 log "uppy: examples/uppy-upload.html in headless Chromium, one PUT, then 64 MiB in parts: paused, resumed, S3 refusing for a moment"
 timed "uppy" uppy
+log "browser: examples/gallery.html in headless Chromium (uploads, thumbs, an EXIF-rotated photo upright, no GPS in previews by exiftool)"
+timed "browser: gallery" gallery
 
 log "benchmark harness, smoke mode: every measurement path, a few iterations (numbers not judged)"
 timed "bench: criterion benches once" cargo test --locked -p plugs-media-bench --benches
 timed "bench: smoke" "$REPO_ROOT/target/debug/plugs-media-bench" --smoke --bin-dir "$REPO_ROOT/target/debug"
 timed "bench: multipart smoke (16 MiB, our flow and aws s3 cp)" multipart_bench_smoke
+timed "bench: previews smoke" previews_bench_smoke

@@ -32,7 +32,8 @@ from botocore.config import Config
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from browser_test import API, EVENT, TOKEN, api_get, browser, check, results, serve_examples
+from browser_support import browser, serve_examples
+from browser_test import API, EVENT, TOKEN, api_get, check
 from counting_proxy import CountingProxy
 
 MiB = 1024 * 1024
@@ -231,8 +232,7 @@ def main():
             os.remove(os.path.join(directory, name))
         os.rmdir(directory)
 
-    print(f"uppy: {results['passed']} passed, {results['failed']} failed")
-    return 1 if results["failed"] else 0
+    return check.close("uppy")
 
 
 if __name__ == "__main__":

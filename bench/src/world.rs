@@ -40,7 +40,12 @@ pub struct World {
 impl World {
     pub async fn create() -> Result<Self> {
         let mut env = Vec::new();
-        for name in ["AWS_REGION", "SECRET_KEY", "AWS_EC2_METADATA_DISABLED"] {
+        for name in [
+            "AWS_REGION",
+            "SECRET_KEY",
+            "PREVIEW_SIGNING_KEY",
+            "AWS_EC2_METADATA_DISABLED",
+        ] {
             env.push((name, stack::var(name)?));
         }
         // The create-upload fixture declares a 12 MiB file.

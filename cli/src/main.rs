@@ -16,6 +16,8 @@ use shared::auth::issue;
 use shared::config::Config;
 use shared::db;
 use shared::db::Unnamed;
+use shared::preview::PreviewSize;
+use shared::preview_link::PreviewSigner;
 use shared::storage::{ObjectMetadata, Storage};
 use uuid::Uuid;
 
@@ -160,6 +162,9 @@ enum Command {
         email: String,
         #[arg(long, env = "SECRET_KEY", hide_env_values = true)]
         secret_key: SecretString,
+        /// Signs the preview fixtures' URLs.
+        #[arg(long, env = "PREVIEW_SIGNING_KEY", hide_env_values = true)]
+        preview_signing_key: SecretString,
     },
 }
 
@@ -244,7 +249,8 @@ async fn main() -> ExitCode {
             out,
             email,
             secret_key,
-        } => dev_fixtures(&events_dir, &out, &email, &secret_key).await,
+            preview_signing_key,
+        } => dev_fixtures(&events_dir, &out, &email, &secret_key, &preview_signing_key).await,
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -882,14 +888,27 @@ impl Fixture {
             .transpose()
     }
 
-    /// The payload with `token` in its Authorization header (when it has one).
-    fn with_token(&self, token: &str) -> serde_json::Value {
+    /// The payload with `token` in its Authorization header (when it has one), and a valid
+    /// `expires` and `signature` in a preview URL's query (when it is one).
+    fn ready(&self, token: &str, previews: &PreviewSigner) -> anyhow::Result<serde_json::Value> {
         let mut payload = self.payload.clone();
         let headers = payload.get_mut("headers");
         if let Some(auth) = headers.and_then(|headers| headers.get_mut("authorization")) {
             *auth = format!("Bearer {token}").into();
         }
-        payload
+        let size = payload["pathParameters"]["size"]
+            .as_str()
+            .map(str::to_owned);
+        if let (Some(size), Some(media_id)) = (size, self.path_id("media_id")?) {
+            let size = PreviewSize::from_name(&size)
+                .with_context(|| format!("{}: no such size", self.relative.display()))?;
+            let expires = shared::preview_link::expiry(chrono::Utc::now().timestamp());
+            let signature = previews.sign(media_id, size, expires);
+            payload["rawQueryString"] = format!("expires={expires}&signature={signature}").into();
+            payload["queryStringParameters"] =
+                serde_json::json!({"expires": expires.to_string(), "signature": signature});
+        }
+        Ok(payload)
     }
 }
 
@@ -923,7 +942,9 @@ async fn dev_fixtures(
     out: &std::path::Path,
     email: &str,
     secret_key: &SecretString,
+    preview_signing_key: &SecretString,
 ) -> anyhow::Result<bool> {
+    let previews = PreviewSigner::new(preview_signing_key)?;
     let config = Config::from_env()?;
     let storage = Storage::from_config(&config).await;
     let mut client = shared::open_database(&config, 1).await?.get().await?;
@@ -949,7 +970,7 @@ async fn dev_fixtures(
         std::fs::create_dir_all(path.parent().expect("a fixture lies in a folder"))?;
         std::fs::write(
             &path,
-            serde_json::to_vec_pretty(&fixture.with_token(&token))?,
+            serde_json::to_vec_pretty(&fixture.ready(&token, &previews)?)?,
         )
         .with_context(|| format!("cannot write {}", path.display()))?;
     }
@@ -1068,14 +1089,48 @@ mod tests {
         }
     }
 
+    fn signer() -> PreviewSigner {
+        PreviewSigner::new(&SecretString::from("p".repeat(32))).unwrap()
+    }
+
     #[test]
     fn a_ready_fixture_carries_the_token_and_is_otherwise_unchanged() {
         let http = serde_json::json!({"headers": {"authorization": "Bearer X", "accept": "*/*"}});
         assert_eq!(
-            fixture(http).with_token("tok"),
+            fixture(http).ready("tok", &signer()).unwrap(),
             serde_json::json!({"headers": {"authorization": "Bearer tok", "accept": "*/*"}})
         );
         let scheduled = serde_json::json!({"detail-type": "Scheduled Event", "detail": {}});
-        assert_eq!(fixture(scheduled.clone()).with_token("tok"), scheduled);
+        assert_eq!(
+            fixture(scheduled.clone()).ready("tok", &signer()).unwrap(),
+            scheduled
+        );
+    }
+
+    #[test]
+    fn a_ready_preview_fixture_carries_a_signature_that_verifies() {
+        let media_id = Uuid::new_v4();
+        let preview = serde_json::json!({
+            "headers": {"accept": "image/*"},
+            "rawQueryString": "expires=X&signature=Y",
+            "queryStringParameters": {"expires": "X", "signature": "Y"},
+            "pathParameters": {"media_id": media_id.to_string(), "size": "medium"},
+        });
+        let ready = fixture(preview).ready("tok", &signer()).unwrap();
+        let query = &ready["queryStringParameters"];
+        let (expires, signature) = (query["expires"].as_str(), query["signature"].as_str());
+        let now = chrono::Utc::now().timestamp();
+        assert_eq!(
+            signer().verify(media_id, PreviewSize::Medium, expires, signature, now),
+            Ok(())
+        );
+        assert_eq!(
+            ready["rawQueryString"],
+            format!(
+                "expires={}&signature={}",
+                expires.unwrap(),
+                signature.unwrap()
+            )
+        );
     }
 }

@@ -191,6 +191,7 @@ fn s3_permissions_name_their_actions_and_are_scoped_to_a_prefix_of_the_bucket() 
 /// The template parameters holding the secrets' ARNs.
 const DATABASE_SECRET: &str = "DatabaseSecretArn";
 const JWT_SECRET: &str = "JwtSecretArn";
+const PREVIEW_SECRET: &str = "PreviewSigningKeyArn";
 
 /// The secrets a function may read, as the parameters naming them: the database's for
 /// every function, the JWT key's for those the registry says check tokens.
@@ -201,6 +202,9 @@ fn expected_secrets(id: &str) -> BTreeSet<String> {
     let mut secrets = BTreeSet::from([DATABASE_SECRET.to_owned()]);
     if spec.needs(shared::endpoint::Capability::JwtKey) {
         secrets.insert(JWT_SECRET.to_owned());
+    }
+    if spec.needs(shared::endpoint::Capability::PreviewKey) {
+        secrets.insert(PREVIEW_SECRET.to_owned());
     }
     secrets
 }
@@ -235,7 +239,7 @@ fn secrets_are_passed_by_arn_and_read_at_run_time() {
                 "{id}: {name} is a dynamic reference, resolved into the configuration in plain text"
             );
         }
-        for value_variable in ["DATABASE_URL", "SECRET_KEY"] {
+        for value_variable in ["DATABASE_URL", "SECRET_KEY", "PREVIEW_SIGNING_KEY"] {
             assert!(
                 !variables.contains_key(value_variable),
                 "{id}: {value_variable} would put the secret's value in the configuration"
@@ -246,6 +250,12 @@ fn secrets_are_passed_by_arn_and_read_at_run_time() {
                 .get("DATABASE_SECRET_ARN")
                 .is_some_and(|v| is_ref_to(v, DATABASE_SECRET)),
             "{id}: DATABASE_SECRET_ARN must be !Ref {DATABASE_SECRET}"
+        );
+        let preview = variables.get("PREVIEW_SIGNING_KEY_ARN");
+        assert_eq!(
+            preview.is_some_and(|v| is_ref_to(v, PREVIEW_SECRET)),
+            expected_secrets(&id).contains(PREVIEW_SECRET),
+            "{id}: PREVIEW_SIGNING_KEY_ARN is !Ref {PREVIEW_SECRET} exactly when it signs or checks preview URLs"
         );
         let jwt = variables.get("JWT_SECRET_ARN");
         if expected_secrets(&id).contains(JWT_SECRET) {

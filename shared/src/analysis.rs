@@ -215,7 +215,7 @@ fn image(source: &Arc<dyn ByteRanges>) -> Result<Analysis, NotAnalysed> {
             .read_range(0, window)
             .map_err(|e| NotAnalysed::Io(e.to_string()))?;
         match imagesize::blob_size(&head) {
-            Ok(size) => return Ok(displayed(size.width, size.height, orientation(&head))),
+            Ok(size) => return Ok(displayed(size.width, size.height, exif_orientation(&head))),
             Err(err) => last_error = err.to_string(),
         }
         if (head.len() as u64) < window {
@@ -229,8 +229,8 @@ fn image(source: &Arc<dyn ByteRanges>) -> Result<Analysis, NotAnalysed> {
     )))
 }
 
-/// The EXIF orientation tag (1–8), if the headers carry one.
-fn orientation(head: &[u8]) -> Option<u32> {
+/// The EXIF orientation tag (1–8), if the headers carry one. Previews turn their pixels by it.
+pub fn exif_orientation(head: &[u8]) -> Option<u32> {
     let exif = exif::Reader::new()
         .read_from_container(&mut Cursor::new(head))
         .ok()?;

@@ -102,6 +102,15 @@ pub struct Config {
     /// `SWEEP_GRACE_SECONDS`: objects younger than this are never called orphans, so an
     /// upload between its S3 write and its row insert is left alone (default 3600).
     pub sweep_grace: Duration,
+    /// The key that signs and checks preview URLs (HMAC-SHA256), kept apart from the JWT key:
+    /// `PREVIEW_SIGNING_KEY` or `PREVIEW_SIGNING_KEY_ARN` (a Secrets Manager secret), at most
+    /// one of them. Required by the functions whose registry entry declares it (those that
+    /// answer media JSON, and preview-media); `None` elsewhere.
+    pub preview_key: Option<SecretSource>,
+    /// `API_BASE_URL`: the API's public origin (and base path) that preview URLs start with,
+    /// e.g. `https://media.example.com`; without it, the origin the request came in on
+    /// (`X-Forwarded-Proto` and `Host`, which API Gateway sets).
+    pub api_base_url: Option<String>,
     /// `SWEEP_DELETE_ORPHANS`: whether the sweep deletes objects under `events/` that no row
     /// points to, or only reports them (default false).
     pub sweep_delete_orphans: bool,
@@ -227,6 +236,11 @@ impl Config {
         let s3_timeout = env.number_or("S3_TIMEOUT_SECONDS", 20, 1..=60);
         let sweep_grace = env.number_or("SWEEP_GRACE_SECONDS", 3600, 60..=30 * 86_400);
         let sweep_delete_orphans = env.bool_or("SWEEP_DELETE_ORPHANS", false);
+        let preview_key =
+            env.optional_secret_source("PREVIEW_SIGNING_KEY", "PREVIEW_SIGNING_KEY_ARN");
+        let api_base_url = env
+            .optional_url("API_BASE_URL")
+            .map(|url| url.trim_end_matches('/').to_owned());
 
         if !env.problems.is_empty() {
             return Err(ConfigError {
@@ -257,6 +271,8 @@ impl Config {
             s3_timeout: Duration::from_secs(s3_timeout),
             sweep_grace: Duration::from_secs(sweep_grace),
             sweep_delete_orphans,
+            preview_key,
+            api_base_url,
         })
     }
 }
@@ -313,6 +329,14 @@ impl Reader<'_> {
                     .push(format!("{value_name} or {arn_name} is required"));
                 SecretSource::Value(String::new().into())
             }
+        }
+    }
+
+    /// Like [`Reader::secret_source`], for a secret that may be absent.
+    fn optional_secret_source(&mut self, value_name: &str, arn_name: &str) -> Option<SecretSource> {
+        match (self.optional(value_name), self.optional(arn_name)) {
+            (None, None) => None,
+            _ => Some(self.secret_source(value_name, arn_name)),
         }
     }
 

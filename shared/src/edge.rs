@@ -342,6 +342,14 @@ pub fn path_uuid(request: &Request, route: &str, name: &str) -> Result<Uuid, Api
     parse_uuid(&raw).ok_or_else(|| ApiError::validation(&["path", name], "must be a UUID"))
 }
 
+/// A text path parameter, read as [`path_uuid`] reads its ids.
+pub fn path_text(request: &Request, route: &str, name: &str) -> Option<String> {
+    request
+        .path_parameters_ref()
+        .and_then(|params| params.first(name).map(str::to_owned))
+        .or_else(|| match_route(route, request.uri().path(), name))
+}
+
 /// Accepts the hyphenated form only, in either case; `{...}`, `urn:` and bare hex forms
 /// are refused so one resource has one name.
 fn parse_uuid(raw: &str) -> Option<Uuid> {

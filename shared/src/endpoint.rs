@@ -45,6 +45,7 @@ pub enum Endpoint {
     ListMultipartParts,
     CompleteMultipartUpload,
     AbortMultipartUpload,
+    PreviewMedia,
 }
 
 /// What a function is built with at cold start; a function builds nothing else, and its
@@ -60,6 +61,9 @@ pub enum Capability {
     Presigner,
     /// The key that verifies The Plugs' access tokens (`SECRET_KEY`).
     JwtKey,
+    /// The key that signs and checks preview URLs (`PREVIEW_SIGNING_KEY`): the functions that
+    /// answer media JSON sign its `previews`, and preview-media checks them.
+    PreviewKey,
 }
 
 /// An HTTP API route: the method and the path template with `{…}` parameters.
@@ -105,7 +109,7 @@ impl Spec {
     }
 }
 
-use Capability::{Database, JwtKey, Presigner, S3};
+use Capability::{Database, JwtKey, Presigner, PreviewKey, S3};
 
 /// The routes' path templates, as API Gateway and the local router know them.
 pub mod paths {
@@ -126,7 +130,15 @@ pub mod paths {
     pub const MULTIPART_PARTS: &str = "/api/v1/events/{event_id}/media/multipart/{upload_id}/parts";
     pub const MULTIPART_COMPLETE: &str =
         "/api/v1/events/{event_id}/media/multipart/{upload_id}/complete";
+    /// An image's preview, authorized by the URL's signature instead of a token.
+    pub const PREVIEW: &str = "/api/v1/media/{media_id}/preview/{size}";
 }
+
+/// The endpoints authorized by a signed URL instead of an access token: the link itself is
+/// the credential, made only for the owner (inside media JSON, after the ownership check) and
+/// checked by [`crate::preview_link::PreviewSigner::verify`]. Every other endpoint checks a
+/// token; a test holds the registry to exactly this list.
+pub const SIGNED_URL_ENDPOINTS: [Endpoint; 1] = [Endpoint::PreviewMedia];
 
 /// `sweep-uploads`: the scheduled clean-up, the one function without a route.
 pub const SWEEP_UPLOADS: Spec = Spec {
@@ -175,7 +187,7 @@ pub fn watch_router_toml() -> String {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 18] = [
+    pub const ALL: [Endpoint; 19] = [
         Endpoint::UploadMedia,
         Endpoint::ListMedia,
         Endpoint::GetMedia,
@@ -194,6 +206,7 @@ impl Endpoint {
         Endpoint::ListMultipartParts,
         Endpoint::CompleteMultipartUpload,
         Endpoint::AbortMultipartUpload,
+        Endpoint::PreviewMedia,
     ];
 
     /// The table.
@@ -203,21 +216,21 @@ impl Endpoint {
                 "upload-media",
                 "POST",
                 paths::MEDIA,
-                &[JwtKey, Database, S3],
+                &[JwtKey, Database, S3, PreviewKey],
                 "upload-photo",
             ),
             Self::ListMedia => (
                 "list-media",
                 "GET",
                 paths::MEDIA,
-                &[JwtKey, Database],
+                &[JwtKey, Database, PreviewKey],
                 "list-all",
             ),
             Self::GetMedia => (
                 "get-media",
                 "GET",
                 paths::MEDIA_ITEM,
-                &[JwtKey, Database],
+                &[JwtKey, Database, PreviewKey],
                 "get-one",
             ),
             Self::DownloadMedia => (
@@ -252,7 +265,7 @@ impl Endpoint {
                 "complete-upload",
                 "POST",
                 paths::UPLOAD_COMPLETE,
-                &[JwtKey, Database, S3],
+                &[JwtKey, Database, S3, PreviewKey],
                 "complete",
             ),
             Self::ListZones => (
@@ -287,7 +300,7 @@ impl Endpoint {
                 "add-zone-files",
                 "POST",
                 paths::ZONE_FILES,
-                &[JwtKey, Database, S3],
+                &[JwtKey, Database, S3, PreviewKey],
                 "add-photos",
             ),
             Self::CreateMultipartUpload => (
@@ -325,6 +338,13 @@ impl Endpoint {
                 &[JwtKey, Database, S3],
                 "abort",
             ),
+            Self::PreviewMedia => (
+                "preview-media",
+                "GET",
+                paths::PREVIEW,
+                &[PreviewKey, Database, S3, Presigner],
+                "preview-thumb",
+            ),
         };
         Spec {
             name,
@@ -358,6 +378,7 @@ impl Endpoint {
             Self::ListMultipartParts => "200 `{parts: [{part_number, size, etag}]}`",
             Self::CompleteMultipartUpload => "201 (200 when repeated) media JSON",
             Self::AbortMultipartUpload => "204",
+            Self::PreviewMedia => "302 to the JPEG preview (signed URL, no token)",
         }
     }
 
@@ -401,6 +422,7 @@ impl Endpoint {
             Self::ListMultipartParts => entry::list_multipart_parts(state, request).await,
             Self::CompleteMultipartUpload => entry::complete_multipart_upload(state, request).await,
             Self::AbortMultipartUpload => entry::abort_multipart_upload(state, request).await,
+            Self::PreviewMedia => entry::preview_media(state, request).await,
         }
     }
 }
@@ -519,6 +541,13 @@ pub mod entry {
         let (upload, _no_input) = extract::upload(state, request, path).await?;
         api::multipart::abort::handle(state, upload).await
     }
+
+    /// No token: the URL's signature is checked instead (see [`SIGNED_URL_ENDPOINTS`]).
+    pub async fn preview_media(state: &AppState, request: Request) -> ApiResult {
+        let path = Endpoint::PreviewMedia.path();
+        let target = extract::signed_preview(state, request, path).await?;
+        api::preview::handle(state, target).await
+    }
 }
 
 #[cfg(test)]
@@ -536,11 +565,19 @@ mod tests {
         }
     }
 
+    /// Every route checks an access token, except the signed-URL endpoints, which check
+    /// their URL's signature instead; the sweep has no route and checks neither.
     #[test]
-    fn every_endpoint_verifies_tokens_and_the_sweep_does_not() {
-        for spec in functions() {
-            assert_eq!(spec.needs(JwtKey), spec.route.is_some(), "{}", spec.name);
+    fn every_endpoint_verifies_a_token_or_else_a_signed_url_and_the_sweep_neither() {
+        for endpoint in Endpoint::ALL {
+            let spec = endpoint.spec();
+            let signed = SIGNED_URL_ENDPOINTS.contains(&endpoint);
+            assert_eq!(spec.needs(JwtKey), !signed, "{}", spec.name);
+            if signed {
+                assert!(spec.needs(PreviewKey), "{}", spec.name);
+            }
         }
+        assert!(!SWEEP_UPLOADS.needs(JwtKey) && !SWEEP_UPLOADS.needs(PreviewKey));
     }
 
     /// The S3 client choice: S3 requests or presigning make one; only those functions do.

@@ -111,6 +111,20 @@ pub enum ApiError {
     /// 415: the file's type is not on the allow-list, or its bytes contradict its name.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 403: a preview URL whose signature does not match its media, size and expiry (or has
+    /// none): the signature is the preview's only authorization.
+    #[error("the preview URL's signature is not valid: ask the API for the media again")]
+    PreviewSignatureInvalid,
+    /// 403: a preview URL past its `expires`.
+    #[error("the preview URL has expired: ask the API for the media again")]
+    PreviewUrlExpired,
+    /// 404: a preview size the API does not make.
+    #[error("no such preview size: thumb or medium")]
+    PreviewSizeNotFound,
+    /// 422: the media item gets no preview (not a raster image), or its file cannot be
+    /// previewed (too many pixels, truncated, corrupt); `PreviewError::code` says which.
+    #[error("{0}")]
+    NotPreviewable(#[from] crate::preview::PreviewError),
     /// 500: S3 could not be reached or answered with an unexpected failure.
     #[error("S3 connection error")]
     S3Connection(#[source] StorageError),
@@ -159,19 +173,23 @@ impl ApiError {
     pub fn status_code(&self) -> u16 {
         match self {
             Self::AuthenticationRequired | Self::InvalidToken(_) | Self::TokenExpired => 401,
-            Self::UserInactive | Self::S3PermissionDenied(_) => 403,
+            Self::UserInactive
+            | Self::S3PermissionDenied(_)
+            | Self::PreviewSignatureInvalid
+            | Self::PreviewUrlExpired => 403,
             Self::EventNotFound
             | Self::MediaNotFound
             | Self::ZoneNotFound
             | Self::FileNotFound
-            | Self::UploadNotFound => 404,
+            | Self::UploadNotFound
+            | Self::PreviewSizeNotFound => 404,
             Self::UploadIncomplete(_)
             | Self::UploadChanged
             | Self::ZonesUnavailable
             | Self::InvalidPart(_) => 409,
             Self::UploadMismatch(_) => 422,
             Self::MalformedRequest(_) => 400,
-            Self::Validation { .. } | Self::EmptyFile => 422,
+            Self::Validation { .. } | Self::EmptyFile | Self::NotPreviewable(_) => 422,
             Self::FileTooLarge { .. } | Self::RequestTooLarge { .. } => 413,
             Self::UnsupportedMediaType(_) => 415,
             Self::S3Connection(_)
@@ -205,6 +223,10 @@ impl ApiError {
             Self::FileTooLarge { .. } => "FILE_TOO_LARGE",
             Self::RequestTooLarge { .. } => "REQUEST_TOO_LARGE",
             Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
+            Self::PreviewSignatureInvalid => "PREVIEW_SIGNATURE_INVALID",
+            Self::PreviewUrlExpired => "PREVIEW_URL_EXPIRED",
+            Self::PreviewSizeNotFound => "PREVIEW_SIZE_NOT_FOUND",
+            Self::NotPreviewable(err) => err.code(),
             Self::S3Connection(_) => "S3_CONNECTION_ERROR",
             Self::S3PermissionDenied(_) => "S3_ACCESS_DENIED",
             Self::S3Credentials(_) => "S3_CREDENTIALS_ERROR",

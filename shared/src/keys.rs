@@ -4,6 +4,7 @@
 //! events/{event_id}/media/{YYYY}/{MM}/{DD}/{HHMMSS}_{micros}.{ext}
 //! users/{user_id}/profile/{YYYY}/{MM}/{DD}/{HHMMSS}_{micros}.{ext}
 //! temp/{YYYY}/{MM}/{DD}/{HHMMSS}_{micros}.{ext}
+//! events/{event_id}/previews/{media_id}/{size}.jpg     (an image's preview variants)
 //! ```
 //!
 //! Every piece is a UUID, a UTC timestamp or an extension from the allow-list, so nothing a
@@ -42,6 +43,33 @@ pub fn event_media_key(event_id: Uuid, at: DateTime<Utc>, extension: &str) -> S3
         "events/{event_id}/media/{}",
         dated_name(at, extension)
     ))
+}
+
+/// Where the preview of `media_id` at `size` (`thumb`, `medium`) lives: under its event, so
+/// the sweep and the IAM policy see it, and under a `previews/` segment no original uses.
+pub fn preview_key(event_id: Uuid, media_id: Uuid, size: crate::preview::PreviewSize) -> S3Key {
+    S3Key(format!(
+        "events/{event_id}/previews/{media_id}/{}.{}",
+        size.name(),
+        crate::preview::EXTENSION
+    ))
+}
+
+/// The media id a preview variant's key belongs to; `None` for any other key.
+pub fn preview_media_id(key: &str) -> Option<Uuid> {
+    let mut parts = key.split('/');
+    let (Some("events"), Some(event), Some("previews"), Some(media), Some(_file), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    Uuid::parse_str(event).ok()?;
+    Uuid::parse_str(media).ok()
 }
 
 /// Where a user's profile pictures live.
@@ -86,6 +114,24 @@ mod tests {
 
     fn noon() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2024, 1, 1, 12, 0, 0).unwrap() + Duration::microseconds(123_456)
+    }
+
+    #[test]
+    fn preview_keys_name_their_media_and_nothing_else_does() {
+        let event = Uuid::parse_str("6f1c2d3e-0000-4000-8000-000000000001").unwrap();
+        let media = Uuid::parse_str("7d3e9a10-0000-4000-8000-000000000002").unwrap();
+        let key = preview_key(event, media, crate::preview::PreviewSize::Thumb);
+        assert_eq!(
+            key.as_str(),
+            "events/6f1c2d3e-0000-4000-8000-000000000001/previews/7d3e9a10-0000-4000-8000-000000000002/thumb.jpg"
+        );
+        assert_eq!(preview_media_id(key.as_str()), Some(media));
+        assert_eq!(
+            preview_media_id(event_media_key(event, noon(), "jpg").as_str()),
+            None
+        );
+        assert_eq!(preview_media_id("events/x/previews/y/thumb.jpg"), None);
+        assert_eq!(preview_media_id(&format!("{key}/more")), None);
     }
 
     #[test]

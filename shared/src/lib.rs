@@ -17,6 +17,8 @@ pub mod lambda;
 pub mod media_type;
 pub mod metrics;
 pub mod payload;
+pub mod preview;
+pub mod preview_link;
 pub mod secrets;
 pub mod storage;
 pub mod sweep;
@@ -29,6 +31,7 @@ use crate::auth::{Authenticator, KEY_REREAD_INTERVAL};
 use crate::config::Config;
 use crate::db::Database;
 use crate::endpoint::{Capability, Spec};
+use crate::preview_link::{PreviewLinks, PreviewSigner};
 use crate::secrets::{Secret, SecretError, SecretSource, SecretsManager};
 use crate::storage::Storage;
 
@@ -40,6 +43,7 @@ pub struct AppState {
     pub db: Arc<Database>,
     storage: Option<Storage>,
     auth: Option<Arc<Authenticator>>,
+    previews: Option<Arc<PreviewSigner>>,
 }
 
 impl AppState {
@@ -68,12 +72,18 @@ impl AppState {
         };
         let secrets = Secrets::for_config(&config).await;
         // The secrets' round trips overlap with building the S3 client.
-        let (storage, db, auth) = tokio::try_join!(
+        let (storage, db, auth, previews) = tokio::try_join!(
             async { Ok(S3Client::<S3_CLIENT>::make(&config).await) },
             secrets.database(&config),
             async {
                 match spec.needs(Capability::JwtKey) {
                     true => secrets.authenticator(&config).await.map(Some),
+                    false => Ok(None),
+                }
+            },
+            async {
+                match spec.needs(Capability::PreviewKey) {
+                    true => secrets.preview_signer(&config).await.map(Some),
                     false => Ok(None),
                 }
             }
@@ -83,6 +93,7 @@ impl AppState {
             db: Arc::new(db),
             storage,
             auth: auth.map(Arc::new),
+            previews: previews.map(Arc::new),
         })
     }
 
@@ -90,13 +101,17 @@ impl AppState {
     /// narrow it per endpoint with [`AppState::narrowed_to`]).
     pub async fn build(config: Config, storage: Storage) -> Result<Self, InitError> {
         let secrets = Secrets::for_config(&config).await;
-        let (db, auth) =
-            tokio::try_join!(secrets.database(&config), secrets.authenticator(&config))?;
+        let (db, auth, previews) = tokio::try_join!(
+            secrets.database(&config),
+            secrets.authenticator(&config),
+            secrets.preview_signer(&config)
+        )?;
         Ok(Self {
             config,
             db: Arc::new(db),
             storage: Some(storage),
             auth: Some(Arc::new(auth)),
+            previews: Some(Arc::new(previews)),
         })
     }
 
@@ -108,6 +123,10 @@ impl AppState {
             db: self.db.clone(),
             storage: self.storage.clone().filter(|_| spec.builds_s3_client()),
             auth: self.auth.clone().filter(|_| spec.needs(Capability::JwtKey)),
+            previews: self
+                .previews
+                .clone()
+                .filter(|_| spec.needs(Capability::PreviewKey)),
         }
     }
 
@@ -124,6 +143,25 @@ impl AppState {
         self.auth
             .as_deref()
             .expect("the registry entry of this function declares no JWT key")
+    }
+
+    /// The preview URL checker: only functions whose registry entry declares the preview key
+    /// have one.
+    pub fn preview_signer(&self) -> &PreviewSigner {
+        self.previews
+            .as_deref()
+            .expect("the registry entry of this function declares no preview key")
+    }
+
+    /// The maker of media JSON's `previews` for one request, its URLs on the request's origin
+    /// (or `API_BASE_URL`).
+    pub fn preview_links(&self, headers: &http::HeaderMap) -> PreviewLinks {
+        let origin = preview_link::request_origin(self.config.api_base_url.as_deref(), headers);
+        PreviewLinks::new(
+            self.previews.clone(),
+            origin,
+            chrono::Utc::now().timestamp(),
+        )
     }
 
     /// The public URL of an object (see [`Config::file_url`]).
@@ -180,10 +218,10 @@ struct Secrets(Option<Arc<SecretsManager>>);
 impl Secrets {
     async fn for_config(config: &Config) -> Self {
         let needed = config.database.is_secrets_manager()
-            || config
-                .jwt_secret
-                .as_ref()
-                .is_some_and(SecretSource::is_secrets_manager);
+            || [&config.jwt_secret, &config.preview_key]
+                .into_iter()
+                .flatten()
+                .any(SecretSource::is_secrets_manager);
         if !needed {
             return Self(None);
         }
@@ -238,6 +276,17 @@ impl Secrets {
     }
 }
 
+impl Secrets {
+    /// The preview signing key, read once at cold start: a rotated key reaches new
+    /// containers, and links signed with the old one answer 403 until the client asks for the
+    /// media again.
+    async fn preview_signer(&self, config: &Config) -> Result<PreviewSigner, InitError> {
+        let source = config.preview_key.as_ref().ok_or(InitError::NoPreviewKey)?;
+        let key = self.secret(source).read().await?;
+        PreviewSigner::new(&key).map_err(|weak| InitError::WeakPreviewKey(weak.to_string()))
+    }
+}
+
 /// Why a container could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -247,6 +296,13 @@ pub enum InitError {
     Database(#[from] db::DbError),
     #[error(transparent)]
     JwtSecret(#[from] SecretError),
+    /// The function makes preview URLs and neither `PREVIEW_SIGNING_KEY` nor
+    /// `PREVIEW_SIGNING_KEY_ARN` is set.
+    #[error("PREVIEW_SIGNING_KEY or PREVIEW_SIGNING_KEY_ARN is required")]
+    NoPreviewKey,
+    /// The preview signing key is too short.
+    #[error("{0}")]
+    WeakPreviewKey(String),
     /// A programming error: the configuration was read without the JWT key.
     #[error("the configuration was read without the JWT key")]
     NoJwtKey,

@@ -264,6 +264,34 @@ impl Storage {
         Ok(())
     }
 
+    /// Writes a preview variant: never over an existing one (`If-None-Match: *`, so of two
+    /// concurrent first requests one writes and the other gets
+    /// [`StorageError::AlreadyExists`] and serves the same variant), SSE AES256, and cacheable
+    /// for good (a variant never changes: it is made again only after it was deleted).
+    #[tracing::instrument(skip(self, body), fields(bucket = %self.bucket, bytes = body.len()))]
+    pub async fn put_variant(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        media_id: &str,
+    ) -> Result<(), StorageError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .content_type(content_type)
+            .cache_control("private, max-age=31536000, immutable")
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .metadata("media_id", media_id)
+            .if_none_match("*")
+            .send()
+            .await
+            .map_err(StorageError::from_sdk)?;
+        Ok(())
+    }
+
     #[tracing::instrument(skip(self), fields(bucket = %self.bucket))]
     pub async fn download(&self, key: &str) -> Result<Bytes, StorageError> {
         self.get_bytes(key, None, None).await
@@ -483,6 +511,34 @@ impl Storage {
             url: request.uri().to_owned(),
             headers,
             expires_at,
+        })
+    }
+
+    /// A GET URL signed as of `start` and valid for `ttl` from then: the same URL for every
+    /// call with the same `start`, so a browser that cached the object under it uses it again.
+    #[tracing::instrument(skip(self), fields(bucket = %self.bucket))]
+    pub async fn presigned_get_from(
+        &self,
+        key: &str,
+        start: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<PresignedUrl, StorageError> {
+        let config = PresigningConfig::builder()
+            .start_time(start.into())
+            .expires_in(ttl)
+            .build()
+            .map_err(|e| StorageError::Other(e.to_string()))?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(StorageError::from_sdk)?;
+        Ok(PresignedUrl {
+            url: request.uri().to_owned(),
+            expires_at: start + ttl,
         })
     }
 

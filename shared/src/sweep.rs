@@ -4,7 +4,9 @@
 //! 2. Objects under `temp/` that no pending upload owns (a completed upload whose temp delete
 //!    failed) are deleted once older than the grace period.
 //! 3. Objects under `events/` that no live row points to are reported once older than the
-//!    grace period, and deleted when configured to.
+//!    grace period, and deleted when configured to. A preview variant
+//!    (`events/{event_id}/previews/{media_id}/…`) belongs to its media id's live row; without
+//!    one it is an orphan like any other object.
 //! 4. Live rows whose object is missing are reported (never changed: a human decides).
 //! 6. Resumable (multipart) uploads past their expiry are aborted in S3 with their rows (and
 //!    the object of one S3 assembled but the API never recorded); uploads S3 holds that no
@@ -22,10 +24,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use uuid::Uuid;
 
 use crate::config::Config;
 use crate::db::shape::Shape;
 use crate::db::{Database, DbError, media, multipart_uploads, pending_uploads, zones};
+use crate::keys;
 use crate::storage::{Storage, StorageError};
 
 /// Why a sweep stopped. It answers no client: the function logs it and the next schedule
@@ -221,9 +225,10 @@ async fn check_event_objects(
     let objects = state.storage.list("events/").await?;
     // Rows are read after the listing: a row inserted in between points at an object listed
     // already, never the other way round.
-    let (live, assembling): (HashSet<String>, HashSet<String>) = {
+    let (live, live_media, assembling): (HashSet<String>, HashSet<Uuid>, HashSet<String>) = {
         let client = state.db.get().await?;
-        let live = media::live_keys(&client).await?.into_iter().collect();
+        let keys = media::live_keys(&client).await?.into_iter().collect();
+        let ids = media::live_ids(&client).await?.into_iter().collect();
         // An object S3 assembled for a resumable upload that is not recorded yet (a complete
         // in flight, or one to retry): the upload's expiry decides, not the object's age.
         let assembling = multipart_uploads::open(&client)
@@ -231,13 +236,16 @@ async fn check_event_objects(
             .into_iter()
             .map(|(_, key)| key)
             .collect();
-        (live, assembling)
+        (keys, ids, assembling)
     };
     report.objects_checked = objects.len();
     let listed: HashSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+    let accounted_for = |key: &str| match keys::preview_media_id(key) {
+        Some(media_id) => live_media.contains(&media_id),
+        None => live.contains(key) || assembling.contains(key),
+    };
     for object in &objects {
-        let accounted = live.contains(&object.key) || assembling.contains(&object.key);
-        if !accounted && is_older(object.last_modified, cutoff) {
+        if !accounted_for(&object.key) && is_older(object.last_modified, cutoff) {
             report.orphan_objects.push(object.key.clone());
         }
     }

@@ -1,6 +1,7 @@
 //! What a failure may never leave behind, checked the same way everywhere: the bucket and
-//! the rows agree. Objects under `events/` are exactly the live rows' keys, every object under
-//! `temp/` belongs to a pending upload, and every object is encrypted at rest.
+//! the rows agree. Objects under `events/` are exactly the live rows' keys and preview
+//! variants of live rows, every object under `temp/` belongs to a pending upload, and every
+//! object is encrypted at rest.
 
 use std::collections::BTreeSet;
 
@@ -72,10 +73,30 @@ impl Snapshot {
     /// Panics unless the bucket and the rows agree (see the module's comment); `storage`
     /// is asked for each object's encryption.
     pub async fn assert_consistent(&self, storage: &Storage) {
+        let live_ids: BTreeSet<Uuid> = self
+            .rows
+            .iter()
+            .filter(|(_, _, deleted)| !deleted)
+            .map(|(id, _, _)| *id)
+            .collect();
+        let (variants, originals): (BTreeSet<&str>, BTreeSet<&str>) = self
+            .objects_under("events/")
+            .into_iter()
+            .partition(|key| shared::keys::preview_media_id(key).is_some());
         assert_eq!(
-            self.objects_under("events/"),
+            originals,
             self.live_keys(),
             "objects under events/ and live rows disagree"
+        );
+        let orphans: Vec<&str> = variants
+            .into_iter()
+            .filter(|key| {
+                !shared::keys::preview_media_id(key).is_some_and(|id| live_ids.contains(&id))
+            })
+            .collect();
+        assert!(
+            orphans.is_empty(),
+            "preview variants without a live row: {orphans:?}"
         );
         let temp = self.objects_under("temp/");
         let pending = self.pending.iter().map(String::as_str).collect();

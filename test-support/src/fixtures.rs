@@ -165,7 +165,10 @@ mod tests {
             assert!(!text.contains(FIXTURE_EVENT_ID), "{function}/{case}");
             assert!(!text.contains(FIXTURE_MEDIA_ID), "{function}/{case}");
             assert!(!text.contains(FIXTURE_TOKEN), "{function}/{case}");
-            assert!(text.contains(&event.to_string()), "{function}/{case}");
+            // The signed-URL endpoints' paths name no event.
+            if endpoint.path().contains("{event_id}") {
+                assert!(text.contains(&event.to_string()), "{function}/{case}");
+            }
             parse(&text).unwrap();
         }
     }

@@ -22,6 +22,7 @@ pub async fn handle(state: &AppState, zone: OwnedZone, input: Input) -> ApiResul
         row,
         client,
         shape,
+        links,
         ..
     } = zone;
     if shape == Shape::Seed {
@@ -41,6 +42,7 @@ pub async fn handle(state: &AppState, zone: OwnedZone, input: Input) -> ApiResul
         user_id: user.id,
         client: &client,
         shape,
+        links: &links,
     };
     let batch = store_all(&to, &form, BatchZone::Existing(row.id)).await?;
     tracing::info!(event_id = %row.event_id, stored = batch.total_successful, failed = batch.total_failed, "files added to a zone");

@@ -22,6 +22,7 @@ use crate::db::media::{self, MediaRow, NewMedia, Zone};
 use crate::db::shape::Shape;
 use crate::error::ApiError;
 use crate::media_type::{self, sanitize_file_name};
+use crate::preview_link::PreviewLinks;
 use crate::storage::ObjectMetadata;
 
 /// Where the files of one request go: the event, who sends them, and the connection and
@@ -32,6 +33,8 @@ pub(super) struct Destination<'a> {
     pub user_id: Uuid,
     pub client: &'a Client,
     pub shape: Shape,
+    /// Signs the stored images' `previews`.
+    pub links: &'a PreviewLinks,
 }
 
 /// The metadata written with a file whose zone is created with it (and on the seed shape,
@@ -82,11 +85,11 @@ impl BatchJson {
         }
     }
 
-    fn stored(&mut self, row: MediaRow) {
+    fn stored(&mut self, row: MediaRow, links: &PreviewLinks) {
         if self.batch_id.is_none() {
             self.batch_id = row.batch_id;
         }
-        self.successful.push(MediaJson::from(row));
+        self.successful.push(MediaJson::new(row, links));
         self.total_successful += 1;
     }
 
@@ -132,7 +135,7 @@ pub(super) async fn store_all(
             (BatchZone::New(id) | BatchZone::Existing(id), _, _) => Zone::Join(id),
         };
         match store_file(to, file, metadata, zone).await {
-            Ok(row) => batch.stored(row),
+            Ok(row) => batch.stored(row, to.links),
             Err(ApiError::ZoneNotFound) => match batch_zone {
                 BatchZone::Existing(_) => return Err(ApiError::ZoneNotFound),
                 // The request's own zone went with a delete of the files stored before.

@@ -42,6 +42,7 @@ pub async fn handle(state: &AppState, upload: OwnedUpload) -> ApiResult {
                 event_id,
                 mut client,
                 shape,
+                links,
                 ..
             },
         upload_id,
@@ -50,7 +51,7 @@ pub async fn handle(state: &AppState, upload: OwnedUpload) -> ApiResult {
     let Some(pending) = pending_uploads::lock(&tx, event_id, upload_id).await? else {
         // Completed before (the media row carries the upload's id), or never created.
         return match media::find_in_event(&tx, shape, event_id, upload_id).await? {
-            Some(row) => Ok(json_response(200, &MediaJson::from(row))),
+            Some(row) => Ok(json_response(200, &MediaJson::new(row, &links))),
             None => Err(ApiError::UploadNotFound),
         };
     };
@@ -124,7 +125,7 @@ pub async fn handle(state: &AppState, upload: OwnedUpload) -> ApiResult {
     };
     delete_temp(state, &pending).await;
     tracing::info!(media_id = %row.id, %event_id, key = %key, "direct upload completed");
-    Ok(json_response(201, &MediaJson::from(row)))
+    Ok(json_response(201, &MediaJson::new(row, &links)))
 }
 
 /// The zone the upload's row goes into: the one it was announced into, its album's, or a

@@ -9,7 +9,10 @@
 
 use futures_util::future::join_all;
 
+use uuid::Uuid;
+
 use super::extract::OwnedZone;
+use super::publish::remove_objects;
 use crate::AppState;
 use crate::db::media;
 use crate::db::shape::Shape;
@@ -41,7 +44,7 @@ pub async fn handle(state: &AppState, zone: OwnedZone) -> ApiResult {
             continue;
         }
         deleted += files.len();
-        delete_files(state, &mut client, shape, &files).await?;
+        delete_files(state, &mut client, shape, row.event_id, &files).await?;
     }
     tracing::info!(event_id = %row.event_id, files = deleted, "zone deleted");
     Ok(empty_response(204))
@@ -53,10 +56,16 @@ async fn delete_files(
     state: &AppState,
     client: &mut deadpool_postgres::Client,
     shape: Shape,
+    event_id: Uuid,
     files: &[StoredFile],
 ) -> Result<(), ApiError> {
     for batch in files.chunks(CONCURRENT_DELETES) {
-        let outcomes = join_all(batch.iter().map(|file| delete_object(state, file))).await;
+        let outcomes = join_all(
+            batch
+                .iter()
+                .map(|file| delete_object(state, event_id, file)),
+        )
+        .await;
         let mut failure = None;
         for (file, outcome) in batch.iter().zip(outcomes) {
             match outcome {
@@ -75,9 +84,10 @@ async fn delete_files(
     Ok(())
 }
 
-async fn delete_object(state: &AppState, file: &StoredFile) -> Result<(), ApiError> {
-    match file.s3_key.as_deref() {
-        Some(key) => state.storage().delete(key).await.map_err(ApiError::from),
-        None => Ok(()),
-    }
+async fn delete_object(
+    state: &AppState,
+    event_id: Uuid,
+    file: &StoredFile,
+) -> Result<(), ApiError> {
+    remove_objects(state, event_id, file.id, file.s3_key.as_deref()).await
 }

@@ -17,13 +17,18 @@ use crate::db::events::{self, Access};
 use crate::db::media::{self, Lookup, MediaRow};
 use crate::db::shape::Shape;
 use crate::db::zones::{self, ZoneLookup, ZoneRow};
-use crate::edge::{path_uuid, single_query_param};
+use crate::edge::{path_text, path_uuid, single_query_param};
 use crate::error::ApiError;
+use crate::preview::PreviewSize;
+use crate::preview_link::LinkError;
+use crate::preview_link::PreviewLinks;
 
 /// An event the caller owns.
 pub struct OwnedEvent {
     pub user: AuthenticatedUser,
     pub event_id: Uuid,
+    /// Signs the `previews` of the media JSON this request answers.
+    pub links: PreviewLinks,
     /// The connection ownership was read on, for the handler's next statements.
     pub client: Client,
     pub shape: Shape,
@@ -33,6 +38,7 @@ pub struct OwnedEvent {
 /// A live media item of an event the caller owns.
 pub struct OwnedMedia {
     pub row: MediaRow,
+    pub links: PreviewLinks,
     pub client: Client,
     pub shape: Shape,
     _checked: Checked,
@@ -43,6 +49,7 @@ pub struct OwnedMedia {
 pub struct OwnedZone {
     pub user: AuthenticatedUser,
     pub row: ZoneRow,
+    pub links: PreviewLinks,
     pub client: Client,
     pub shape: Shape,
     _checked: Checked,
@@ -90,6 +97,50 @@ impl Input {
     }
 }
 
+/// A preview the URL's signature allows: the live media item and the size. Made only by
+/// [`signed_preview`], after the signature and before any S3 request.
+pub struct SignedPreview {
+    pub row: MediaRow,
+    pub size: PreviewSize,
+    _checked: Checked,
+}
+
+/// `{media_id}` and `{size}` of `path`, authorized by the query's `expires` and `signature`
+/// instead of a token: media id (422), size (404), signature (403, checked before the
+/// database is asked anything, so forged links cost no query), then the live row (404).
+pub async fn signed_preview(
+    state: &AppState,
+    request: Request,
+    path: &str,
+) -> Result<SignedPreview, ApiError> {
+    let media_id = path_uuid(&request, path, "media_id")?;
+    let size = path_text(&request, path, "size")
+        .as_deref()
+        .and_then(PreviewSize::from_name)
+        .ok_or(ApiError::PreviewSizeNotFound)?;
+    let query =
+        |name| single_query_param(&request, name).map_err(|_| ApiError::PreviewSignatureInvalid);
+    let (expires, signature) = (query("expires")?, query("signature")?);
+    let now = chrono::Utc::now().timestamp();
+    state
+        .preview_signer()
+        .verify(media_id, size, expires, signature, now)
+        .map_err(|err| match err {
+            LinkError::BadSignature => ApiError::PreviewSignatureInvalid,
+            LinkError::Expired => ApiError::PreviewUrlExpired,
+        })?;
+    let client = state.db.get().await?;
+    let shape = state.db.shape(&client).await?;
+    let row = media::find_live(&client, shape, media_id)
+        .await?
+        .ok_or(ApiError::MediaNotFound)?;
+    Ok(SignedPreview {
+        row,
+        size,
+        _checked: Checked,
+    })
+}
+
 /// `{event_id}` of `path`, owned by the caller.
 pub async fn event(
     state: &AppState,
@@ -128,6 +179,7 @@ pub async fn media(
         Lookup::Found(row) => Ok((
             OwnedMedia {
                 row: *row,
+                links: state.preview_links(request.headers()),
                 client,
                 shape,
                 _checked: Checked,
@@ -156,6 +208,7 @@ pub async fn zone(
             OwnedZone {
                 user,
                 row: *row,
+                links: state.preview_links(request.headers()),
                 client,
                 shape,
                 _checked: Checked,
@@ -186,6 +239,7 @@ async fn event_and_ids<const N: usize>(
             OwnedEvent {
                 user,
                 event_id,
+                links: state.preview_links(request.headers()),
                 client,
                 shape,
                 _checked: Checked,

@@ -11,6 +11,7 @@ use super::paging::{self, Window};
 use crate::db::media::{self, MediaRow, TypeFilter};
 use crate::edge::ApiResult;
 use crate::error::ApiError;
+use crate::preview_link::PreviewLinks;
 
 #[tracing::instrument(skip_all)]
 pub async fn handle(event: OwnedEvent, input: Input) -> ApiResult {
@@ -18,6 +19,7 @@ pub async fn handle(event: OwnedEvent, input: Input) -> ApiResult {
         event_id,
         client,
         shape,
+        links,
         ..
     } = event;
     let query = ListQuery::from_input(&input)?;
@@ -30,15 +32,23 @@ pub async fn handle(event: OwnedEvent, input: Input) -> ApiResult {
         query.limit,
     )
     .await?;
-    Ok(page_response(input.path(), &query, rows, total))
+    Ok(page_response(input.path(), &query, rows, total, &links))
 }
 
 /// The leading rows that fit one answer, as a JSON array, with `X-Total-Count` and, when rows
 /// follow, a `Link` to the next page that starts right after the last item sent.
-fn page_response(path: &str, query: &ListQuery, rows: Vec<MediaRow>, total: i64) -> Response<Body> {
+fn page_response(
+    path: &str,
+    query: &ListQuery,
+    rows: Vec<MediaRow>,
+    total: i64,
+    links: &PreviewLinks,
+) -> Response<Body> {
     let items: Vec<String> = rows
         .into_iter()
-        .map(|row| serde_json::to_string(&MediaJson::from(row)).expect("media JSON serializes"))
+        .map(|row| {
+            serde_json::to_string(&MediaJson::new(row, links)).expect("media JSON serializes")
+        })
         .collect();
     // The link is sized for the largest skip it can name, so the real one never needs more.
     let longest_link = next_link(path, query, query.skip + items.len() as i64);
@@ -139,8 +149,26 @@ mod tests {
         }
     }
 
+    /// Preview links on the longest origin a request can give them (a 255-character `Host`).
+    fn links() -> PreviewLinks {
+        let key = secrecy::SecretString::from("k".repeat(32));
+        let signer = crate::preview_link::PreviewSigner::new(&key).unwrap();
+        let origin = format!("https://{}", "h".repeat(255));
+        PreviewLinks::new(Some(std::sync::Arc::new(signer)), origin, 1_800_000_000)
+    }
+
     fn item_cost(row: MediaRow) -> usize {
-        payload::json_escaped_len(&serde_json::to_string(&MediaJson::from(row)).unwrap()) + 1
+        let json = serde_json::to_string(&MediaJson::new(row, &links())).unwrap();
+        payload::json_escaped_len(&json) + 1
+    }
+
+    #[test]
+    fn the_largest_image_costs_less_than_the_largest_item() {
+        // An image's previews (two URLs of ~390 characters on the longest origin) weigh less
+        // than the 245 characters its short file_type saves at 4 bytes each.
+        let mut image = largest_row(1);
+        image.file_type = "image/jpeg".to_owned();
+        assert!(item_cost(image) < item_cost(largest_row(1)));
     }
 
     #[test]
@@ -151,11 +179,12 @@ mod tests {
         //   file_url 512 × 4 + s3_key 512 × 4 + file_type 255 × 4 = 5,116;
         //   ids, size, dates, field names and the comma: 377 (each `"` of the JSON is 2 bytes);
         //   width, height and duration_ms at their longest (i32::MIN, i64::MIN) with their
-        //   names: 22 + 23 + 37 = 82.
-        // 59,649 bytes, so 6,291,556 / 59,649 = 105 items per answer at worst, while the 1000
+        //   names: 22 + 23 + 37 = 82;
+        //   `,"previews":null` (not an image): 18.
+        // 59,667 bytes, so 6,291,556 / 59,667 = 105 items per answer at worst, while the 1000
         // items `limit` allows would be ~59.5 MB: pages are cut by size, not only by count.
         let cost = item_cost(largest_row(1));
-        assert_eq!(cost, 1_024 + 40_000 + 13_050 + 5_116 + 377 + 82);
+        assert_eq!(cost, 1_024 + 40_000 + 13_050 + 5_116 + 377 + 82 + 18);
         assert!(1000 * cost > payload::RESPONSE_MAX_BYTES);
         assert!(payload::RESPONSE_MAX_BYTES / cost >= 100);
     }
@@ -169,7 +198,7 @@ mod tests {
             limit: 1000,
         };
         let path = "/api/v1/events/e/media";
-        let response = page_response(path, &query, rows, 1007);
+        let response = page_response(path, &query, rows, 1007, &links());
         let size = payload::response_size(&response) + EDGE_HEADER_BYTES;
         assert!(size <= payload::RESPONSE_MAX_BYTES, "{size}");
         assert!(size + item_cost(largest_row(0)) > payload::RESPONSE_MAX_BYTES);
@@ -193,11 +222,11 @@ mod tests {
     fn the_last_page_has_no_next_link() {
         let rows: Vec<MediaRow> = (0..3).map(largest_row).collect();
         let query = query(&[("skip", "2")]).unwrap();
-        let response = page_response("/p", &query, rows, 5);
+        let response = page_response("/p", &query, rows, 5, &links());
         assert!(!response.headers().contains_key(LINK));
         assert_eq!(response.headers()["x-total-count"], "5");
         let rows: Vec<MediaRow> = (0..3).map(largest_row).collect();
-        let response = page_response("/p", &query, rows, 6);
+        let response = page_response("/p", &query, rows, 6, &links());
         assert_eq!(
             response.headers()[LINK],
             "</p?skip=5&limit=100>; rel=\"next\""

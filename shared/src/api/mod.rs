@@ -25,6 +25,7 @@ pub mod list_zones;
 pub mod multipart;
 mod paging;
 mod presign;
+pub mod preview;
 mod publish;
 pub mod stream;
 pub mod update_zone;
@@ -36,7 +37,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use std::collections::BTreeMap;
+
 use crate::db::media::MediaRow;
+use crate::preview_link::PreviewLinks;
 
 /// The media JSON of the spec, the same on every endpoint.
 #[derive(Debug, Serialize, serde::Deserialize, PartialEq)]
@@ -59,13 +63,18 @@ pub struct MediaJson {
     pub height: Option<i32>,
     /// Length of a video or audio file in milliseconds; null when unknown.
     pub duration_ms: Option<i64>,
+    /// Signed URLs of the image's previews by size (`thumb`, `medium`), which work without
+    /// an Authorization header; null for other types (see [`crate::preview_link`]).
+    pub previews: Option<BTreeMap<String, String>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<MediaRow> for MediaJson {
-    fn from(row: MediaRow) -> Self {
+impl MediaJson {
+    /// The one place media JSON is made: the row, and its previews' links for this request.
+    pub fn new(row: MediaRow, links: &PreviewLinks) -> Self {
         Self {
+            previews: links.for_media(row.id, &row.file_type),
             tags: split_tags(row.tags.as_deref().unwrap_or("")),
             updated_at: row.updated_at.unwrap_or(row.created_at),
             id: row.id,

@@ -1,13 +1,14 @@
 //! Shared by the two ways a file is published (the form upload and a direct upload's
 //! complete): writing it at a free `events/` key, and taking it back when its row cannot be
-//! recorded.
+//! recorded; and removing a media item's objects (delete-media, delete-zone).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::keys::{S3Key, event_media_key, next_instant};
+use crate::keys::{self, S3Key, event_media_key, next_instant};
+use crate::preview::PreviewSize;
 use crate::storage::StorageError;
 
 /// How many neighbouring keys to try when a key is taken (only writes to the same event in
@@ -46,4 +47,23 @@ pub(super) async fn remove_orphan(state: &AppState, key: &S3Key) {
     if let Err(err) = state.storage().delete(key.as_str()).await {
         tracing::error!(key = %key, error = %err, "could not remove the object of a failed upload");
     }
+}
+
+/// Removes a media item's objects before its row: the preview variants first (they are made
+/// again from the original, never the other way round), then the original. Deleting a
+/// variant that was never made succeeds, as S3 deletes do.
+pub(super) async fn remove_objects(
+    state: &AppState,
+    event_id: Uuid,
+    media_id: Uuid,
+    original: Option<&str>,
+) -> Result<(), ApiError> {
+    let storage = state.storage();
+    let variants = PreviewSize::ALL.map(|size| keys::preview_key(event_id, media_id, size));
+    futures_util::future::try_join_all(variants.iter().map(|key| storage.delete(key.as_str())))
+        .await?;
+    if let Some(key) = original {
+        storage.delete(key).await?;
+    }
+    Ok(())
 }

@@ -24,6 +24,7 @@ pub async fn handle(state: &AppState, event: OwnedEvent, input: Input) -> ApiRes
         event_id,
         client,
         shape,
+        links,
         ..
     } = event;
     let form = upload_form::read(input.into_request()).await?;
@@ -33,6 +34,7 @@ pub async fn handle(state: &AppState, event: OwnedEvent, input: Input) -> ApiRes
         user_id: user.id,
         client: &client,
         shape,
+        links: &links,
     };
     let zone_id = Uuid::new_v4();
     if let [file] = form.files.as_slice() {
@@ -43,7 +45,7 @@ pub async fn handle(state: &AppState, event: OwnedEvent, input: Input) -> ApiRes
             tags: &tags,
         };
         let row = store_file(&to, file, metadata, Zone::Own(zone_id)).await?;
-        return Ok(json_response(201, &MediaJson::from(row)));
+        return Ok(json_response(201, &MediaJson::new(row, &links)));
     }
     let batch = store_all(&to, &form, BatchZone::New(zone_id)).await?;
     tracing::info!(%event_id, stored = batch.total_successful, failed = batch.total_failed, "batch uploaded");

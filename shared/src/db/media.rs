@@ -418,6 +418,31 @@ pub async fn find_in_event(
     Ok(row.as_ref().map(MediaRow::from_row))
 }
 
+/// A live media row by id alone, in a live event: for preview-media, whose signed URL names
+/// no event and carries no token (the signature was issued to the owner).
+pub async fn find_live(
+    client: &impl Unnamed,
+    shape: Shape,
+    media_id: Uuid,
+) -> Result<Option<MediaRow>, DbError> {
+    let (columns, zone_join) = (columns(shape), zone_join(shape));
+    let sql = format!(
+        "select {columns} from event_media m \
+         join events e on e.id = m.event_id and not e.is_deleted{zone_join} \
+         where m.id = $1 and not m.is_deleted"
+    );
+    let row = client.query_opt_unnamed(&sql, &[&media_id]).await?;
+    Ok(row.as_ref().map(MediaRow::from_row))
+}
+
+/// The id of every live row (for the sweep: a preview variant of any other id is an orphan).
+pub async fn live_ids(client: &Client) -> Result<Vec<Uuid>, DbError> {
+    let rows = client
+        .query_unnamed("select id from event_media where not is_deleted", &[])
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
 /// Every `s3_key` of a live row (for the sweep's consistency check).
 pub async fn live_keys(client: &Client) -> Result<Vec<String>, DbError> {
     let rows = client

@@ -19,6 +19,7 @@ mod multipart;
 mod one_check;
 mod plugs_shapes;
 mod pooler;
+mod previews;
 mod read;
 mod relay;
 mod secrets;

@@ -21,6 +21,8 @@ pub use test_support::fixtures::{
 pub use test_support::{BOUNDARY, Endpoint, Part, fixture_of, jpeg, png};
 
 pub const SECRET: &str = "integration-test-secret";
+/// The preview URLs' signing key of every test (its own, not the JWT key).
+pub const PREVIEW_KEY: &str = "integration-test-preview-signing-key-0123456789";
 
 fn stack_var(name: &str) -> String {
     stack::var(name).unwrap_or_else(|e| panic!("{e:#}"))
@@ -60,6 +62,7 @@ pub fn config(database_url: &str, bucket: &str, overrides: &[(&str, &str)]) -> C
     vars.insert("DATABASE_URL".into(), database_url.into());
     vars.insert("S3_BUCKET_NAME".into(), bucket.into());
     vars.insert("SECRET_KEY".into(), SECRET.into());
+    vars.insert("PREVIEW_SIGNING_KEY".into(), PREVIEW_KEY.into());
     stack::config_of(&vars, overrides).expect("test configuration is valid")
 }
 
@@ -381,6 +384,14 @@ pub fn fixture(function: &str, case: &str, event_id: Uuid, media_id: Uuid, token
     let text = fixture_text(function, case).unwrap_or_else(|e| panic!("{e:#}"));
     parse(&fill(&text, event_id, media_id, token))
         .unwrap_or_else(|e| panic!("{function}/{case}: {e:#}"))
+}
+
+/// Every endpoint that checks an access token: all but the signed-URL ones (preview-media),
+/// whose own checks are in previews.rs.
+pub fn token_endpoints() -> impl Iterator<Item = Endpoint> {
+    Endpoint::ALL
+        .into_iter()
+        .filter(|e| !shared::endpoint::SIGNED_URL_ENDPOINTS.contains(e))
 }
 
 /// The fixture of `endpoint` for this organiser and media.

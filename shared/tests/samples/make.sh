@@ -32,3 +32,59 @@ ffmpeg "${q[@]}" -f lavfi -i sine=frequency=440:duration=1.5 -c:a aac -b:a 32k t
 # its scan cut): the mp4 cannot be analysed, the JPEG's headers still can.
 head -c "$(( $(stat -c %s moov-at-end.mp4) / 2 ))" moov-at-end.mp4 > truncated.mp4
 head -c 120 orientation-6.jpg > truncated.jpg
+
+# Previews (shared/src/preview.rs): the photo that loses its metadata, and hostile images.
+"$python" - <<'PY'
+import struct, zlib
+from PIL import Image, ImageDraw
+
+# 800×600 as stored, orientation 6 (displays 600×800), with GPS, XMP and a comment that no
+# preview may carry. The top-left quadrant is red: displayed, it is the top-right one.
+img = Image.new("RGB", (800, 600), (30, 90, 200))
+ImageDraw.Draw(img).rectangle([0, 0, 399, 299], fill=(220, 20, 20))
+exif = Image.Exif()
+exif[0x0112] = 6
+exif[0x010F] = "PlugsPhone"
+gps = exif.get_ifd(0x8825)
+gps[1] = "N"; gps[2] = (48.0, 51.0, 24.0); gps[3] = "E"; gps[4] = (2.0, 21.0, 3.0)
+xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description secret="xmp-secret"/></rdf:RDF></x:xmpmeta>'
+img.save("gps-orientation-6.jpg", quality=85, exif=exif.tobytes(), xmp=xmp, comment=b"comment-secret")
+
+# A decompression bomb: a valid PNG header declaring 100,000 × 100,000 pixels, then one
+# small IDAT. Its frame would be 10 GB of grey; the file is under 100 bytes.
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
+with open("bomb.png", "wb") as f:
+    f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
+
+# CMYK, as Photoshop writes it (Adobe marker, inverted): pure red ink-wise (0, 100%, 100%, 0).
+Image.new("CMYK", (64, 48), (0, 255, 255, 0)).save("cmyk.jpg", quality=90)
+
+# A photo cut in the middle of its scan: the frame header is there, the pixels are not all.
+big = Image.new("RGB", (320, 240))
+ImageDraw.Draw(big).ellipse([20, 20, 300, 220], fill=(250, 200, 0))
+big.save("scan-cut.jpg.full", "JPEG", quality=90)
+data = open("scan-cut.jpg.full", "rb").read()
+open("truncated-scan.jpg", "wb").write(data[: len(data) // 2])
+
+# A PNG whose pixel data is not zlib: its header is fine, its IDAT garbage.
+ihdr = struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0)
+with open("corrupt.png", "wb") as f:
+    f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"not zlib at all" * 4) + chunk(b"IEND", b""))
+
+# A transparent PNG whose hidden colour is black: its preview must be white there.
+Image.new("RGBA", (40, 30), (0, 0, 0, 0)).save("transparent.png")
+
+# 16 bits per sample, RGB (colour type 2, bit depth 16): a red-to-blue ramp, 40×30.
+rows = b"".join(
+    b"\0" + b"".join(struct.pack(">HHH", 65535 - x * 1680, 0, x * 1680) for x in range(40))
+    for _ in range(30)
+)
+ihdr = struct.pack(">IIBBBBB", 40, 30, 16, 2, 0, 0, 0)
+with open("rgb16.png", "wb") as f:
+    f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+open("drawing.svg", "w").write('<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><circle cx="50" cy="50" r="40" fill="red"/></svg>\n')
+PY
+rm -f scan-cut.jpg.full

@@ -55,6 +55,7 @@ pub async fn handle(state: &AppState, upload: OwnedUpload, input: Input) -> ApiR
                 event_id,
                 mut client,
                 shape,
+                links,
                 ..
             },
         upload_id,
@@ -63,7 +64,7 @@ pub async fn handle(state: &AppState, upload: OwnedUpload, input: Input) -> ApiR
     let Some(open) = multipart_uploads::lock(&tx, event_id, upload_id).await? else {
         // Completed before (the media row carries the upload's id), or never created.
         return match media::find_in_event(&tx, shape, event_id, upload_id).await? {
-            Some(row) => Ok(json_response(200, &MediaJson::from(row))),
+            Some(row) => Ok(json_response(200, &MediaJson::new(row, &links))),
             None => Err(ApiError::UploadNotFound),
         };
     };
@@ -139,7 +140,7 @@ pub async fn handle(state: &AppState, upload: OwnedUpload, input: Input) -> ApiR
     multipart_uploads::delete(&tx, open.id).await?;
     tx.commit().await.map_err(DbError::from)?;
     tracing::info!(media_id = %row.id, %event_id, key = %open.s3_key, size = open.file_size, "multipart upload completed");
-    Ok(json_response(201, &MediaJson::from(row)))
+    Ok(json_response(201, &MediaJson::new(row, &links)))
 }
 
 /// The body's parts: every part of the plan, each once, in order (S3 wants ascending part

@@ -1,0 +1,507 @@
+//! Image previews: the pure part. [`render`] turns an original image's bytes into a JPEG that
+//! fits a [`PreviewSize`]'s box, with no S3 and no database, so the function, the tests and a
+//! bench binary all time the same code.
+//!
+//! What a preview is: the first frame (animated GIF and WebP), turned by the EXIF orientation,
+//! alpha flattened onto white, scaled down to fit the box (never up), sRGB, as a baseline JPEG
+//! carrying no metadata at all (the encoder writes only the JFIF header: no EXIF, GPS, XMP,
+//! ICC or comments; nothing of the original is copied).
+//!
+//! Colour: pixels are taken as sRGB. An embedded ICC profile is ignored (a Display P3 photo
+//! comes out slightly less saturated, never wrong in hue); CMYK JPEGs are converted naively
+//! (`r = (1 − c)(1 − k)` and so on), which is right for the Adobe-inverted files
+//! Photoshop and ImageMagick write and approximate for press profiles.
+//!
+//! Hostile input: the dimensions are read from the header (`imagesize`) and checked against
+//! [`MAX_PIXELS`] before any decoder runs, and each decoder gets a memory limit as well, so a
+//! decompression bomb is refused without allocating its frame. A JPEG larger than twice the
+//! box decodes with DCT scaling (1/2, 1/4 or 1/8: a 12 MP photo decodes as ~0.2 MP for a thumb),
+//! and at most one decoded frame of the original is held at a time.
+
+use std::io::Cursor;
+
+use fast_image_resize as fr;
+
+/// The most pixels an original may have to get a preview: 50 MP (8,660 × 5,773; a 48 MP phone
+/// photo is 8,064 × 6,048). Above it the answer is 422 `IMAGE_TOO_LARGE`, decided from the
+/// header alone. The decoded frame of a 50 MP PNG is 200 MB as RGBA, which is what sizes the
+/// function's memory (README "Previews").
+pub const MAX_PIXELS: u64 = 50_000_000;
+
+/// JPEG quality of every preview: a 320 px thumb of a 12 MP phone photo is 20–40 KB
+/// (README "Previews", measured).
+pub const JPEG_QUALITY: u8 = 80;
+
+/// The content type of every preview.
+pub const CONTENT_TYPE: &str = "image/jpeg";
+
+/// The file extension of every preview's object.
+pub const EXTENSION: &str = "jpg";
+
+/// A preview size: a square box the preview fits inside, never upscaled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PreviewSize {
+    /// 320 px on the long edge: grids.
+    Thumb,
+    /// 1280 px on the long edge: a lightbox.
+    Medium,
+}
+
+impl PreviewSize {
+    pub const ALL: [PreviewSize; 2] = [PreviewSize::Thumb, PreviewSize::Medium];
+
+    /// The name in URLs, keys and the media JSON's `previews` object.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Thumb => "thumb",
+            Self::Medium => "medium",
+        }
+    }
+
+    /// The box's side in pixels.
+    pub const fn long_edge(self) -> u32 {
+        match self {
+            Self::Thumb => 320,
+            Self::Medium => 1280,
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|size| size.name() == name)
+    }
+}
+
+/// A preview, ready to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub bytes: Vec<u8>,
+    pub content_type: &'static str,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Why an original has no preview. Each is the image's fault, never the service's: the edge
+/// answers them with 422 and [`PreviewError::code`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PreviewError {
+    /// Not a raster format previews are made of (SVG is never rasterised).
+    #[error("previews are made of JPEG, PNG, GIF and WebP images only")]
+    NotPreviewable,
+    /// More pixels than [`MAX_PIXELS`], from the header: refused before decoding.
+    #[error(
+        "the image is {width}x{height} pixels; previews are made of images up to {MAX_PIXELS} pixels"
+    )]
+    TooLarge { width: u64, height: u64 },
+    /// Truncated, corrupt, or a variant the decoders do not read.
+    #[error("the image cannot be decoded: {0}")]
+    Undecodable(String),
+}
+
+impl PreviewError {
+    /// The stable machine code of the error answer.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotPreviewable => "PREVIEW_UNAVAILABLE",
+            Self::TooLarge { .. } => "IMAGE_TOO_LARGE",
+            Self::Undecodable(_) => "IMAGE_UNREADABLE",
+        }
+    }
+}
+
+/// The raster formats previews are made of, told by their signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Jpeg,
+    Png,
+    Gif,
+    WebP,
+}
+
+impl Format {
+    fn sniff(bytes: &[u8]) -> Option<Self> {
+        if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            Some(Self::Jpeg)
+        } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            Some(Self::Png)
+        } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+            Some(Self::Gif)
+        } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+            Some(Self::WebP)
+        } else {
+            None
+        }
+    }
+}
+
+/// Whether previews are offered for a media item of this stored type.
+pub fn is_previewable_type(file_type: &str) -> bool {
+    matches!(
+        file_type,
+        "image/jpeg" | "image/png" | "image/gif" | "image/webp"
+    )
+}
+
+/// The preview of `original` at `size`. Pure and blocking: call it from a blocking task.
+pub fn render(original: &[u8], size: PreviewSize) -> Result<Rendered, PreviewError> {
+    let format = Format::sniff(original).ok_or(PreviewError::NotPreviewable)?;
+    let (stored_w, stored_h) = header_size(original)?;
+    check_pixels(stored_w, stored_h)?;
+    let orientation = crate::analysis::exif_orientation(original).unwrap_or(1);
+    let turned = (5..=8).contains(&orientation);
+    // The box applies to the picture as displayed; decoding works on it as stored.
+    let (shown_w, shown_h) = if turned {
+        (stored_h, stored_w)
+    } else {
+        (stored_w, stored_h)
+    };
+    let (fit_w, fit_h) = fit(shown_w, shown_h, size.long_edge());
+    let (want_w, want_h) = if turned {
+        (fit_h, fit_w)
+    } else {
+        (fit_w, fit_h)
+    };
+    let frame = decode(format, original, want_w, want_h)?;
+    let scaled = resize(frame, want_w, want_h)?;
+    let shown = orient(scaled, orientation);
+    let bytes = encode(&shown)?;
+    Ok(Rendered {
+        bytes,
+        content_type: CONTENT_TYPE,
+        width: shown.width,
+        height: shown.height,
+    })
+}
+
+/// The stored width and height from the header only.
+fn header_size(original: &[u8]) -> Result<(u32, u32), PreviewError> {
+    let size = imagesize::blob_size(original)
+        .map_err(|err| PreviewError::Undecodable(format!("no readable header: {err}")))?;
+    let side = |n: usize| u32::try_from(n).ok().filter(|n| *n > 0);
+    match (side(size.width), side(size.height)) {
+        (Some(w), Some(h)) => Ok((w, h)),
+        _ => Err(PreviewError::Undecodable(format!(
+            "the header declares {}x{} pixels",
+            size.width, size.height
+        ))),
+    }
+}
+
+fn check_pixels(width: u32, height: u32) -> Result<(), PreviewError> {
+    let (width, height) = (u64::from(width), u64::from(height));
+    if width * height > MAX_PIXELS {
+        return Err(PreviewError::TooLarge { width, height });
+    }
+    Ok(())
+}
+
+/// The size that fits `width` × `height` inside a `edge` square, keeping the aspect ratio and
+/// never growing; each side at least one pixel.
+pub fn fit(width: u32, height: u32, edge: u32) -> (u32, u32) {
+    let long = width.max(height);
+    if long <= edge {
+        return (width, height);
+    }
+    let scale = |side: u32| {
+        ((u64::from(side) * u64::from(edge) + u64::from(long) / 2) / u64::from(long)).max(1) as u32
+    };
+    (scale(width), scale(height))
+}
+
+/// A decoded frame: 8-bit RGB, rows packed.
+struct Frame {
+    width: u32,
+    height: u32,
+    rgb: Vec<u8>,
+}
+
+/// The most bytes a decoder may allocate: one RGBA frame at the pixel limit, plus slack for
+/// its tables.
+const DECODER_MEMORY_LIMIT: usize = (MAX_PIXELS as usize) * 4 + 16 * 1024 * 1024;
+
+fn decode(format: Format, bytes: &[u8], want_w: u32, want_h: u32) -> Result<Frame, PreviewError> {
+    let frame = match format {
+        Format::Jpeg => decode_jpeg(bytes, want_w, want_h),
+        Format::Png => decode_png(bytes),
+        Format::Gif => decode_gif(bytes),
+        Format::WebP => decode_webp(bytes),
+    }?;
+    // The header `imagesize` read may not be the one the decoder trusted (a GIF frame larger
+    // than its screen, say): the decoded size is checked as well.
+    check_pixels(frame.width, frame.height)?;
+    Ok(frame)
+}
+
+fn undecodable(err: impl std::fmt::Display) -> PreviewError {
+    PreviewError::Undecodable(err.to_string())
+}
+
+fn decode_jpeg(bytes: &[u8], want_w: u32, want_h: u32) -> Result<Frame, PreviewError> {
+    use jpeg_decoder::PixelFormat;
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.set_max_decoding_buffer_size(DECODER_MEMORY_LIMIT);
+    let clamp = |n: u32| u16::try_from(n).unwrap_or(u16::MAX);
+    // DCT scaling: the smallest of 1/8, 1/4, 1/2, 1 that still covers the wanted size.
+    let (width, height) = decoder
+        .scale(clamp(want_w), clamp(want_h))
+        .map_err(undecodable)?;
+    let pixels = decoder.decode().map_err(undecodable)?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| undecodable("no frame header"))?;
+    let (width, height) = (u32::from(width), u32::from(height));
+    let rgb = match info.pixel_format {
+        PixelFormat::RGB24 => pixels,
+        PixelFormat::L8 => gray_to_rgb(&pixels),
+        PixelFormat::L16 => gray_to_rgb(&pixels.chunks_exact(2).map(|p| p[0]).collect::<Vec<_>>()),
+        PixelFormat::CMYK32 => cmyk_to_rgb(&pixels),
+    };
+    frame(width, height, rgb)
+}
+
+fn decode_png(bytes: &[u8]) -> Result<Frame, PreviewError> {
+    let limits = png::Limits {
+        bytes: DECODER_MEMORY_LIMIT,
+    };
+    let mut decoder = png::Decoder::new_with_limits(Cursor::new(bytes), limits);
+    // Palette and low bit depths expand to 8 bits, 16-bit samples keep their high byte.
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().map_err(undecodable)?;
+    let buffer_size = reader
+        .output_buffer_size()
+        .ok_or_else(|| undecodable("the frame does not fit in memory"))?;
+    let mut buffer = vec![0; buffer_size];
+    // The first frame: an APNG's default image.
+    let info = reader.next_frame(&mut buffer).map_err(undecodable)?;
+    buffer.truncate(info.buffer_size());
+    let rgb = match info.color_type {
+        png::ColorType::Rgb => buffer,
+        png::ColorType::Rgba => rgba_on_white(buffer),
+        png::ColorType::Grayscale => gray_to_rgb(&buffer),
+        png::ColorType::GrayscaleAlpha => gray_alpha_on_white(&buffer),
+        png::ColorType::Indexed => return Err(undecodable("an indexed PNG was not expanded")),
+    };
+    frame(info.width, info.height, rgb)
+}
+
+fn decode_gif(bytes: &[u8]) -> Result<Frame, PreviewError> {
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::RGBA);
+    options.set_memory_limit(gif::MemoryLimit::Bytes(
+        std::num::NonZeroU64::new(DECODER_MEMORY_LIMIT as u64).expect("not zero"),
+    ));
+    let mut decoder = options.read_info(Cursor::new(bytes)).map_err(undecodable)?;
+    let (screen_w, screen_h) = (u32::from(decoder.width()), u32::from(decoder.height()));
+    check_pixels(screen_w, screen_h)?;
+    let first = decoder
+        .read_next_frame()
+        .map_err(undecodable)?
+        .ok_or_else(|| undecodable("no frame"))?;
+    // The first frame painted on its logical screen (white where it does not reach).
+    let mut rgb = vec![255u8; screen_w as usize * screen_h as usize * 3];
+    let (left, top) = (u32::from(first.left), u32::from(first.top));
+    let (frame_w, frame_h) = (u32::from(first.width), u32::from(first.height));
+    for y in 0..frame_h.min(screen_h.saturating_sub(top)) {
+        for x in 0..frame_w.min(screen_w.saturating_sub(left)) {
+            let src = ((y * frame_w + x) * 4) as usize;
+            let Some(pixel) = first.buffer.get(src..src + 4) else {
+                continue;
+            };
+            let dst = (((top + y) * screen_w + left + x) * 3) as usize;
+            rgb[dst..dst + 3].copy_from_slice(&over_white(pixel));
+        }
+    }
+    frame(screen_w, screen_h, rgb)
+}
+
+fn decode_webp(bytes: &[u8]) -> Result<Frame, PreviewError> {
+    let mut decoder = image_webp::WebPDecoder::new(Cursor::new(bytes)).map_err(undecodable)?;
+    decoder.set_memory_limit(DECODER_MEMORY_LIMIT);
+    let (width, height) = decoder.dimensions();
+    check_pixels(width, height)?;
+    let size = decoder
+        .output_buffer_size()
+        .ok_or_else(|| undecodable("the frame does not fit in memory"))?;
+    let mut buffer = vec![0; size];
+    // An animated WebP gives its first frame here.
+    decoder.read_image(&mut buffer).map_err(undecodable)?;
+    let rgb = if decoder.has_alpha() {
+        rgba_on_white(buffer)
+    } else {
+        buffer
+    };
+    frame(width, height, rgb)
+}
+
+fn frame(width: u32, height: u32, rgb: Vec<u8>) -> Result<Frame, PreviewError> {
+    if rgb.len() < width as usize * height as usize * 3 {
+        return Err(undecodable("the decoder gave fewer pixels than its header"));
+    }
+    Ok(Frame { width, height, rgb })
+}
+
+fn gray_to_rgb(gray: &[u8]) -> Vec<u8> {
+    gray.iter().flat_map(|&g| [g, g, g]).collect()
+}
+
+fn gray_alpha_on_white(pixels: &[u8]) -> Vec<u8> {
+    pixels
+        .chunks_exact(2)
+        .flat_map(|p| over_white(&[p[0], p[0], p[0], p[1]]))
+        .collect()
+}
+
+/// RGBA to RGB in the same buffer (each pixel's 3 bytes land at or before its 4), so a
+/// frame at the pixel limit is never held twice.
+fn rgba_on_white(mut pixels: Vec<u8>) -> Vec<u8> {
+    let count = pixels.len() / 4;
+    for i in 0..count {
+        let rgb = over_white(&pixels[i * 4..i * 4 + 4]);
+        pixels[i * 3..i * 3 + 3].copy_from_slice(&rgb);
+    }
+    pixels.truncate(count * 3);
+    pixels
+}
+
+/// A pixel with alpha flattened onto white: JPEG has no alpha, and a transparent PNG's hidden
+/// colour is often black.
+fn over_white(pixel: &[u8]) -> [u8; 3] {
+    let alpha = u16::from(pixel[3]);
+    let blend = |c: u8| ((u16::from(c) * alpha + 255 * (255 - alpha) + 127) / 255) as u8;
+    [blend(pixel[0]), blend(pixel[1]), blend(pixel[2])]
+}
+
+/// CMYK ink (0 is none, as jpeg-decoder gives it after undoing the Adobe inversion that
+/// Photoshop, libjpeg and Pillow write) to RGB, naively, without a press profile.
+fn cmyk_to_rgb(pixels: &[u8]) -> Vec<u8> {
+    pixels
+        .chunks_exact(4)
+        .flat_map(|p| {
+            let paper = 255 - u16::from(p[3]);
+            let channel = |ink: u8| (((255 - u16::from(ink)) * paper + 127) / 255) as u8;
+            [channel(p[0]), channel(p[1]), channel(p[2])]
+        })
+        .collect()
+}
+
+/// The frame scaled to `width` × `height` (a SIMD convolution; a no-op at the same size).
+fn resize(frame: Frame, width: u32, height: u32) -> Result<Frame, PreviewError> {
+    if frame.width == width && frame.height == height {
+        return Ok(frame);
+    }
+    // DCT scaling may have left the frame smaller than wanted (a rounding pixel): never grow.
+    let (width, height) = (width.min(frame.width), height.min(frame.height));
+    let mut rgb = frame.rgb;
+    rgb.truncate(frame.width as usize * frame.height as usize * 3);
+    let source =
+        fr::images::Image::from_vec_u8(frame.width, frame.height, rgb, fr::PixelType::U8x3)
+            .map_err(undecodable)?;
+    let mut target = fr::images::Image::new(width, height, fr::PixelType::U8x3);
+    let options =
+        fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3));
+    fr::Resizer::new()
+        .resize(&source, &mut target, &options)
+        .map_err(undecodable)?;
+    Ok(Frame {
+        width,
+        height,
+        rgb: target.into_vec(),
+    })
+}
+
+/// The frame turned as its EXIF orientation says (1: as stored; 2–8: mirrored and/or turned),
+/// so that the preview needs no orientation tag of its own.
+fn orient(frame: Frame, orientation: u32) -> Frame {
+    if !(2..=8).contains(&orientation) {
+        return frame;
+    }
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    let turned = orientation >= 5;
+    let (out_w, out_h) = if turned { (h, w) } else { (w, h) };
+    let mut rgb = vec![0u8; w * h * 3];
+    for y in 0..out_h {
+        for x in 0..out_w {
+            // Where the displayed pixel (x, y) sits in the stored frame.
+            let (sx, sy) = match orientation {
+                2 => (w - 1 - x, y),
+                3 => (w - 1 - x, h - 1 - y),
+                4 => (x, h - 1 - y),
+                5 => (y, x),
+                6 => (y, h - 1 - x),
+                7 => (w - 1 - y, h - 1 - x),
+                _ => (w - 1 - y, x),
+            };
+            let src = (sy * w + sx) * 3;
+            let dst = (y * out_w + x) * 3;
+            rgb[dst..dst + 3].copy_from_slice(&frame.rgb[src..src + 3]);
+        }
+    }
+    Frame {
+        width: out_w as u32,
+        height: out_h as u32,
+        rgb,
+    }
+}
+
+fn encode(frame: &Frame) -> Result<Vec<u8>, PreviewError> {
+    let (width, height) = (
+        u16::try_from(frame.width).map_err(undecodable)?,
+        u16::try_from(frame.height).map_err(undecodable)?,
+    );
+    let mut bytes = Vec::with_capacity(64 * 1024);
+    let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, JPEG_QUALITY);
+    encoder.set_optimized_huffman_tables(true);
+    encoder
+        .encode(&frame.rgb, width, height, jpeg_encoder::ColorType::Rgb)
+        .map_err(undecodable)?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_fit_their_box_and_never_grow() {
+        assert_eq!(fit(4000, 3000, 320), (320, 240));
+        assert_eq!(fit(3000, 4000, 1280), (960, 1280));
+        assert_eq!(fit(200, 100, 320), (200, 100));
+        assert_eq!(fit(100_000, 1, 320), (320, 1));
+    }
+
+    #[test]
+    fn size_names_are_found_again() {
+        for size in PreviewSize::ALL {
+            assert_eq!(PreviewSize::from_name(size.name()), Some(size));
+        }
+        assert_eq!(PreviewSize::from_name("huge"), None);
+        assert!(PreviewSize::Thumb.long_edge() < PreviewSize::Medium.long_edge());
+    }
+
+    #[test]
+    fn an_svg_is_never_rasterised() {
+        let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>"#;
+        assert_eq!(
+            render(svg, PreviewSize::Thumb),
+            Err(PreviewError::NotPreviewable)
+        );
+    }
+
+    #[test]
+    fn orientation_six_turns_a_quarter_clockwise() {
+        // Stored 2×1: red, blue. Orientation 6 displays it 1×2: red on top.
+        let frame = Frame {
+            width: 2,
+            height: 1,
+            rgb: vec![255, 0, 0, 0, 0, 255],
+        };
+        let shown = orient(frame, 6);
+        assert_eq!((shown.width, shown.height), (1, 2));
+        assert_eq!(shown.rgb, vec![255, 0, 0, 0, 0, 255]);
+    }
+
+    #[test]
+    fn transparent_pixels_become_white() {
+        assert_eq!(over_white(&[0, 0, 0, 0]), [255, 255, 255]);
+        assert_eq!(over_white(&[10, 20, 30, 255]), [10, 20, 30]);
+    }
+}
