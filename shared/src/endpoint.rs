@@ -328,7 +328,7 @@ impl Endpoint {
                 "complete-multipart-upload",
                 "POST",
                 paths::MULTIPART_COMPLETE,
-                &[JwtKey, Database, S3],
+                &[JwtKey, Database, S3, PreviewKey],
                 "complete",
             ),
             Self::AbortMultipartUpload => (
@@ -553,6 +553,25 @@ pub mod entry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Media JSON carries signed preview URLs, so a function that answers it without the
+    /// preview key would panic on its first image (the key is only loaded where declared).
+    #[test]
+    fn every_endpoint_answering_media_json_declares_the_preview_key() {
+        for endpoint in Endpoint::ALL {
+            let answer = endpoint.answer();
+            let answers_media = answer.contains("media JSON")
+                || answer.contains("batch")
+                || endpoint == Endpoint::ListMedia;
+            if answers_media {
+                assert!(
+                    endpoint.spec().needs(Capability::PreviewKey),
+                    "{} answers media JSON but does not declare PreviewKey",
+                    endpoint.name()
+                );
+            }
+        }
+    }
 
     #[test]
     fn names_are_unique_and_found_again() {

@@ -28,6 +28,10 @@ use fast_image_resize as fr;
 /// function's memory (README "Previews").
 pub const MAX_PIXELS: u64 = 50_000_000;
 
+/// The largest original a preview is made of, in bytes: the original is read whole into
+/// memory, and a resumable upload may be an image of many GiB. A 50 MP photo is well under it.
+pub const MAX_SOURCE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// JPEG quality of every preview: a 320 px thumb of a 12 MP phone photo is 20–40 KB
 /// (README "Previews", measured).
 pub const JPEG_QUALITY: u8 = 80;
@@ -92,6 +96,11 @@ pub enum PreviewError {
         "the image is {width}x{height} pixels; previews are made of images up to {MAX_PIXELS} pixels"
     )]
     TooLarge { width: u64, height: u64 },
+    /// A file of more than [`MAX_SOURCE_BYTES`]: refused before it is read.
+    #[error(
+        "the image file is {bytes} bytes; previews are made of files up to {MAX_SOURCE_BYTES} bytes"
+    )]
+    FileTooLarge { bytes: u64 },
     /// Truncated, corrupt, or a variant the decoders do not read.
     #[error("the image cannot be decoded: {0}")]
     Undecodable(String),
@@ -102,7 +111,7 @@ impl PreviewError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotPreviewable => "PREVIEW_UNAVAILABLE",
-            Self::TooLarge { .. } => "IMAGE_TOO_LARGE",
+            Self::TooLarge { .. } | Self::FileTooLarge { .. } => "IMAGE_TOO_LARGE",
             Self::Undecodable(_) => "IMAGE_UNREADABLE",
         }
     }

@@ -46,6 +46,10 @@ async fn make_variant(
     key: &S3Key,
 ) -> Result<(), ApiError> {
     let original_key = row.s3_key.as_deref().ok_or(ApiError::FileNotFound)?;
+    let stored = state.storage().info(original_key).await?;
+    if stored.size > preview::MAX_SOURCE_BYTES {
+        return Err(PreviewError::FileTooLarge { bytes: stored.size }.into());
+    }
     let original = state.storage().download(original_key).await?;
     let rendered = tokio::task::spawn_blocking(move || preview::render(&original, size))
         .await

@@ -459,3 +459,31 @@ async fn the_sweep_deletes_variants_without_a_live_row_and_keeps_the_others() {
     assert!(variants(&app, &who, &gone).await.is_empty());
     assert_eq!(variants(&app, &who, &kept).await, [kept_variant.as_str()]);
 }
+
+/// The original is read whole to make a preview: one over `MAX_SOURCE_BYTES` (a resumable
+/// upload may be an image of many GiB) is refused from its size alone, and nothing is stored.
+#[tokio::test]
+async fn an_original_over_the_byte_limit_is_refused_before_it_is_read() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    let media = uploaded(&app, &who, "still.png").await;
+    let key = media["s3_key"].as_str().unwrap().to_owned();
+    // The same picture, padded past the limit: a decoder would still read it.
+    let mut padded = sample("still.png");
+    padded.resize(shared::preview::MAX_SOURCE_BYTES as usize + 1, 0);
+    let storage = app.state.storage();
+    storage.delete(&key).await.unwrap();
+    storage
+        .put_variant(
+            &key,
+            bytes::Bytes::from(padded),
+            "image/png",
+            &id_of(&media).to_string(),
+        )
+        .await
+        .unwrap();
+    preview(&app, &url_of(&media, "thumb"))
+        .await
+        .assert_error(422, "IMAGE_TOO_LARGE");
+    assert!(variants(&app, &who, &media).await.is_empty());
+}
