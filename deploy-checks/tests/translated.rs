@@ -401,11 +401,10 @@ fn the_cors_lets_a_browser_call_every_route_and_read_every_documented_header() {
 #[test]
 fn the_bucket_cors_lets_a_browser_put_parts_and_read_their_etag() {
     let buckets = resources_of_type(translated(), "AWS::S3::Bucket");
-    assert!(
-        !buckets.is_empty(),
-        "no AWS::S3::Bucket after the transform"
-    );
-    for (id, bucket) in buckets {
+    let media = buckets
+        .get("MediaBucket")
+        .expect("no MediaBucket after the transform");
+    for (id, bucket) in [("MediaBucket", media)] {
         let rules = &bucket["Properties"]["CorsConfiguration"]["CorsRules"];
         let rules = rules
             .as_sequence()
@@ -1079,9 +1078,7 @@ fn deny_applies(statement: &Value, request: &S3Request) -> bool {
 #[test]
 fn the_bucket_policy_lets_upload_parts_through_and_refuses_other_encryption() {
     let translated = translated();
-    let policies = resources_of_type(translated, "AWS::S3::BucketPolicy");
-    assert_eq!(policies.len(), 1, "one bucket policy");
-    let policy = policies.values().next().unwrap();
+    let policy = resource(translated, "MediaBucketPolicy", "AWS::S3::BucketPolicy");
     let denies: Vec<&Value> = one_or_many(&policy["Properties"]["PolicyDocument"]["Statement"])
         .into_iter()
         .filter(|s| s["Effect"].as_str() == Some("Deny"))
@@ -1167,7 +1164,7 @@ fn the_bucket_policy_lets_upload_parts_through_and_refuses_other_encryption() {
 fn the_bucket_aborts_abandoned_multipart_uploads_only_after_they_expire() {
     let translated = translated();
     let buckets = resources_of_type(translated, "AWS::S3::Bucket");
-    let bucket = buckets.values().next().expect("the bucket");
+    let bucket = buckets.get("MediaBucket").expect("the media bucket");
     let rules: Vec<&Value> = one_or_many(&bucket["Properties"]["LifecycleConfiguration"]["Rules"])
         .into_iter()
         .filter(|rule| rule["Status"].as_str() == Some("Enabled"))
@@ -1195,4 +1192,80 @@ fn the_bucket_aborts_abandoned_multipart_uploads_only_after_they_expire() {
             "DaysAfterInitiation {days} may abort an upload before its {ttl} s are over"
         );
     }
+}
+
+/// S3 server access logging: every request S3 serves for the media bucket, presigned URLs
+/// included (API Gateway never sees those), lands in a private, encrypted, retained bucket
+/// that only S3's logging service may write to, and only for the media bucket of this account.
+#[test]
+fn the_media_bucket_logs_every_request_to_a_retained_private_log_bucket() {
+    let translated = translated();
+    let media = resource(translated, "MediaBucket", "AWS::S3::Bucket");
+    let logging = &media["Properties"]["LoggingConfiguration"];
+    let target = referred(&logging["DestinationBucketName"], "Ref")
+        .expect("MediaBucket: LoggingConfiguration.DestinationBucketName is no !Ref to a bucket");
+    let prefix = logging["LogFilePrefix"]
+        .as_str()
+        .expect("MediaBucket: a LogFilePrefix");
+    let log_bucket = resource(translated, &target, "AWS::S3::Bucket");
+    let properties = &log_bucket["Properties"];
+    assert_eq!(
+        properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+            ["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+            .as_str(),
+        Some("AES256"),
+        "{target}: encrypted"
+    );
+    for flag in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(
+            properties["PublicAccessBlockConfiguration"][flag].as_bool(),
+            Some(true),
+            "{target}: {flag}"
+        );
+    }
+    let expires = one_or_many(&properties["LifecycleConfiguration"]["Rules"])
+        .into_iter()
+        .filter(|rule| rule["Status"].as_str() == Some("Enabled"))
+        .any(|rule| {
+            referred(&rule["ExpirationInDays"], "Ref").as_deref() == Some("LogRetentionDays")
+        });
+    assert!(expires, "{target}: its logs expire after LogRetentionDays");
+
+    let policies = resources_of_type(translated, "AWS::S3::BucketPolicy");
+    let policy = policies
+        .values()
+        .find(|p| referred(&p["Properties"]["Bucket"], "Ref").as_deref() == Some(&target))
+        .unwrap_or_else(|| panic!("no bucket policy on {target}"));
+    let allows: Vec<&Value> = one_or_many(&policy["Properties"]["PolicyDocument"]["Statement"])
+        .into_iter()
+        .filter(|s| s["Effect"].as_str() == Some("Allow"))
+        .collect();
+    assert_eq!(allows.len(), 1, "{target}: one Allow, for S3's logging service");
+    let allow = allows[0];
+    assert_eq!(
+        allow["Principal"]["Service"].as_str(),
+        Some("logging.s3.amazonaws.com")
+    );
+    assert_eq!(allow["Action"].as_str(), Some("s3:PutObject"));
+    let resource_text = serde_json::to_string(&allow["Resource"]).unwrap();
+    assert!(
+        resource_text.contains(&format!("/{prefix}*")),
+        "{target}: writes only under {prefix}: {resource_text}"
+    );
+    let condition = &allow["Condition"];
+    assert_eq!(
+        referred(&condition["ArnLike"]["aws:SourceArn"], "GetAtt").as_deref(),
+        Some("MediaBucket"),
+        "{target}: only for MediaBucket's logs"
+    );
+    assert_eq!(
+        referred(&condition["StringEquals"]["aws:SourceAccount"], "Ref").as_deref(),
+        Some("AWS::AccountId"),
+        "{target}: only for this account"
+    );
 }
