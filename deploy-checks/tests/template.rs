@@ -331,7 +331,11 @@ fn each_function_may_read_exactly_its_own_secrets() {
 fn bucket(template: &Value) -> (&Value, &Value) {
     // The media bucket; the other one holds its access logs.
     let buckets = resources_of_type(template, "AWS::S3::Bucket");
-    assert_eq!(buckets.len(), 2, "the media bucket and its access-log bucket");
+    assert_eq!(
+        buckets.len(),
+        2,
+        "the media bucket and its access-log bucket"
+    );
     let bucket_id = "MediaBucket".to_owned();
     let bucket = buckets[&bucket_id];
     let policies = resources_of_type(template, "AWS::S3::BucketPolicy");

@@ -400,33 +400,29 @@ fn the_cors_lets_a_browser_call_every_route_and_read_every_documented_header() {
 /// `ExposedHeaders: [ETag]` the browser hides it and Uppy stalls after the first part.
 #[test]
 fn the_bucket_cors_lets_a_browser_put_parts_and_read_their_etag() {
-    let buckets = resources_of_type(translated(), "AWS::S3::Bucket");
-    let media = buckets
-        .get("MediaBucket")
-        .expect("no MediaBucket after the transform");
-    for (id, bucket) in [("MediaBucket", media)] {
-        let rules = &bucket["Properties"]["CorsConfiguration"]["CorsRules"];
-        let rules = rules
-            .as_sequence()
-            .unwrap_or_else(|| panic!("{id}: no CorsConfiguration.CorsRules for browser uploads"));
-        let lists = |rule: &Value, field: &str| -> BTreeSet<String> {
-            one_or_many(&rule[field])
-                .into_iter()
-                .filter_map(|item| item.as_str().map(str::to_ascii_lowercase))
-                .collect()
-        };
-        let serves_parts = rules.iter().any(|rule| {
-            let methods = lists(rule, "AllowedMethods");
-            let exposed = lists(rule, "ExposedHeaders");
-            methods.contains("put")
-                && exposed.contains("etag")
-                && intrinsic(&rule["AllowedOrigins"]).is_some_and(|(name, _)| name == "Ref")
-        });
-        assert!(
-            serves_parts,
-            "{id}: no CORS rule allows PUT from AllowedCorsOrigins and exposes ETag: {rules:?}"
-        );
-    }
+    let id = "MediaBucket";
+    let bucket = resource(translated(), id, "AWS::S3::Bucket");
+    let rules = &bucket["Properties"]["CorsConfiguration"]["CorsRules"];
+    let rules = rules
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{id}: no CorsConfiguration.CorsRules for browser uploads"));
+    let lists = |rule: &Value, field: &str| -> BTreeSet<String> {
+        one_or_many(&rule[field])
+            .into_iter()
+            .filter_map(|item| item.as_str().map(str::to_ascii_lowercase))
+            .collect()
+    };
+    let serves_parts = rules.iter().any(|rule| {
+        let methods = lists(rule, "AllowedMethods");
+        let exposed = lists(rule, "ExposedHeaders");
+        methods.contains("put")
+            && exposed.contains("etag")
+            && intrinsic(&rule["AllowedOrigins"]).is_some_and(|(name, _)| name == "Ref")
+    });
+    assert!(
+        serves_parts,
+        "{id}: no CORS rule allows PUT from AllowedCorsOrigins and exposes ETag: {rules:?}"
+    );
 }
 
 /// The template's functions next to what SAM made of each.
@@ -743,6 +739,12 @@ fn the_alarms_watch_what_the_functions_write_and_notify_the_topic() {
         assert!(
             lambda_alarms.contains(&("Throttles".into(), id.clone())),
             "{id}: no alarm on its throttles"
+        );
+        // A panic, timeout or out-of-memory writes no metrics line: only Lambda's Errors
+        // metric sees it (the sweep's is SweepFailuresAlarm).
+        assert!(
+            lambda_alarms.contains(&("Errors".into(), id.clone())),
+            "{id}: no alarm on its errors"
         );
     }
     for metric in ["Errors", "AsyncEventsDropped"] {
@@ -1245,7 +1247,11 @@ fn the_media_bucket_logs_every_request_to_a_retained_private_log_bucket() {
         .into_iter()
         .filter(|s| s["Effect"].as_str() == Some("Allow"))
         .collect();
-    assert_eq!(allows.len(), 1, "{target}: one Allow, for S3's logging service");
+    assert_eq!(
+        allows.len(),
+        1,
+        "{target}: one Allow, for S3's logging service"
+    );
     let allow = allows[0];
     assert_eq!(
         allow["Principal"]["Service"].as_str(),
