@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use aws_sdk_s3::types::CorsRule;
 use serde_norway::Value;
 
-/// The CORS rules of the one bucket in `template` (SAM/CloudFormation YAML), each allowing
+/// The CORS rules of the media bucket in `template` (SAM/CloudFormation YAML), each allowing
 /// `origins` instead of its own.
 pub fn bucket_cors_rules(template: &str, origins: &[String]) -> anyhow::Result<Vec<CorsRule>> {
     let template: Value = serde_norway::from_str(template).context("the template is not YAML")?;
@@ -25,21 +25,16 @@ pub fn bucket_cors_rules(template: &str, origins: &[String]) -> anyhow::Result<V
         .collect()
 }
 
+/// The media bucket, by its logical id (the stack's other bucket holds its access logs and
+/// serves no browser).
+const MEDIA_BUCKET: &str = "MediaBucket";
+
 fn the_bucket(template: &Value) -> anyhow::Result<&Value> {
-    let resources = template["Resources"]
-        .as_mapping()
-        .context("the template has no Resources")?;
-    let buckets: Vec<&Value> = resources
-        .values()
-        .filter(|r| r["Type"].as_str() == Some("AWS::S3::Bucket"))
-        .collect();
-    match buckets.as_slice() {
-        [bucket] => Ok(bucket),
-        other => bail!(
-            "expected one AWS::S3::Bucket in the template, found {}",
-            other.len()
-        ),
+    let bucket = &template["Resources"][MEDIA_BUCKET];
+    if bucket["Type"].as_str() != Some("AWS::S3::Bucket") {
+        bail!("the template has no AWS::S3::Bucket named {MEDIA_BUCKET}");
     }
+    Ok(bucket)
 }
 
 fn cors_rule(rule: &Value, origins: &[String]) -> anyhow::Result<CorsRule> {
@@ -93,7 +88,9 @@ mod tests {
 Resources:
   Api:
     Type: AWS::Serverless::HttpApi
-  Bucket:
+  AccessLogs:
+    Type: AWS::S3::Bucket
+  MediaBucket:
     Type: AWS::S3::Bucket
     Properties:
       CorsConfiguration:
