@@ -21,12 +21,13 @@ fn template_bucket_allowed_headers() -> Vec<String> {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let template: serde_norway::Value =
         serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let bucket = template["Resources"]
-        .as_mapping()
-        .expect("Resources")
-        .values()
-        .find(|r| r["Type"].as_str() == Some("AWS::S3::Bucket"))
-        .expect("template.yaml has a bucket");
+    // The media bucket by name: the stack's other bucket holds its access logs.
+    let bucket = &template["Resources"]["MediaBucket"];
+    assert_eq!(
+        bucket["Type"].as_str(),
+        Some("AWS::S3::Bucket"),
+        "template.yaml has a MediaBucket"
+    );
     let rules = bucket["Properties"]["CorsConfiguration"]["CorsRules"]
         .as_sequence()
         .expect("the bucket has CORS rules");
