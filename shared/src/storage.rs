@@ -488,30 +488,11 @@ impl Storage {
             .set_metadata(Some(file.metadata.into_map()))
             .set_content_md5(file.md5_base64)
             .customize()
-            // The SDK would otherwise sign a CRC32 of the (empty) body it holds now, and S3
-            // would refuse the client's real bytes.
-            .config_override(
-                aws_sdk_s3::config::Builder::default().request_checksum_calculation(
-                    aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
-                ),
-            )
+            .config_override(no_body_checksum())
             .presigned(presigning)
             .await
             .map_err(StorageError::from_sdk)?;
-        // Only what the signature covers: the SDK adds headers it does not sign (on Lambda,
-        // x-amzn-trace-id from _X_AMZN_TRACE_ID), which S3 does not need and which a
-        // browser would have to clear with the bucket's CORS rule first.
-        let signed = signed_headers(request.uri());
-        let headers = request
-            .headers()
-            .filter(|(name, _)| signed.contains(&name.to_ascii_lowercase()))
-            .map(|(name, value)| (name.to_owned(), value.to_owned()))
-            .collect();
-        Ok(PresignedUpload {
-            url: request.uri().to_owned(),
-            headers,
-            expires_at,
-        })
+        Ok(upload_ticket(&request, expires_at))
     }
 
     /// A GET URL signed as of `start` and valid for `ttl` from then: the same URL for every
@@ -570,6 +551,34 @@ impl Storage {
 
 /// The headers a presigned URL's signature covers (its `X-Amz-SignedHeaders`, lowercase),
 /// without `host`, which the URL itself carries.
+/// Presigned uploads sign no checksum: the SDK would otherwise sign a CRC32 of the (empty)
+/// body it holds now, and S3 would refuse the client's real bytes.
+fn no_body_checksum() -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::config::Builder::default()
+        .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+}
+
+/// A presigned upload request as the client gets it: the URL and only the headers the
+/// signature covers. The SDK adds headers it does not sign (on Lambda, x-amzn-trace-id from
+/// _X_AMZN_TRACE_ID), which S3 does not need and which a browser would have to clear with
+/// the bucket's CORS rule first.
+fn upload_ticket(
+    request: &aws_sdk_s3::presigning::PresignedRequest,
+    expires_at: DateTime<Utc>,
+) -> PresignedUpload {
+    let signed = signed_headers(request.uri());
+    let headers = request
+        .headers()
+        .filter(|(name, _)| signed.contains(&name.to_ascii_lowercase()))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    PresignedUpload {
+        url: request.uri().to_owned(),
+        headers,
+        expires_at,
+    }
+}
+
 fn signed_headers(url: &str) -> std::collections::BTreeSet<String> {
     let query = url.split_once('?').map_or("", |(_, query)| query);
     query

@@ -10,7 +10,8 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncry
 use chrono::{DateTime, Utc};
 
 use super::{
-    ObjectMetadata, PresignedUpload, Storage, StorageError, presigning, signed_headers, to_chrono,
+    ObjectMetadata, PresignedUpload, Storage, StorageError, no_body_checksum, presigning,
+    to_chrono, upload_ticket,
 };
 use crate::media_type::stored_disposition;
 
@@ -128,26 +129,11 @@ impl Storage {
             .part_number(part_number)
             .content_length(i64::try_from(length).unwrap_or(i64::MAX))
             .customize()
-            // As for the direct upload's PUT: no checksum of the empty body held now.
-            .config_override(
-                aws_sdk_s3::config::Builder::default().request_checksum_calculation(
-                    aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
-                ),
-            )
+            .config_override(no_body_checksum())
             .presigned(presigning)
             .await
             .map_err(StorageError::from_sdk)?;
-        let signed = signed_headers(request.uri());
-        let headers = request
-            .headers()
-            .filter(|(name, _)| signed.contains(&name.to_ascii_lowercase()))
-            .map(|(name, value)| (name.to_owned(), value.to_owned()))
-            .collect();
-        Ok(PresignedUpload {
-            url: request.uri().to_owned(),
-            headers,
-            expires_at,
-        })
+        Ok(upload_ticket(&request, expires_at))
     }
 
     /// Every part S3 holds for the upload, in part-number order, following ListParts'
