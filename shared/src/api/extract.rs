@@ -102,6 +102,8 @@ impl Input {
 pub struct SignedPreview {
     pub row: MediaRow,
     pub size: PreviewSize,
+    /// Whether the variant is recorded as stored, so the answer needs no S3 request.
+    pub variant_recorded: bool,
     _checked: Checked,
 }
 
@@ -131,12 +133,14 @@ pub async fn signed_preview(
         })?;
     let client = state.db.get().await?;
     let shape = state.db.shape(&client).await?;
-    let row = media::find_live(&client, shape, media_id)
-        .await?
-        .ok_or(ApiError::MediaNotFound)?;
+    let (row, variant_recorded) =
+        media::find_live_with_variant(&client, shape, media_id, size.name())
+            .await?
+            .ok_or(ApiError::MediaNotFound)?;
     Ok(SignedPreview {
         row,
         size,
+        variant_recorded,
         _checked: Checked,
     })
 }

@@ -1,12 +1,14 @@
 //! `GET /api/v1/media/{media_id}/preview/{size}?expires=&signature=`: an image's preview,
 //! authorized by the URL's signature (no token; see [`super::extract::signed_preview`]).
 //!
-//! The variant lives at [`keys::preview_key`]. When it is there, the answer only signs: a 302
-//! to a presigned GET of it. When it is not, it is made from the original
-//! ([`crate::preview::render`], on a blocking thread), written with `If-None-Match: *` (two
-//! concurrent first requests write one variant; the other finds it there and serves it too)
-//! and then redirected to. An original that cannot be previewed answers 422 with the reason's
-//! code, and nothing is written.
+//! The variant lives at [`keys::preview_key`]. When the database records it as stored (table
+//! `media_preview_variants`, read by the same query as the row), the answer only signs: a 302
+//! to a presigned GET of it, with no S3 request. Otherwise S3 is asked: a variant already there
+//! (stored by a request whose recording failed, or before the table existed) is recorded; a
+//! missing one is made from the original ([`crate::preview::render`], on a blocking thread),
+//! written with `If-None-Match: *` (two concurrent first requests write one variant; the
+//! other finds it there and serves it too), recorded, and then redirected to. An original
+//! that cannot be previewed answers 422 with the reason's code, and nothing is written.
 
 use std::time::Duration;
 
@@ -16,7 +18,7 @@ use lambda_http::{Body, Response};
 
 use super::extract::SignedPreview;
 use crate::AppState;
-use crate::db::media::MediaRow;
+use crate::db::media::{self, MediaRow};
 use crate::edge::ApiResult;
 use crate::error::ApiError;
 use crate::keys::{self, S3Key};
@@ -25,17 +27,50 @@ use crate::storage::StorageError;
 
 #[tracing::instrument(skip_all, fields(media_id = %target.row.id, size = target.size.name()))]
 pub async fn handle(state: &AppState, target: SignedPreview) -> ApiResult {
-    let SignedPreview { row, size, .. } = target;
+    let SignedPreview {
+        row,
+        size,
+        variant_recorded,
+        ..
+    } = target;
     if !is_previewable_type(&row.file_type) {
         return Err(PreviewError::NotPreviewable.into());
     }
     let key = keys::preview_key(row.event_id, row.id, size);
-    match state.storage().info(key.as_str()).await {
-        Ok(_) => {}
-        Err(StorageError::NotFound) => make_variant(state, &row, size, &key).await?,
-        Err(err) => return Err(err.into()),
+    if !variant_recorded {
+        ensure_variant(state, &row, size, &key).await?;
     }
     redirect(state, &key).await
+}
+
+/// Makes sure the variant is in the bucket, then records it so later requests only sign.
+async fn ensure_variant(
+    state: &AppState,
+    row: &MediaRow,
+    size: PreviewSize,
+    key: &S3Key,
+) -> Result<(), ApiError> {
+    match state.storage().info(key.as_str()).await {
+        Ok(_) => {}
+        Err(StorageError::NotFound) => make_variant(state, row, size, key).await?,
+        Err(err) => return Err(err.into()),
+    }
+    // The variant is stored: a database that cannot record it now costs the next request
+    // one S3 HEAD, not this one its answer.
+    if let Err(err) = record_variant(state, row, size).await {
+        tracing::warn!(error = %err, "the stored preview variant could not be recorded");
+    }
+    Ok(())
+}
+
+async fn record_variant(
+    state: &AppState,
+    row: &MediaRow,
+    size: PreviewSize,
+) -> Result<(), ApiError> {
+    let client = state.db.get().await?;
+    media::record_preview_variant(&client, row.id, size.name()).await?;
+    Ok(())
 }
 
 /// Renders the variant from the original and stores it, unless another request did first.

@@ -418,21 +418,43 @@ pub async fn find_in_event(
     Ok(row.as_ref().map(MediaRow::from_row))
 }
 
-/// A live media row by id alone, in a live event: for preview-media, whose signed URL names
-/// no event and carries no token (the signature was issued to the owner).
-pub async fn find_live(
+/// A live media row by id alone, in a live event, and whether its preview variant `size` is
+/// recorded as stored ([`record_preview_variant`]): for preview-media, whose signed URL names
+/// no event and carries no token (the signature was issued to the owner). One query, so a
+/// request for a recorded variant costs no more than a download redirect.
+pub async fn find_live_with_variant(
     client: &impl Unnamed,
     shape: Shape,
     media_id: Uuid,
-) -> Result<Option<MediaRow>, DbError> {
+    size: &str,
+) -> Result<Option<(MediaRow, bool)>, DbError> {
     let (columns, zone_join) = (columns(shape), zone_join(shape));
     let sql = format!(
-        "select {columns} from event_media m \
+        "select {columns}, exists (select 1 from media_preview_variants v \
+                 where v.media_id = m.id and v.size = $2) as variant_recorded \
+         from event_media m \
          join events e on e.id = m.event_id and not e.is_deleted{zone_join} \
          where m.id = $1 and not m.is_deleted"
     );
-    let row = client.query_opt_unnamed(&sql, &[&media_id]).await?;
-    Ok(row.as_ref().map(MediaRow::from_row))
+    let row = client.query_opt_unnamed(&sql, &[&media_id, &size]).await?;
+    Ok(row.map(|row| (MediaRow::from_row(&row), row.get("variant_recorded"))))
+}
+
+/// Records that the preview variant `size` of the media item is in the bucket; recording it
+/// twice is harmless (two first requests may both get here).
+pub async fn record_preview_variant(
+    client: &impl Unnamed,
+    media_id: Uuid,
+    size: &str,
+) -> Result<(), DbError> {
+    client
+        .execute_unnamed(
+            "insert into media_preview_variants (media_id, size) values ($1, $2) \
+             on conflict do nothing",
+            &[&media_id, &size],
+        )
+        .await?;
+    Ok(())
 }
 
 /// The id of every live row (for the sweep: a preview variant of any other id is an orphan).

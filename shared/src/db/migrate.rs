@@ -46,6 +46,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0010_media_multipart_uploads",
         include_str!("../../../migrations/0010_media_multipart_uploads.sql"),
     ),
+    (
+        "0011_media_preview_variants",
+        include_str!("../../../migrations/0011_media_preview_variants.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names this project's advisory lock.

@@ -158,7 +158,8 @@ async fn our_own_seed_shaped_database_moves_its_rows_into_zones() {
             "0007_event_media_zones",
             "0008_pending_upload_zones",
             "0009_event_media_analysis",
-            "0010_media_multipart_uploads"
+            "0010_media_multipart_uploads",
+            "0011_media_preview_variants"
         ]
     );
     assert_eq!(

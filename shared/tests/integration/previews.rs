@@ -216,6 +216,61 @@ async fn the_first_request_makes_the_variant_once_and_later_ones_only_sign() {
     }
 }
 
+/// The rows of `media_preview_variants` for the media item: the sizes recorded as stored.
+async fn recorded_sizes(app: &TestApp, media: &Value) -> Vec<String> {
+    let rows = app
+        .db()
+        .await
+        .query(
+            "select size from media_preview_variants where media_id = $1 order by size",
+            &[&id_of(media)],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|row| row.get(0)).collect()
+}
+
+#[tokio::test]
+async fn a_recorded_variant_is_served_with_a_signature_alone_and_no_s3_request() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    let photo = uploaded(&app, &who, "gps-orientation-6.jpg").await;
+    let first = preview(&app, &url_of(&photo, "thumb")).await;
+    assert_eq!(first.status, 302, "{}", first.text());
+    assert_eq!(recorded_sizes(&app, &photo).await, ["thumb"]);
+
+    // With the variant gone from the bucket behind the API's back, a request that asked S3
+    // would make it again; one that only signs leaves the bucket as it is and still redirects.
+    let key = keys::preview_key(who.event_id, id_of(&photo), PreviewSize::Thumb);
+    app.state.storage().delete(key.as_str()).await.unwrap();
+    let second = preview(&app, &url_of(&photo, "thumb")).await;
+    assert_eq!(second.status, 302, "{}", second.text());
+    assert_eq!(variants(&app, &who, &photo).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_stored_variant_that_is_not_recorded_is_recorded_without_rendering_again() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    let photo = uploaded(&app, &who, "gps-orientation-6.jpg").await;
+    assert_eq!(preview(&app, &url_of(&photo, "medium")).await.status, 302);
+    // A variant stored before the table existed (or whose recording failed), and an
+    // original that is gone, so that rendering again would answer 404.
+    app.db()
+        .await
+        .execute(
+            "delete from media_preview_variants where media_id = $1",
+            &[&id_of(&photo)],
+        )
+        .await
+        .unwrap();
+    let original = photo["s3_key"].as_str().unwrap();
+    app.state.storage().delete(original).await.unwrap();
+    let again = preview(&app, &url_of(&photo, "medium")).await;
+    assert_eq!(again.status, 302, "{}", again.text());
+    assert_eq!(recorded_sizes(&app, &photo).await, ["medium"]);
+}
+
 #[tokio::test]
 async fn tampered_expired_or_missing_signatures_are_refused_before_anything_is_read() {
     let app = TestApp::new().await;
