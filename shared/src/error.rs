@@ -81,6 +81,14 @@ pub enum ApiError {
     /// upload stays open; list its parts and upload the missing ones again.
     #[error("{0}")]
     InvalidPart(String),
+    /// 409: a resumable upload's key was taken by another file while it was open (another
+    /// upload path landed on the same microsecond's key): S3 cannot assemble it there, so the
+    /// upload was aborted, and the other file is left alone.
+    #[error(
+        "another file was stored at this upload's key while it was open; the upload was \
+         aborted: create a new one"
+    )]
+    UploadKeyTaken,
     /// 422: the file that reached S3 is not the one declared (its size differs).
     #[error("{0}")]
     UploadMismatch(String),
@@ -186,7 +194,8 @@ impl ApiError {
             Self::UploadIncomplete(_)
             | Self::UploadChanged
             | Self::ZonesUnavailable
-            | Self::InvalidPart(_) => 409,
+            | Self::InvalidPart(_)
+            | Self::UploadKeyTaken => 409,
             Self::UploadMismatch(_) => 422,
             Self::MalformedRequest(_) => 400,
             Self::Validation { .. } | Self::EmptyFile | Self::NotPreviewable(_) => 422,
@@ -217,6 +226,7 @@ impl ApiError {
             Self::ZonesUnavailable => "ZONES_UNAVAILABLE",
             Self::UploadMismatch(_) => "UPLOAD_MISMATCH",
             Self::InvalidPart(_) => "INVALID_PART",
+            Self::UploadKeyTaken => "UPLOAD_KEY_TAKEN",
             Self::MalformedRequest(_) => "MALFORMED_REQUEST",
             Self::Validation { .. } => "VALIDATION_ERROR",
             Self::EmptyFile => "EMPTY_FILE",

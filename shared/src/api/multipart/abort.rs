@@ -19,15 +19,7 @@ pub async fn handle(state: &AppState, upload: OwnedUpload) -> ApiResult {
     let Some(open) = multipart_uploads::lock(&tx, event.event_id, upload_id).await? else {
         return Err(ApiError::UploadNotFound);
     };
-    let storage = state.storage();
-    storage
-        .abort_multipart(&open.s3_key, &open.s3_upload_id)
-        .await
-        .map_err(ApiError::from)?;
-    // A complete that assembled the object in S3 but could not record it leaves the object
-    // at the key, and no media row can point to it while this row exists.
-    storage.delete(&open.s3_key).await.map_err(ApiError::from)?;
-    multipart_uploads::delete(&tx, open.id).await?;
+    super::forget(state, &open, &tx).await?;
     tx.commit().await.map_err(DbError::from)?;
     tracing::info!(upload_id = %open.id, event_id = %event.event_id, "multipart upload aborted");
     Ok(empty_response(204))

@@ -88,6 +88,13 @@ pub async fn handle(state: &AppState, upload: OwnedUpload, input: Input) -> ApiR
             tx.commit().await.map_err(DbError::from)?;
             return Err(answer);
         }
+        Err(Assembly::KeyTaken) => {
+            // The object at the key is not this upload's, recorded yet or not: keep it.
+            super::forget_upload(state, &open, &tx).await?;
+            tx.commit().await.map_err(DbError::from)?;
+            tracing::warn!(upload_id = %open.id, key = %open.s3_key, "multipart upload discarded: another file took its key");
+            return Err(ApiError::UploadKeyTaken);
+        }
     }
     let (media_type, etag) = match check_object(state, &open).await? {
         Ok(checked) => checked,
@@ -194,6 +201,9 @@ enum Assembly {
     Gone,
     /// The parts S3 holds do not make the declared file: discard it.
     Wrong(Discard),
+    /// Another file is at the key (S3 refused to assemble over it): the upload can never
+    /// complete there, so discard it, leaving that file alone.
+    KeyTaken,
 }
 
 impl From<StorageError> for Assembly {
@@ -222,7 +232,25 @@ async fn assemble(
     {
         Ok(()) => Ok(()),
         Err(MultipartError::NoSuchUpload) => already_assembled(state, open).await,
+        Err(MultipartError::Storage(StorageError::AlreadyExists)) => {
+            taken_or_assembled(state, open).await
+        }
         // InvalidParts: a part sent again between the listing and S3's complete.
+        Err(err) => Err(Assembly::Refused(err.into())),
+    }
+}
+
+/// S3 refused to assemble over an existing object. If the upload is gone, the object is its
+/// own (an earlier attempt of this complete assembled it and the answer was lost); if the
+/// upload is still open, another file took the key.
+async fn taken_or_assembled(state: &AppState, open: &MultipartUpload) -> Result<(), Assembly> {
+    match state
+        .storage()
+        .list_parts(&open.s3_key, &open.s3_upload_id)
+        .await
+    {
+        Ok(_) => Err(Assembly::KeyTaken),
+        Err(MultipartError::NoSuchUpload) => already_assembled(state, open).await,
         Err(err) => Err(Assembly::Refused(err.into())),
     }
 }
@@ -312,13 +340,7 @@ async fn discard(
     open: &MultipartUpload,
     tx: &impl Unnamed,
 ) -> Result<(), ApiError> {
-    let storage = state.storage();
-    storage
-        .abort_multipart(&open.s3_key, &open.s3_upload_id)
-        .await
-        .map_err(ApiError::from)?;
-    storage.delete(&open.s3_key).await.map_err(ApiError::from)?;
-    multipart_uploads::delete(tx, open.id).await?;
+    super::forget(state, open, tx).await?;
     tracing::info!(upload_id = %open.id, key = %open.s3_key, "multipart upload discarded");
     Ok(())
 }

@@ -16,6 +16,7 @@ pub mod sign_parts;
 use chrono::Utc;
 use uuid::Uuid;
 
+use crate::AppState;
 use crate::db::Unnamed;
 use crate::db::multipart_uploads::{self, MultipartUpload};
 use crate::error::ApiError;
@@ -100,6 +101,41 @@ fn check_part_number(plan: &PartPlan, number: i32, at: &[&str]) -> Result<(), Ap
             ),
         ));
     }
+    Ok(())
+}
+
+/// Aborts the upload in S3 and deletes its row in `tx` (the caller commits). The object at
+/// its key goes too when it is the upload's own, assembled by a complete that could not
+/// record it, but never when a media row records that key: then it is another upload path's
+/// file that landed on the same key, and it is left alone.
+pub(crate) async fn forget(
+    state: &AppState,
+    open: &MultipartUpload,
+    tx: &impl Unnamed,
+) -> Result<(), ApiError> {
+    forget_upload(state, open, tx).await?;
+    if !multipart_uploads::key_is_recorded(tx, &open.s3_key).await? {
+        state
+            .storage()
+            .delete(&open.s3_key)
+            .await
+            .map_err(ApiError::from)?;
+    }
+    Ok(())
+}
+
+/// Aborts the upload in S3 and deletes its row in `tx`, leaving any object at its key.
+pub(crate) async fn forget_upload(
+    state: &AppState,
+    open: &MultipartUpload,
+    tx: &impl Unnamed,
+) -> Result<(), ApiError> {
+    state
+        .storage()
+        .abort_multipart(&open.s3_key, &open.s3_upload_id)
+        .await
+        .map_err(ApiError::from)?;
+    multipart_uploads::delete(tx, open.id).await?;
     Ok(())
 }
 
