@@ -739,69 +739,81 @@ async fn complete_time_by_part_count() {
     }
 }
 
-/// Another upload path's file at the upload's key, recorded by a media row, as when a form
-/// upload of the same event lands on the same microsecond's key while the upload is open.
-/// Answers the bytes stored there.
-async fn another_file_at_the_key(app: &TestApp, who: &Organiser, upload_id: Uuid) -> Vec<u8> {
-    let (key, _) = app.s3_upload(upload_id).await;
-    let other = app.upload_png(who).await;
-    let other_key = other["s3_key"].as_str().unwrap().to_owned();
-    let bytes = app
-        .state
-        .storage()
-        .download(&other_key)
-        .await
-        .unwrap()
-        .to_vec();
-    let storage = app.state.storage();
-    storage
-        .client()
-        .copy_object()
-        .bucket(storage.bucket())
-        .copy_source(format!("{}/{other_key}", storage.bucket()))
-        .key(&key)
-        .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256)
-        .send()
-        .await
-        .unwrap();
-    storage.delete(&other_key).await.unwrap();
-    app.db()
-        .await
-        .execute(
-            "update event_media set s3_key = $1 where id = $2",
-            &[&key, &uuid_of(&other["id"])],
-        )
-        .await
-        .unwrap();
-    bytes
+/// An upload with every part sent, and another upload path's file at its key, recorded by a
+/// media row, as when a form upload of the same event lands on the same microsecond's key
+/// while the upload is open.
+struct TakenKey {
+    upload_id: Uuid,
+    parts: Value,
+    key: String,
+    /// The other file's bytes.
+    other: Vec<u8>,
+}
+
+impl TakenKey {
+    async fn new(app: &TestApp, who: &Organiser) -> Self {
+        let (created, parts) = app
+            .parts_sent(who, "late.mp4", "video/mp4", &video(6 * MIB))
+            .await;
+        let upload_id = uuid_of(&created["upload_id"]);
+        let (key, _) = app.s3_upload(upload_id).await;
+        let other = app.upload_png(who).await;
+        let other_key = other["s3_key"].as_str().unwrap().to_owned();
+        let storage = app.state.storage();
+        let bytes = storage.download(&other_key).await.unwrap().to_vec();
+        storage
+            .client()
+            .copy_object()
+            .bucket(storage.bucket())
+            .copy_source(format!("{}/{other_key}", storage.bucket()))
+            .key(&key)
+            .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+            .send()
+            .await
+            .unwrap();
+        storage.delete(&other_key).await.unwrap();
+        app.db()
+            .await
+            .execute(
+                "update event_media set s3_key = $1 where id = $2",
+                &[&key, &uuid_of(&other["id"])],
+            )
+            .await
+            .unwrap();
+        Self {
+            upload_id,
+            parts,
+            key,
+            other: bytes,
+        }
+    }
+
+    /// The other file is still at the key, unchanged, and the upload is gone from S3.
+    async fn assert_other_file_kept(&self, app: &TestApp) {
+        let kept = app.state.storage().download(&self.key).await.unwrap();
+        assert!(
+            kept[..] == self.other[..],
+            "the other file's bytes must stay at the key"
+        );
+        assert!(
+            app.open_uploads().await.is_empty(),
+            "the upload must be aborted in S3"
+        );
+        assert_eq!(app.multipart_rows().await, 0);
+        assert_eq!(app.media_count().await, 1);
+    }
 }
 
 #[tokio::test]
 async fn a_key_taken_by_another_file_is_409_the_upload_is_aborted_and_the_file_kept() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
-    let (created, parts) = app
-        .parts_sent(&who, "late.mp4", "video/mp4", &video(6 * MIB))
-        .await;
-    let upload_id = uuid_of(&created["upload_id"]);
-    let (key, _) = app.s3_upload(upload_id).await;
-    let other = another_file_at_the_key(&app, &who, upload_id).await;
-
-    app.complete_multipart(&who, upload_id, parts.clone())
+    let taken = TakenKey::new(&app, &who).await;
+    app.complete_multipart(&who, taken.upload_id, taken.parts.clone())
         .await
         .assert_error(409, "UPLOAD_KEY_TAKEN");
-    let kept = app.state.storage().download(&key).await.unwrap();
-    assert!(
-        kept[..] == other[..],
-        "the other file's bytes must stay at the key"
-    );
-    assert!(
-        app.open_uploads().await.is_empty(),
-        "the upload must be aborted in S3"
-    );
-    assert_eq!(app.multipart_rows().await, 0);
-    assert_eq!(app.media_count().await, 1);
-    app.complete_multipart(&who, upload_id, parts)
+    taken.assert_other_file_kept(&app).await;
+    app.complete_multipart(&who, taken.upload_id, taken.parts)
         .await
         .assert_error(404, "UPLOAD_NOT_FOUND");
 }
@@ -810,20 +822,8 @@ async fn a_key_taken_by_another_file_is_409_the_upload_is_aborted_and_the_file_k
 async fn abort_never_deletes_a_file_a_media_row_records_at_its_key() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
-    let (created, _) = app
-        .parts_sent(&who, "late.mp4", "video/mp4", &video(6 * MIB))
-        .await;
-    let upload_id = uuid_of(&created["upload_id"]);
-    let (key, _) = app.s3_upload(upload_id).await;
-    let other = another_file_at_the_key(&app, &who, upload_id).await;
-
-    let reply = app.abort_multipart(&who, upload_id).await;
+    let taken = TakenKey::new(&app, &who).await;
+    let reply = app.abort_multipart(&who, taken.upload_id).await;
     assert_eq!(reply.status, 204, "{}", reply.text());
-    let kept = app.state.storage().download(&key).await.unwrap();
-    assert!(
-        kept[..] == other[..],
-        "the other file's bytes must stay at the key"
-    );
-    assert!(app.open_uploads().await.is_empty());
-    assert_eq!(app.media_count().await, 1);
+    taken.assert_other_file_kept(&app).await;
 }
