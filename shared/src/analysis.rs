@@ -4,7 +4,8 @@
 //! orientation (5–8 swap them), from the headers only (`imagesize`, `kamadak-exif`): no
 //! pixel is decoded. Video (mp4/mov, webm/mkv): the first video track's coded `width` and
 //! `height` and the longest track's `duration_ms`, from the container (`symphonia`'s
-//! readers; no decoder runs). Audio (mp3, wav, ogg): `duration_ms` where the container says
+//! readers; no decoder runs), swapped when an MP4/MOV track header turns the picture a quarter
+//! (a phone's portrait video, [`turn`]). Audio (mp3, wav, ogg): `duration_ms` where the container says
 //! it cheaply (an mp3 needs a Xing/Info or VBRI header). Raw AAC (ADTS) has no duration short
 //! of reading every frame, so `audio/aac` is not analysed; an m4a is an MP4 (the upload check
 //! refuses `audio/m4a` today; stored as `video/mp4` it is analysed like one).
@@ -33,6 +34,8 @@ use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::TimeBase;
 
 use crate::storage::Storage;
+
+mod turn;
 
 /// The size of one read: an S3 object is fetched a window at a time.
 pub const BLOCK: u64 = 64 * 1024;
@@ -260,8 +263,12 @@ fn side(pixels: impl TryInto<i32>) -> Option<i32> {
 
 /// Dimensions and duration from the container's track headers.
 fn container(mime: &str, source: Arc<dyn ByteRanges>) -> Result<Analysis, NotAnalysed> {
-    let reader = BudgetedReader::new(source);
+    let mut reader = BudgetedReader::new(source);
     let (spent, source_error) = (reader.spent.clone(), reader.source_error.clone());
+    // Walked first, with the same cached blocks that the container reader then uses.
+    let size = reader.source.size();
+    let quarter_turn = is_mp4(mime) && turn::turned_a_quarter(&mut reader, size) == Some(true);
+    reader.position = 0;
     let stream = MediaSourceStream::new(Box::new(reader), MediaSourceStreamOptions::default());
     let mut hint = Hint::new();
     hint.mime_type(mime);
@@ -282,7 +289,19 @@ fn container(mime: &str, source: Arc<dyn ByteRanges>) -> Result<Analysis, NotAna
                 NotAnalysed::Unreadable(err.to_string())
             }
         })?;
-    Ok(from_headers(format.media_info(), format.tracks()))
+    let found = from_headers(format.media_info(), format.tracks());
+    Ok(match quarter_turn {
+        true => Analysis {
+            width: found.height,
+            height: found.width,
+            ..found
+        },
+        false => found,
+    })
+}
+
+fn is_mp4(mime: &str) -> bool {
+    matches!(mime, "video/mp4" | "video/quicktime")
 }
 
 /// The first video track's size; the duration the container gives the media as a whole, or

@@ -70,6 +70,14 @@ fn a_video_only_mp4_gives_size_and_duration() {
 }
 
 #[test]
+fn a_portrait_phone_video_is_as_wide_as_it_is_displayed() {
+    // 64×48 frames that the track header turns a quarter (ffmpeg's rotate=90).
+    let found = of("video/mp4", "portrait.mp4");
+    assert_eq!((found.width, found.height), (Some(48), Some(64)));
+    assert_eq!(found.duration_ms, Some(1000));
+}
+
+#[test]
 fn a_webm_gives_size_and_duration() {
     let found = of("video/webm", "clip.webm");
     assert_eq!((found.width, found.height), (Some(160), Some(90)));

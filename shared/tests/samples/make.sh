@@ -23,6 +23,9 @@ ffmpeg "${q[@]}" -f lavfi -i testsrc2=size=320x240:rate=25 -f lavfi -i sine=freq
   -t 2 -c:v libx264 -b:v 1M -pix_fmt yuv420p -c:a aac -shortest moov-at-end.mp4
 # Small enough for the corpus' 64 KiB upload limit: 64×48, 1 s, no sound, moov at the end.
 ffmpeg "${q[@]}" -f lavfi -i testsrc2=size=64x48:rate=10 -t 1 -c:v libx264 -pix_fmt yuv420p small.mp4
+# small.mp4 as a phone holding it upright would write it: the frames stay 64×48 and the track
+# header's matrix turns them a quarter (ffprobe: rotation=90), so it displays 48×64.
+ffmpeg "${q[@]}" -i small.mp4 -c copy -metadata:s:v:0 rotate=90 portrait.mp4
 ffmpeg "${q[@]}" -f lavfi -i testsrc2=size=160x90:rate=25 -t 1.5 -c:v libvpx -b:v 200k clip.webm
 ffmpeg "${q[@]}" -f lavfi -i sine=frequency=440:duration=1.5 -c:a libmp3lame -b:a 64k tone.mp3
 ffmpeg "${q[@]}" -f lavfi -i sine=frequency=440:duration=1.5 -ar 8000 tone.wav
