@@ -1,9 +1,11 @@
 """What the browser tests share: the examples/ pages served from an origin of their own (as a
 client app would host them), headless Chromium through selenium, and one line per check."""
 
+import atexit
 import functools
 import http.server
 import os
+import shutil
 import tempfile
 import threading
 
@@ -50,10 +52,13 @@ def serve_examples():
 def browser(*extra_flags, width=1280, height=1000):
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
+    # The profile is of no use after the run (removed at exit, after the driver quit).
+    profile = tempfile.mkdtemp(prefix="plugs-media-chromium-")
+    atexit.register(shutil.rmtree, profile, ignore_errors=True)
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", f"--window-size={width},{height}",
-                 f"--user-data-dir={tempfile.mkdtemp(prefix='plugs-media-chromium-')}", *extra_flags):
+                 f"--user-data-dir={profile}", *extra_flags):
         options.add_argument(flag)
     # The page's console, for a failing test to show.
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})

@@ -8,8 +8,10 @@ Reads API_URL, DEMO_EVENT_ID and DEMO_TOKEN from the environment (scripts/test.s
 Prints one line per check and a closing 'N passed, N failed' line.
 """
 
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 import urllib.parse
@@ -36,7 +38,9 @@ def main():
     # Bigger than API Gateway could carry to a Lambda function: the reason this page exists.
     size = 6 * 1024 * 1024
     content = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + os.urandom(size - 20)
-    path = os.path.join(tempfile.mkdtemp(prefix="plugs-media-browser-"), "stage photo.jpg")
+    folder = tempfile.mkdtemp(prefix="plugs-media-browser-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = os.path.join(folder, "stage photo.jpg")
     with open(path, "wb") as f:
         f.write(content)
 

@@ -8,10 +8,12 @@ Reads API_URL, CONC_EVENT_ID, CONC_TOKEN, AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID
 AWS_SECRET_ACCESS_KEY and S3_BUCKET_NAME from the environment (scripts/test.sh sets them).
 """
 
+import atexit
 import concurrent.futures
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +27,7 @@ BUCKET = os.environ.get("S3_BUCKET_NAME", "plugs-bucket")
 AUTH = f"Authorization: Bearer {TOKEN}"
 MEDIA = f"{API}/api/v1/events/{EVENT}/media"
 WORK = tempfile.mkdtemp(prefix="plugs-media-concurrency-")
+atexit.register(shutil.rmtree, WORK, ignore_errors=True)
 results = {"passed": 0, "failed": 0}
 
 

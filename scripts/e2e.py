@@ -10,8 +10,10 @@ found by their x-correlation-id. Prints one line per check and a closing 'N pass
 line; exits non-zero on any failure.
 """
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,6 +28,7 @@ OTHER_TOKEN = os.environ["OTHER_TOKEN"]
 # prepare_demo_database): the seed era has no zones. Unset or `current`: zones.
 SEED_ERA = os.environ.get("PLUGS_SCHEMA") == "seed"
 WORK = tempfile.mkdtemp(prefix="plugs-media-e2e-")
+atexit.register(shutil.rmtree, WORK, ignore_errors=True)
 API_LOG = os.environ.get("API_LOG")
 # Only what the functions write from here on is this run's.
 LOG_START = os.path.getsize(API_LOG) if API_LOG else 0

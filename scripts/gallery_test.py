@@ -13,8 +13,10 @@ Reads API_URL, EXAMPLES_PORT, GALLERY_EVENT_ID and GALLERY_TOKEN (an event of it
 item of it must have a preview). Prints one line per check and a closing 'N passed, N failed'.
 """
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -190,6 +192,7 @@ def portrait_like(natural, width=3000, height=4000):
 
 def main():
     folder = tempfile.mkdtemp(prefix="plugs-media-gallery-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     paths = make_photos(folder)
     media, tiles, rotated, opened = browse(paths)
 
