@@ -13,9 +13,9 @@ use std::sync::Arc;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::MediaJson;
 use super::extract::{OwnedEvent, OwnedUpload};
 use super::publish::{remove_orphan, write_at_free_key};
+use super::{MediaJson, completed_before};
 use crate::AppState;
 use crate::analysis::{self, S3Object};
 use crate::db::DbError;
@@ -49,11 +49,7 @@ pub async fn handle(state: &AppState, upload: OwnedUpload) -> ApiResult {
     } = upload;
     let tx = client.transaction().await.map_err(DbError::from)?;
     let Some(pending) = pending_uploads::lock(&tx, event_id, upload_id).await? else {
-        // Completed before (the media row carries the upload's id), or never created.
-        return match media::find_in_event(&tx, shape, event_id, upload_id).await? {
-            Some(row) => Ok(json_response(200, &MediaJson::new(row, &links))),
-            None => Err(ApiError::UploadNotFound),
-        };
+        return completed_before(&tx, shape, event_id, upload_id, &links).await;
     };
     let Checked { media_type, etag } = check_arrival(state, &pending).await?;
     // The checked version, read in bounded ranges (never the whole file).

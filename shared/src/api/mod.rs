@@ -39,7 +39,11 @@ use uuid::Uuid;
 
 use std::collections::BTreeMap;
 
-use crate::db::media::MediaRow;
+use crate::db::Unnamed;
+use crate::db::media::{self, MediaRow};
+use crate::db::shape::Shape;
+use crate::edge::{ApiResult, json_response};
+use crate::error::ApiError;
 use crate::preview_link::PreviewLinks;
 
 /// The media JSON of the spec, the same on every endpoint.
@@ -91,6 +95,22 @@ impl MediaJson {
             duration_ms: row.duration_ms,
             created_at: row.created_at,
         }
+    }
+}
+
+/// The answer to a complete (direct or resumable) whose upload is no longer open: the media
+/// it created, 200 (the media row carries the upload's id), or 404 if it never existed or was
+/// aborted.
+async fn completed_before(
+    client: &impl Unnamed,
+    shape: Shape,
+    event_id: Uuid,
+    upload_id: Uuid,
+    links: &PreviewLinks,
+) -> ApiResult {
+    match media::find_in_event(client, shape, event_id, upload_id).await? {
+        Some(row) => Ok(json_response(200, &MediaJson::new(row, links))),
+        None => Err(ApiError::UploadNotFound),
     }
 }
 

@@ -17,9 +17,9 @@ use chrono::Utc;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::super::MediaJson;
 use super::super::announce::parse_json;
 use super::super::extract::{Input, OwnedEvent, OwnedUpload};
+use super::super::{MediaJson, completed_before};
 use super::{MAX_PARTS, PartPlan, check_part_number};
 use crate::AppState;
 use crate::analysis::{self, S3Object};
@@ -62,11 +62,7 @@ pub async fn handle(state: &AppState, upload: OwnedUpload, input: Input) -> ApiR
     } = upload;
     let tx = client.transaction().await.map_err(DbError::from)?;
     let Some(open) = multipart_uploads::lock(&tx, event_id, upload_id).await? else {
-        // Completed before (the media row carries the upload's id), or never created.
-        return match media::find_in_event(&tx, shape, event_id, upload_id).await? {
-            Some(row) => Ok(json_response(200, &MediaJson::new(row, &links))),
-            None => Err(ApiError::UploadNotFound),
-        };
+        return completed_before(&tx, shape, event_id, upload_id, &links).await;
     };
     let plan = PartPlan {
         file_size: open.file_size as u64,
