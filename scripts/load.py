@@ -31,20 +31,19 @@ the event's rows are read from the database with psql instead of listed through 
 
 import collections
 import glob
-import http.client
 import json
 import os
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import struct
 import subprocess
 import uuid
 import zlib
 
 import boto3
+
+import api_client
 
 API = os.environ["API_URL"].rstrip("/")
 EVENT = os.environ["LOAD_EVENT_ID"]
@@ -71,25 +70,9 @@ def png():
 PNG = png()
 
 
-class NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args):
-        return None
-
-
-OPENER = urllib.request.build_opener(NoRedirects)
-
-
 def call(method, url, body=None, headers=None):
     """(status, headers, body), or (None, {}, reason) when no answer came within TIMEOUT."""
-    request = urllib.request.Request(url, data=body, method=method,
-                                     headers={"Authorization": f"Bearer {TOKEN}", **(headers or {})})
-    try:
-        with OPENER.open(request, timeout=TIMEOUT) as reply:
-            return reply.status, dict(reply.headers), reply.read()
-    except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
-    except (OSError, http.client.HTTPException) as err:
-        return None, {}, repr(getattr(err, "reason", err))
+    return api_client.call(method, url, TOKEN, TIMEOUT, body, headers)
 
 
 def multipart(data):

@@ -15,14 +15,13 @@ SOAK_REQUESTS (default 300) sets N, SOAK_TIMEOUT (default 10) the client timeout
 """
 
 import concurrent.futures
-import http.client
 import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
+
+import api_client
 
 API = os.environ["API_URL"].rstrip("/")
 EVENT = os.environ["SOAK_EVENT_ID"]
@@ -34,27 +33,11 @@ MIB = 1024 * 1024
 SMALL_FILES = 100
 
 
-class NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A download must come back inline from the function: a redirect to S3 is a wrong answer."""
-
-    def redirect_request(self, *args):
-        return None
-
-
-OPENER = urllib.request.build_opener(NoRedirects)
-
-
 def call(method, url, body=None, headers=None):
-    """(status, body), or (None, reason) when no answer came back within TIMEOUT."""
-    request = urllib.request.Request(url, data=body, method=method,
-                                     headers={"Authorization": f"Bearer {TOKEN}", **(headers or {})})
-    try:
-        with OPENER.open(request, timeout=TIMEOUT) as reply:
-            return reply.status, reply.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read()
-    except (OSError, http.client.HTTPException) as err:
-        return None, repr(getattr(err, "reason", err))
+    """(status, body), or (None, reason) when no answer came back within TIMEOUT. A redirect
+    is not followed: a download must come back inline from the function."""
+    status, _, answer = api_client.call(method, url, TOKEN, TIMEOUT, body, headers)
+    return status, answer
 
 
 def jpeg(size):
