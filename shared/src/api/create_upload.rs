@@ -536,6 +536,15 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_file_size_written_as_a_float_is_read_exactly_from_the_request_text() {
+        // A whole number between 2^52 and 2^53, where one unit in the last place is 0.5: a
+        // float parser that is not correctly rounded reads it as 4214617160858841.5.
+        let text = r#"{"filename": "a.png", "content_type": "image/png", "file_size": 4214617160858842.0}"#;
+        let json: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(body(json).unwrap_err().code(), "FILE_TOO_LARGE");
+    }
+
+    #[test]
     fn md5_takes_ascii_whitespace_around_it_and_nothing_else() {
         let b64 = "1B2M2Y8AsgTpgAmY7PhCfg==";
         assert_eq!(md5_as_base64(&format!(" {b64}\n"), AT).unwrap(), b64);
