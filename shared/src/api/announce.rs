@@ -98,17 +98,20 @@ pub(super) fn whole_number<'de, D: serde::Deserializer<'de>>(
 ) -> Result<i64, D::Error> {
     use serde::de::Error;
     let number = serde_json::Number::deserialize(deserializer)?;
-    if let Some(n) = number.as_i64() {
-        return Ok(n);
-    }
-    number
-        .as_f64()
-        .filter(|f| f.fract() == 0.0)
-        // `as` saturates: beyond i64 is beyond any size limit anyway.
-        .map(|f| f as i64)
-        .ok_or_else(|| {
-            D::Error::custom(format!(
-                "file_size: {number} is not a whole number of bytes"
-            ))
-        })
+    whole(&number).ok_or_else(|| {
+        D::Error::custom(format!(
+            "file_size: {number} is not a whole number of bytes"
+        ))
+    })
+}
+
+/// The number as an i64 if it is whole (`1024` or `1024.0`); a whole float beyond i64
+/// saturates (`as` does), which any limit then refuses.
+pub(super) fn whole(number: &serde_json::Number) -> Option<i64> {
+    number.as_i64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0)
+            .map(|f| f as i64)
+    })
 }

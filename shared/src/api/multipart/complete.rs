@@ -40,6 +40,7 @@ struct Complete {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NamedPart {
+    #[serde(deserialize_with = "super::part_number")]
     part_number: i32,
     etag: String,
 }

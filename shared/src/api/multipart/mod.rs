@@ -14,8 +14,10 @@ pub mod list_parts;
 pub mod sign_parts;
 
 use chrono::Utc;
+use serde::{Deserialize, Deserializer};
 use uuid::Uuid;
 
+use super::announce::whole;
 use crate::AppState;
 use crate::db::Unnamed;
 use crate::db::multipart_uploads::{self, MultipartUpload};
@@ -104,6 +106,25 @@ fn check_part_number(plan: &PartPlan, number: i32, at: &[&str]) -> Result<(), Ap
     Ok(())
 }
 
+/// A part number as openapi.yaml's `integer` promises it, JSON Schema's: `3` or `3.0`.
+fn part_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
+    to_part_number(&serde_json::Number::deserialize(deserializer)?)
+}
+
+/// A list of [`part_number`]s.
+fn part_numbers<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<i32>, D::Error> {
+    Vec::<serde_json::Number>::deserialize(deserializer)?
+        .iter()
+        .map(to_part_number)
+        .collect()
+}
+
+fn to_part_number<E: serde::de::Error>(number: &serde_json::Number) -> Result<i32, E> {
+    whole(number)
+        .and_then(|n| i32::try_from(n).ok())
+        .ok_or_else(|| E::custom(format!("part number {number} is not a whole number")))
+}
+
 /// Aborts the upload in S3 and deletes its row in `tx` (the caller commits). The object at
 /// its key goes too when it is the upload's own, assembled by a complete that could not
 /// record it, but never when a media row records that key: then it is another upload path's
@@ -142,6 +163,17 @@ pub(crate) async fn forget_upload(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn part_numbers_are_whole_numbers_also_written_with_a_zero_fraction() {
+        let read = |text: &str| part_numbers(&mut serde_json::Deserializer::from_str(text));
+        assert_eq!(read("[1, 2.0, 10000]").unwrap(), [1, 2, 10000]);
+        for bad in ["[1.5]", "[\"2\"]", "[1e20]"] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+        let one = part_number(&mut serde_json::Deserializer::from_str("3.0")).unwrap();
+        assert_eq!(one, 3);
+    }
 
     const MIB: u64 = 1024 * 1024;
     const GIB: u64 = 1024 * MIB;

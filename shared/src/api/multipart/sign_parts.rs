@@ -18,6 +18,7 @@ use crate::error::ApiError;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SignParts {
+    #[serde(deserialize_with = "super::part_numbers")]
     part_numbers: Vec<i32>,
 }
 
