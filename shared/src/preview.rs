@@ -16,7 +16,8 @@
 //! [`MAX_PIXELS`] before any decoder runs, and each decoder gets a memory limit as well, so a
 //! decompression bomb is refused without allocating its frame. A JPEG larger than twice the
 //! box decodes with DCT scaling (1/2, 1/4 or 1/8: a 12 MP photo decodes as ~0.2 MP for a thumb),
-//! and at most one decoded frame of the original is held at a time.
+//! a non-interlaced PNG is read row by row and box-shrunk as it is read (its full frame is
+//! never held), and at most one decoded frame of the original is held at a time.
 
 use std::io::Cursor;
 
@@ -230,7 +231,7 @@ const DECODER_MEMORY_LIMIT: usize = (MAX_PIXELS as usize) * 4 + 16 * 1024 * 1024
 fn decode(format: Format, bytes: &[u8], want_w: u32, want_h: u32) -> Result<Frame, PreviewError> {
     let frame = match format {
         Format::Jpeg => decode_jpeg(bytes, want_w, want_h),
-        Format::Png => decode_png(bytes),
+        Format::Png => decode_png(bytes, want_w, want_h),
         Format::Gif => decode_gif(bytes),
         Format::WebP => decode_webp(bytes),
     }?;
@@ -267,7 +268,12 @@ fn decode_jpeg(bytes: &[u8], want_w: u32, want_h: u32) -> Result<Frame, PreviewE
     frame(width, height, rgb)
 }
 
-fn decode_png(bytes: &[u8]) -> Result<Frame, PreviewError> {
+/// A PNG has no shrink-on-load of its own: its rows are read one at a time, turned into RGB
+/// (alpha flattened), and averaged in integer boxes into a frame still at least
+/// [`RESIZE_LEFT`] times the wanted size, so the full decoded frame (48 MB as RGBA at
+/// 12 MP) is never held; the final Lanczos3 does the rest. An interlaced PNG's rows come in
+/// seven passes, so it is decoded whole.
+fn decode_png(bytes: &[u8], want_w: u32, want_h: u32) -> Result<Frame, PreviewError> {
     let limits = png::Limits {
         bytes: DECODER_MEMORY_LIMIT,
     };
@@ -275,6 +281,29 @@ fn decode_png(bytes: &[u8]) -> Result<Frame, PreviewError> {
     // Palette and low bit depths expand to 8 bits, 16-bit samples keep their high byte.
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().map_err(undecodable)?;
+    let (width, height) = (reader.info().width, reader.info().height);
+    check_pixels(width, height)?;
+    if reader.info().interlaced {
+        return decode_png_whole(reader);
+    }
+    let (color, _) = reader.output_color_type();
+    let mut shrinker = BoxShrink::new(width, height, box_factor(width, height, want_w, want_h));
+    let mut rgb_row = vec![0u8; width as usize * 3];
+    // The first frame: an APNG's default image.
+    for _ in 0..height {
+        let row = reader
+            .next_row()
+            .map_err(undecodable)?
+            .ok_or_else(|| undecodable("the image data ends before its last row"))?;
+        row_to_rgb(color, row.data(), &mut rgb_row)?;
+        shrinker.push_row(&rgb_row);
+    }
+    Ok(shrinker.finish())
+}
+
+fn decode_png_whole<R: std::io::BufRead + std::io::Seek>(
+    mut reader: png::Reader<R>,
+) -> Result<Frame, PreviewError> {
     let buffer_size = reader
         .output_buffer_size()
         .ok_or_else(|| undecodable("the frame does not fit in memory"))?;
@@ -290,6 +319,114 @@ fn decode_png(bytes: &[u8]) -> Result<Frame, PreviewError> {
         png::ColorType::Indexed => return Err(undecodable("an indexed PNG was not expanded")),
     };
     frame(info.width, info.height, rgb)
+}
+
+/// One decoded PNG row (8-bit samples, after EXPAND and STRIP_16) as RGB on white.
+fn row_to_rgb(color: png::ColorType, row: &[u8], rgb: &mut [u8]) -> Result<(), PreviewError> {
+    let channels = match color {
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        png::ColorType::Grayscale => 1,
+        png::ColorType::GrayscaleAlpha => 2,
+        png::ColorType::Indexed => return Err(undecodable("an indexed PNG was not expanded")),
+    };
+    if row.len() < rgb.len() / 3 * channels {
+        return Err(undecodable("a row is shorter than the image is wide"));
+    }
+    for (out, pixel) in rgb.chunks_exact_mut(3).zip(row.chunks_exact(channels)) {
+        let value = match *pixel {
+            [r, g, b] => [r, g, b],
+            [r, g, b, a] => over_white(&[r, g, b, a]),
+            [g] => [g, g, g],
+            [g, a] => over_white(&[g, g, g, a]),
+            _ => unreachable!("chunks of 1 to 4 samples"),
+        };
+        out.copy_from_slice(&value);
+    }
+    Ok(())
+}
+
+/// The box shrink leaves the final Lanczos3 at least this much of the downscale
+/// (numerator, denominator: 1.5×). A box average alone aliases fine patterns; a resize of 1.5×
+/// or more filters that out, the room a JPEG's DCT scaling leaves as well (1/8 for a 12 MP
+/// thumb: 500 px for 320).
+const RESIZE_LEFT: (u64, u64) = (3, 2);
+
+/// The integer box side that shrinks `width` × `height` towards `want_w` × `want_h` while
+/// leaving [`RESIZE_LEFT`] of the scale to the resize; 1 when there is no room.
+fn box_factor(width: u32, height: u32, want_w: u32, want_h: u32) -> u32 {
+    let (num, den) = RESIZE_LEFT;
+    let room = |have: u32, want: u32| u64::from(have) * den / (u64::from(want.max(1)) * num);
+    let factor = room(width, want_w).min(room(height, want_h)).max(1);
+    u32::try_from(factor).unwrap_or(u32::MAX)
+}
+
+/// A streaming integer box shrink of RGB rows: each output pixel is the rounded mean of a
+/// `factor` × `factor` box; the last `width % factor` columns and `height % factor` rows, less
+/// than one output pixel, are dropped (as libvips' shrink does).
+struct BoxShrink {
+    factor: u32,
+    in_width: usize,
+    out_width: u32,
+    out_height: u32,
+    /// Per output sample of the band being summed.
+    sums: Vec<u32>,
+    rows_in_band: u32,
+    rgb: Vec<u8>,
+}
+
+impl BoxShrink {
+    fn new(width: u32, height: u32, factor: u32) -> Self {
+        let (out_width, out_height) = (width / factor, height / factor);
+        let samples = out_width as usize * 3;
+        BoxShrink {
+            factor,
+            in_width: width as usize,
+            out_width,
+            out_height,
+            sums: if factor > 1 {
+                vec![0; samples]
+            } else {
+                Vec::new()
+            },
+            rows_in_band: 0,
+            rgb: Vec::with_capacity(samples * out_height as usize),
+        }
+    }
+
+    fn push_row(&mut self, row: &[u8]) {
+        if self.rgb.len() >= self.out_width as usize * 3 * self.out_height as usize {
+            return; // a dropped remainder row
+        }
+        if self.factor == 1 {
+            self.rgb.extend_from_slice(&row[..self.in_width * 3]);
+            return;
+        }
+        let factor = self.factor as usize;
+        for (x, sum) in self.sums.chunks_exact_mut(3).enumerate() {
+            for pixel in row[x * factor * 3..(x + 1) * factor * 3].chunks_exact(3) {
+                sum[0] += u32::from(pixel[0]);
+                sum[1] += u32::from(pixel[1]);
+                sum[2] += u32::from(pixel[2]);
+            }
+        }
+        self.rows_in_band += 1;
+        if self.rows_in_band == self.factor {
+            let area = self.factor * self.factor;
+            self.rgb
+                .extend(self.sums.iter().map(|&sum| ((sum + area / 2) / area) as u8));
+            self.sums.fill(0);
+            self.rows_in_band = 0;
+        }
+    }
+
+    fn finish(self) -> Frame {
+        Frame {
+            width: self.out_width,
+            height: self.out_height,
+            rgb: self.rgb,
+        }
+    }
 }
 
 fn decode_gif(bytes: &[u8]) -> Result<Frame, PreviewError> {
@@ -506,6 +643,69 @@ mod tests {
         let shown = orient(frame, 6);
         assert_eq!((shown.width, shown.height), (1, 2));
         assert_eq!(shown.rgb, vec![255, 0, 0, 0, 0, 255]);
+    }
+
+    #[test]
+    fn the_box_leaves_the_resize_at_least_one_and_a_half_times() {
+        // 12 MP to a thumb: 8 (500 × 375 for 320 × 240); to a medium: 2 (2000 × 1500).
+        assert_eq!(box_factor(4000, 3000, 320, 240), 8);
+        assert_eq!(box_factor(4000, 3000, 1280, 960), 2);
+        // No room: under 3 × 1.5 the box does nothing.
+        assert_eq!(box_factor(1900, 1425, 1280, 960), 1);
+        assert_eq!(box_factor(300, 200, 300, 200), 1);
+    }
+
+    #[test]
+    fn the_box_shrink_averages_each_box_and_drops_the_remainder() {
+        // 5 × 3 grey rows of 0, 10, 20, 30, 40 (+ 100 on the second row): boxes of 2 give
+        // 2 × 1; the fifth column and the third row are less than a box and dropped.
+        let mut shrink = BoxShrink::new(5, 3, 2);
+        for offset in [0u8, 100, 200] {
+            let row: Vec<u8> = (0..5u8).flat_map(|x| [x * 10 + offset; 3]).collect();
+            shrink.push_row(&row);
+        }
+        let frame = shrink.finish();
+        assert_eq!((frame.width, frame.height), (2, 1));
+        // (0 + 10 + 100 + 110) / 4 = 55, (20 + 30 + 120 + 130) / 4 = 75.
+        assert_eq!(frame.rgb, vec![55, 55, 55, 75, 75, 75]);
+    }
+
+    fn png_of(width: u32, height: u32, color: png::ColorType, pixels: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut encoder = png::Encoder::new(&mut bytes, width, height);
+        encoder.set_color(color);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().expect("header");
+        writer.write_image_data(pixels).expect("pixels");
+        writer.finish().expect("finish");
+        bytes
+    }
+
+    #[test]
+    fn a_png_read_row_by_row_matches_its_whole_decode() {
+        let (width, height) = (37u32, 23u32);
+        let rgba: Vec<u8> = (0..width * height)
+            .flat_map(|i| [(i * 7) as u8, (i * 13) as u8, (i * 29) as u8, (i * 3) as u8])
+            .collect();
+        let bytes = png_of(width, height, png::ColorType::Rgba, &rgba);
+        let by_rows = decode_png(&bytes, width, height).expect("rows");
+        let mut decoder = png::Decoder::new(Cursor::new(&bytes[..]));
+        decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+        let whole = decode_png_whole(decoder.read_info().expect("info")).expect("whole");
+        assert_eq!((by_rows.width, by_rows.height), (width, height));
+        assert_eq!(by_rows.rgb, whole.rgb);
+    }
+
+    #[test]
+    fn a_large_png_is_shrunk_while_read() {
+        // 400 × 300 grey with alpha for a 50 × 38 box: boxes of 5, so 80 × 60 is all it holds.
+        let pixels: Vec<u8> = (0..400u32 * 300)
+            .flat_map(|i| [(i % 251) as u8, 255])
+            .collect();
+        let bytes = png_of(400, 300, png::ColorType::GrayscaleAlpha, &pixels);
+        let frame = decode_png(&bytes, 50, 38).expect("decoded");
+        assert_eq!((frame.width, frame.height), (80, 60));
+        assert_eq!(frame.rgb.len(), 80 * 60 * 3);
     }
 
     #[test]
