@@ -7,8 +7,9 @@
 //! carrying no metadata at all (the encoder writes only the JFIF header: no EXIF, GPS, XMP,
 //! ICC or comments; nothing of the original is copied).
 //!
-//! Colour: pixels are taken as sRGB. An embedded ICC profile is ignored (a Display P3 photo
-//! comes out slightly less saturated, never wrong in hue); CMYK JPEGs are converted naively
+//! Colour: an embedded RGB ICC profile (JPEG APP2, PNG iCCP, WebP ICCP: Display P3, Adobe RGB…)
+//! is converted to sRGB with moxcms once the frame is resized; pixels without one are taken as
+//! sRGB. CMYK JPEGs are converted naively
 //! (`r = (1 − c)(1 − k)` and so on), which is right for the Adobe-inverted files
 //! Photoshop and ImageMagick write and approximate for press profiles.
 //!
@@ -182,9 +183,12 @@ pub fn render_at_quality(
     } else {
         (fit_w, fit_h)
     };
-    let frame = decode(format, original, want_w, want_h)?;
+    let Decoded { frame, profile } = decode(format, original, want_w, want_h)?;
     let scaled = resize(frame, want_w, want_h)?;
-    let shown = orient(scaled, orientation);
+    // Converted once it is small: the same colours at a fraction of the pixels (libvips'
+    // thumbnail does the same).
+    let srgb = to_srgb(scaled, profile.as_deref());
+    let shown = orient(srgb, orientation);
     let bytes = encode(&shown, quality)?;
     Ok(Rendered {
         bytes,
@@ -240,24 +244,34 @@ struct Frame {
 /// its tables.
 const DECODER_MEMORY_LIMIT: usize = (MAX_PIXELS as usize) * 4 + 16 * 1024 * 1024;
 
-fn decode(format: Format, bytes: &[u8], want_w: u32, want_h: u32) -> Result<Frame, PreviewError> {
-    let frame = match format {
+/// A decoded frame and the ICC profile its original embeds, if any.
+struct Decoded {
+    frame: Frame,
+    profile: Option<Vec<u8>>,
+}
+
+fn decode(format: Format, bytes: &[u8], want_w: u32, want_h: u32) -> Result<Decoded, PreviewError> {
+    let decoded = match format {
         Format::Jpeg => decode_jpeg(bytes, want_w, want_h),
         Format::Png => decode_png(bytes, want_w, want_h),
-        Format::Gif => decode_gif(bytes),
+        Format::Gif => decode_gif(bytes).map(|frame| Decoded {
+            frame,
+            profile: None,
+        }),
         Format::WebP => decode_webp(bytes),
     }?;
+    let frame = &decoded.frame;
     // The header `imagesize` read may not be the one the decoder trusted (a GIF frame larger
     // than its screen, say): the decoded size is checked as well.
     check_pixels(frame.width, frame.height)?;
-    Ok(frame)
+    Ok(decoded)
 }
 
 fn undecodable(err: impl std::fmt::Display) -> PreviewError {
     PreviewError::Undecodable(err.to_string())
 }
 
-fn decode_jpeg(bytes: &[u8], want_w: u32, want_h: u32) -> Result<Frame, PreviewError> {
+fn decode_jpeg(bytes: &[u8], want_w: u32, want_h: u32) -> Result<Decoded, PreviewError> {
     use jpeg_decoder::PixelFormat;
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     decoder.set_max_decoding_buffer_size(DECODER_MEMORY_LIMIT);
@@ -277,7 +291,10 @@ fn decode_jpeg(bytes: &[u8], want_w: u32, want_h: u32) -> Result<Frame, PreviewE
         PixelFormat::L16 => gray_to_rgb(&pixels.chunks_exact(2).map(|p| p[0]).collect::<Vec<_>>()),
         PixelFormat::CMYK32 => cmyk_to_rgb(&pixels),
     };
-    frame(width, height, rgb)
+    Ok(Decoded {
+        frame: frame(width, height, rgb)?,
+        profile: decoder.icc_profile(),
+    })
 }
 
 /// A PNG has no shrink-on-load of its own: its rows are read one at a time, turned into RGB
@@ -285,7 +302,7 @@ fn decode_jpeg(bytes: &[u8], want_w: u32, want_h: u32) -> Result<Frame, PreviewE
 /// [`RESIZE_LEFT`] times the wanted size, so the full decoded frame (48 MB as RGBA at
 /// 12 MP) is never held; the final Lanczos3 does the rest. An interlaced PNG's rows come in
 /// seven passes, so it is decoded whole.
-fn decode_png(bytes: &[u8], want_w: u32, want_h: u32) -> Result<Frame, PreviewError> {
+fn decode_png(bytes: &[u8], want_w: u32, want_h: u32) -> Result<Decoded, PreviewError> {
     let limits = png::Limits {
         bytes: DECODER_MEMORY_LIMIT,
     };
@@ -295,8 +312,10 @@ fn decode_png(bytes: &[u8], want_w: u32, want_h: u32) -> Result<Frame, PreviewEr
     let mut reader = decoder.read_info().map_err(undecodable)?;
     let (width, height) = (reader.info().width, reader.info().height);
     check_pixels(width, height)?;
+    let profile = reader.info().icc_profile.as_ref().map(|p| p.to_vec());
     if reader.info().interlaced {
-        return decode_png_whole(reader);
+        let frame = decode_png_whole(reader)?;
+        return Ok(Decoded { frame, profile });
     }
     let (color, _) = reader.output_color_type();
     let mut shrinker = BoxShrink::new(width, height, box_factor(width, height, want_w, want_h));
@@ -310,7 +329,10 @@ fn decode_png(bytes: &[u8], want_w: u32, want_h: u32) -> Result<Frame, PreviewEr
         row_to_rgb(color, row.data(), &mut rgb_row)?;
         shrinker.push_row(&rgb_row);
     }
-    Ok(shrinker.finish())
+    Ok(Decoded {
+        frame: shrinker.finish(),
+        profile,
+    })
 }
 
 fn decode_png_whole<R: std::io::BufRead + std::io::Seek>(
@@ -471,7 +493,7 @@ fn decode_gif(bytes: &[u8]) -> Result<Frame, PreviewError> {
     frame(screen_w, screen_h, rgb)
 }
 
-fn decode_webp(bytes: &[u8]) -> Result<Frame, PreviewError> {
+fn decode_webp(bytes: &[u8]) -> Result<Decoded, PreviewError> {
     let mut decoder = image_webp::WebPDecoder::new(Cursor::new(bytes)).map_err(undecodable)?;
     decoder.set_memory_limit(DECODER_MEMORY_LIMIT);
     let (width, height) = decoder.dimensions();
@@ -487,7 +509,12 @@ fn decode_webp(bytes: &[u8]) -> Result<Frame, PreviewError> {
     } else {
         buffer
     };
-    frame(width, height, rgb)
+    // A profile that cannot be read is no profile: the pixels are taken as sRGB.
+    let profile = decoder.icc_profile().ok().flatten();
+    Ok(Decoded {
+        frame: frame(width, height, rgb)?,
+        profile,
+    })
 }
 
 fn frame(width: u32, height: u32, rgb: Vec<u8>) -> Result<Frame, PreviewError> {
@@ -564,6 +591,38 @@ fn resize(frame: Frame, width: u32, height: u32) -> Result<Frame, PreviewError> 
         height,
         rgb: target.into_vec(),
     })
+}
+
+/// The frame converted from the colour space of its ICC `profile` to sRGB (relative
+/// colorimetric, as libvips' `icc_transform` and browsers do). No profile, one that cannot be
+/// read or used, or one that is not RGB (a CMYK JPEG is converted naively, a grey image's
+/// profile only sets its tone curve) leaves the pixels as they are, taken as sRGB: a profile
+/// never makes a preview fail.
+fn to_srgb(frame: Frame, profile: Option<&[u8]>) -> Frame {
+    let Some(source) = profile
+        .and_then(|bytes| moxcms::ColorProfile::new_from_slice(bytes).ok())
+        .filter(|source| source.color_space == moxcms::DataColorSpace::Rgb)
+    else {
+        return frame;
+    };
+    let options = moxcms::TransformOptions {
+        rendering_intent: moxcms::RenderingIntent::RelativeColorimetric,
+        ..Default::default()
+    };
+    let Ok(transform) = source.create_transform_8bit(
+        moxcms::Layout::Rgb,
+        &moxcms::ColorProfile::new_srgb(),
+        moxcms::Layout::Rgb,
+        options,
+    ) else {
+        return frame;
+    };
+    let samples = frame.width as usize * frame.height as usize * 3;
+    let mut rgb = vec![0u8; samples];
+    match transform.transform(&frame.rgb[..samples], &mut rgb) {
+        Ok(()) => Frame { rgb, ..frame },
+        Err(_) => frame,
+    }
 }
 
 /// The frame turned as its EXIF orientation says (1: as stored; 2–8: mirrored and/or turned),
@@ -700,7 +759,7 @@ mod tests {
             .flat_map(|i| [(i * 7) as u8, (i * 13) as u8, (i * 29) as u8, (i * 3) as u8])
             .collect();
         let bytes = png_of(width, height, png::ColorType::Rgba, &rgba);
-        let by_rows = decode_png(&bytes, width, height).expect("rows");
+        let by_rows = decode_png(&bytes, width, height).expect("rows").frame;
         let mut decoder = png::Decoder::new(Cursor::new(&bytes[..]));
         decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
         let whole = decode_png_whole(decoder.read_info().expect("info")).expect("whole");
@@ -715,9 +774,65 @@ mod tests {
             .flat_map(|i| [(i % 251) as u8, 255])
             .collect();
         let bytes = png_of(400, 300, png::ColorType::GrayscaleAlpha, &pixels);
-        let frame = decode_png(&bytes, 50, 38).expect("decoded");
+        let frame = decode_png(&bytes, 50, 38).expect("decoded").frame;
         assert_eq!((frame.width, frame.height), (80, 60));
         assert_eq!(frame.rgb.len(), 80 * 60 * 3);
+    }
+
+    /// The mean and the largest absolute difference of two RGB buffers.
+    fn difference(a: &[u8], b: &[u8]) -> (f64, u8) {
+        assert_eq!(a.len(), b.len());
+        let diffs = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y));
+        let (sum, max) = diffs.fold((0u64, 0u8), |(sum, max), d| {
+            (sum + u64::from(d), max.max(d))
+        });
+        (sum as f64 / a.len() as f64, max)
+    }
+
+    /// libvips' sRGB conversion of `adobe-rgb.png` (samples/make-icc.sh).
+    fn libvips_srgb() -> Frame {
+        let reference = include_bytes!("../tests/samples/adobe-rgb.srgb.png");
+        decode_png(reference, 128, 80).expect("reference").frame
+    }
+
+    #[test]
+    fn an_adobe_rgb_png_becomes_the_srgb_libvips_makes_of_it() {
+        let original = include_bytes!("../tests/samples/adobe-rgb.png");
+        let Decoded { frame, profile } = decode_png(original, 128, 80).expect("decoded");
+        assert!(profile.is_some(), "the iCCP profile is read");
+        let reference = libvips_srgb();
+        let (ignored, _) = difference(&frame.rgb, &reference.rgb);
+        let converted = to_srgb(frame, profile.as_deref());
+        let (mean, max) = difference(&converted.rgb, &reference.rgb);
+        eprintln!("profile ignored: mean {ignored:.2}; converted: mean {mean:.3}, max {max}");
+        assert!(ignored > 4.0, "the profile must matter: {ignored}");
+        assert!(mean < 0.5 && max <= 2, "mean {mean}, max {max}");
+    }
+
+    #[test]
+    fn an_adobe_rgb_jpeg_becomes_the_srgb_libvips_makes_of_it() {
+        // 4:4:4, so the decoders differ by their IDCT's rounding only.
+        let original = include_bytes!("../tests/samples/adobe-rgb.jpg");
+        let reference = include_bytes!("../tests/samples/adobe-rgb.jpg.srgb.png");
+        let reference = decode_png(reference, 128, 80).expect("reference").frame;
+        let Decoded { frame, profile } = decode_jpeg(original, 128, 80).expect("decoded");
+        assert!(profile.is_some(), "the APP2 profile is read");
+        let (ignored, _) = difference(&frame.rgb, &reference.rgb);
+        let converted = to_srgb(frame, profile.as_deref());
+        let (mean, max) = difference(&converted.rgb, &reference.rgb);
+        eprintln!("profile ignored: mean {ignored:.2}; converted: mean {mean:.3}, max {max}");
+        assert!(ignored > 4.0, "the profile must matter: {ignored}");
+        assert!(mean < 0.5 && max <= 6, "mean {mean}, max {max}");
+    }
+
+    #[test]
+    fn a_preview_of_a_profiled_original_carries_no_profile() {
+        let original = include_bytes!("../tests/samples/adobe-rgb.jpg");
+        let preview = render(original, PreviewSize::Thumb).expect("rendered");
+        let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(&preview.bytes));
+        decoder.decode().expect("the preview decodes");
+        assert_eq!(decoder.icc_profile(), None);
+        assert_eq!((preview.width, preview.height), (128, 80));
     }
 
     #[test]
