@@ -7,8 +7,9 @@
 //! carrying no metadata at all (the encoder writes only the JFIF header: no EXIF, GPS, XMP,
 //! ICC or comments; nothing of the original is copied).
 //!
-//! Colour: pixels are taken as sRGB. An embedded ICC profile is ignored (a Display P3 photo
-//! comes out slightly less saturated, never wrong in hue); CMYK JPEGs are converted naively
+//! Colour: an embedded RGB ICC profile (JPEG APP2, PNG iCCP, WebP ICCP: Display P3, Adobe RGB…)
+//! is converted to sRGB with moxcms once the frame is resized; pixels without one are taken as
+//! sRGB. CMYK JPEGs are converted naively
 //! (`r = (1 − c)(1 − k)` and so on), which is right for the Adobe-inverted files
 //! Photoshop and ImageMagick write and approximate for press profiles.
 //!
@@ -16,7 +17,8 @@
 //! [`MAX_PIXELS`] before any decoder runs, and each decoder gets a memory limit as well, so a
 //! decompression bomb is refused without allocating its frame. A JPEG larger than twice the
 //! box decodes with DCT scaling (1/2, 1/4 or 1/8: a 12 MP photo decodes as ~0.2 MP for a thumb),
-//! and at most one decoded frame of the original is held at a time.
+//! a non-interlaced PNG is read row by row and box-shrunk as it is read (its full frame is
+//! never held), and at most one decoded frame of the original is held at a time.
 
 use std::io::Cursor;
 
@@ -32,8 +34,10 @@ pub const MAX_PIXELS: u64 = 50_000_000;
 /// memory, and a resumable upload may be an image of many GiB. A 50 MP photo is well under it.
 pub const MAX_SOURCE_BYTES: u64 = 64 * 1024 * 1024;
 
-/// JPEG quality of every preview: a 320 px thumb of a 12 MP phone photo is 20–40 KB
-/// (README "Previews", measured).
+/// JPEG quality of every preview, chosen by measurement on nine camera photographs (README
+/// "Previews"): at 80 a 320 px thumb is 2.9–24.0 KB (median 12.5) and a 1280 px medium
+/// 20–302 KB (median 102); 85 costs +16 % for both, 90 nearly doubles them (median 23 KB
+/// thumb, 215 KB medium), 75 saves 11 %. Thumbs stay under a few tens of KB at 80.
 pub const JPEG_QUALITY: u8 = 80;
 
 /// The content type of every preview.
@@ -152,6 +156,16 @@ pub fn is_previewable_type(file_type: &str) -> bool {
 
 /// The preview of `original` at `size`. Pure and blocking: call it from a blocking task.
 pub fn render(original: &[u8], size: PreviewSize) -> Result<Rendered, PreviewError> {
+    render_at_quality(original, size, JPEG_QUALITY)
+}
+
+/// [`render`] at another JPEG quality (1–100): for the bench that measures what each
+/// quality costs in bytes; previews are always made at [`JPEG_QUALITY`].
+pub fn render_at_quality(
+    original: &[u8],
+    size: PreviewSize,
+    quality: u8,
+) -> Result<Rendered, PreviewError> {
     let format = Format::sniff(original).ok_or(PreviewError::NotPreviewable)?;
     let (stored_w, stored_h) = header_size(original)?;
     check_pixels(stored_w, stored_h)?;
@@ -169,10 +183,13 @@ pub fn render(original: &[u8], size: PreviewSize) -> Result<Rendered, PreviewErr
     } else {
         (fit_w, fit_h)
     };
-    let frame = decode(format, original, want_w, want_h)?;
+    let Decoded { frame, profile } = decode(format, original, want_w, want_h)?;
     let scaled = resize(frame, want_w, want_h)?;
-    let shown = orient(scaled, orientation);
-    let bytes = encode(&shown)?;
+    // Converted once it is small: the same colours at a fraction of the pixels (libvips'
+    // thumbnail does the same).
+    let srgb = to_srgb(scaled, profile.as_deref());
+    let shown = orient(srgb, orientation);
+    let bytes = encode(&shown, quality)?;
     Ok(Rendered {
         bytes,
         content_type: CONTENT_TYPE,
@@ -227,24 +244,34 @@ struct Frame {
 /// its tables.
 const DECODER_MEMORY_LIMIT: usize = (MAX_PIXELS as usize) * 4 + 16 * 1024 * 1024;
 
-fn decode(format: Format, bytes: &[u8], want_w: u32, want_h: u32) -> Result<Frame, PreviewError> {
-    let frame = match format {
+/// A decoded frame and the ICC profile its original embeds, if any.
+struct Decoded {
+    frame: Frame,
+    profile: Option<Vec<u8>>,
+}
+
+fn decode(format: Format, bytes: &[u8], want_w: u32, want_h: u32) -> Result<Decoded, PreviewError> {
+    let decoded = match format {
         Format::Jpeg => decode_jpeg(bytes, want_w, want_h),
-        Format::Png => decode_png(bytes),
-        Format::Gif => decode_gif(bytes),
+        Format::Png => decode_png(bytes, want_w, want_h),
+        Format::Gif => decode_gif(bytes).map(|frame| Decoded {
+            frame,
+            profile: None,
+        }),
         Format::WebP => decode_webp(bytes),
     }?;
+    let frame = &decoded.frame;
     // The header `imagesize` read may not be the one the decoder trusted (a GIF frame larger
     // than its screen, say): the decoded size is checked as well.
     check_pixels(frame.width, frame.height)?;
-    Ok(frame)
+    Ok(decoded)
 }
 
 fn undecodable(err: impl std::fmt::Display) -> PreviewError {
     PreviewError::Undecodable(err.to_string())
 }
 
-fn decode_jpeg(bytes: &[u8], want_w: u32, want_h: u32) -> Result<Frame, PreviewError> {
+fn decode_jpeg(bytes: &[u8], want_w: u32, want_h: u32) -> Result<Decoded, PreviewError> {
     use jpeg_decoder::PixelFormat;
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     decoder.set_max_decoding_buffer_size(DECODER_MEMORY_LIMIT);
@@ -264,10 +291,18 @@ fn decode_jpeg(bytes: &[u8], want_w: u32, want_h: u32) -> Result<Frame, PreviewE
         PixelFormat::L16 => gray_to_rgb(&pixels.chunks_exact(2).map(|p| p[0]).collect::<Vec<_>>()),
         PixelFormat::CMYK32 => cmyk_to_rgb(&pixels),
     };
-    frame(width, height, rgb)
+    Ok(Decoded {
+        frame: frame(width, height, rgb)?,
+        profile: decoder.icc_profile(),
+    })
 }
 
-fn decode_png(bytes: &[u8]) -> Result<Frame, PreviewError> {
+/// A PNG has no shrink-on-load of its own: its rows are read one at a time, turned into RGB
+/// (alpha flattened), and averaged in integer boxes into a frame still at least
+/// [`RESIZE_LEFT`] times the wanted size, so the full decoded frame (48 MB as RGBA at
+/// 12 MP) is never held; the final Lanczos3 does the rest. An interlaced PNG's rows come in
+/// seven passes, so it is decoded whole.
+fn decode_png(bytes: &[u8], want_w: u32, want_h: u32) -> Result<Decoded, PreviewError> {
     let limits = png::Limits {
         bytes: DECODER_MEMORY_LIMIT,
     };
@@ -275,6 +310,34 @@ fn decode_png(bytes: &[u8]) -> Result<Frame, PreviewError> {
     // Palette and low bit depths expand to 8 bits, 16-bit samples keep their high byte.
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().map_err(undecodable)?;
+    let (width, height) = (reader.info().width, reader.info().height);
+    check_pixels(width, height)?;
+    let profile = reader.info().icc_profile.as_ref().map(|p| p.to_vec());
+    if reader.info().interlaced {
+        let frame = decode_png_whole(reader)?;
+        return Ok(Decoded { frame, profile });
+    }
+    let (color, _) = reader.output_color_type();
+    let mut shrinker = BoxShrink::new(width, height, box_factor(width, height, want_w, want_h));
+    let mut rgb_row = vec![0u8; width as usize * 3];
+    // The first frame: an APNG's default image.
+    for _ in 0..height {
+        let row = reader
+            .next_row()
+            .map_err(undecodable)?
+            .ok_or_else(|| undecodable("the image data ends before its last row"))?;
+        row_to_rgb(color, row.data(), &mut rgb_row)?;
+        shrinker.push_row(&rgb_row);
+    }
+    Ok(Decoded {
+        frame: shrinker.finish(),
+        profile,
+    })
+}
+
+fn decode_png_whole<R: std::io::BufRead + std::io::Seek>(
+    mut reader: png::Reader<R>,
+) -> Result<Frame, PreviewError> {
     let buffer_size = reader
         .output_buffer_size()
         .ok_or_else(|| undecodable("the frame does not fit in memory"))?;
@@ -290,6 +353,114 @@ fn decode_png(bytes: &[u8]) -> Result<Frame, PreviewError> {
         png::ColorType::Indexed => return Err(undecodable("an indexed PNG was not expanded")),
     };
     frame(info.width, info.height, rgb)
+}
+
+/// One decoded PNG row (8-bit samples, after EXPAND and STRIP_16) as RGB on white.
+fn row_to_rgb(color: png::ColorType, row: &[u8], rgb: &mut [u8]) -> Result<(), PreviewError> {
+    let channels = match color {
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        png::ColorType::Grayscale => 1,
+        png::ColorType::GrayscaleAlpha => 2,
+        png::ColorType::Indexed => return Err(undecodable("an indexed PNG was not expanded")),
+    };
+    if row.len() < rgb.len() / 3 * channels {
+        return Err(undecodable("a row is shorter than the image is wide"));
+    }
+    for (out, pixel) in rgb.chunks_exact_mut(3).zip(row.chunks_exact(channels)) {
+        let value = match *pixel {
+            [r, g, b] => [r, g, b],
+            [r, g, b, a] => over_white(&[r, g, b, a]),
+            [g] => [g, g, g],
+            [g, a] => over_white(&[g, g, g, a]),
+            _ => unreachable!("chunks of 1 to 4 samples"),
+        };
+        out.copy_from_slice(&value);
+    }
+    Ok(())
+}
+
+/// The box shrink leaves the final Lanczos3 at least this much of the downscale
+/// (numerator, denominator: 1.5×). A box average alone aliases fine patterns; a resize of 1.5×
+/// or more filters that out, the room a JPEG's DCT scaling leaves as well (1/8 for a 12 MP
+/// thumb: 500 px for 320).
+const RESIZE_LEFT: (u64, u64) = (3, 2);
+
+/// The integer box side that shrinks `width` × `height` towards `want_w` × `want_h` while
+/// leaving [`RESIZE_LEFT`] of the scale to the resize; 1 when there is no room.
+fn box_factor(width: u32, height: u32, want_w: u32, want_h: u32) -> u32 {
+    let (num, den) = RESIZE_LEFT;
+    let room = |have: u32, want: u32| u64::from(have) * den / (u64::from(want.max(1)) * num);
+    let factor = room(width, want_w).min(room(height, want_h)).max(1);
+    u32::try_from(factor).unwrap_or(u32::MAX)
+}
+
+/// A streaming integer box shrink of RGB rows: each output pixel is the rounded mean of a
+/// `factor` × `factor` box; the last `width % factor` columns and `height % factor` rows, less
+/// than one output pixel, are dropped (as libvips' shrink does).
+struct BoxShrink {
+    factor: u32,
+    in_width: usize,
+    out_width: u32,
+    out_height: u32,
+    /// Per output sample of the band being summed.
+    sums: Vec<u32>,
+    rows_in_band: u32,
+    rgb: Vec<u8>,
+}
+
+impl BoxShrink {
+    fn new(width: u32, height: u32, factor: u32) -> Self {
+        let (out_width, out_height) = (width / factor, height / factor);
+        let samples = out_width as usize * 3;
+        BoxShrink {
+            factor,
+            in_width: width as usize,
+            out_width,
+            out_height,
+            sums: if factor > 1 {
+                vec![0; samples]
+            } else {
+                Vec::new()
+            },
+            rows_in_band: 0,
+            rgb: Vec::with_capacity(samples * out_height as usize),
+        }
+    }
+
+    fn push_row(&mut self, row: &[u8]) {
+        if self.rgb.len() >= self.out_width as usize * 3 * self.out_height as usize {
+            return; // a dropped remainder row
+        }
+        if self.factor == 1 {
+            self.rgb.extend_from_slice(&row[..self.in_width * 3]);
+            return;
+        }
+        let factor = self.factor as usize;
+        for (x, sum) in self.sums.chunks_exact_mut(3).enumerate() {
+            for pixel in row[x * factor * 3..(x + 1) * factor * 3].chunks_exact(3) {
+                sum[0] += u32::from(pixel[0]);
+                sum[1] += u32::from(pixel[1]);
+                sum[2] += u32::from(pixel[2]);
+            }
+        }
+        self.rows_in_band += 1;
+        if self.rows_in_band == self.factor {
+            let area = self.factor * self.factor;
+            self.rgb
+                .extend(self.sums.iter().map(|&sum| ((sum + area / 2) / area) as u8));
+            self.sums.fill(0);
+            self.rows_in_band = 0;
+        }
+    }
+
+    fn finish(self) -> Frame {
+        Frame {
+            width: self.out_width,
+            height: self.out_height,
+            rgb: self.rgb,
+        }
+    }
 }
 
 fn decode_gif(bytes: &[u8]) -> Result<Frame, PreviewError> {
@@ -322,7 +493,7 @@ fn decode_gif(bytes: &[u8]) -> Result<Frame, PreviewError> {
     frame(screen_w, screen_h, rgb)
 }
 
-fn decode_webp(bytes: &[u8]) -> Result<Frame, PreviewError> {
+fn decode_webp(bytes: &[u8]) -> Result<Decoded, PreviewError> {
     let mut decoder = image_webp::WebPDecoder::new(Cursor::new(bytes)).map_err(undecodable)?;
     decoder.set_memory_limit(DECODER_MEMORY_LIMIT);
     let (width, height) = decoder.dimensions();
@@ -338,7 +509,12 @@ fn decode_webp(bytes: &[u8]) -> Result<Frame, PreviewError> {
     } else {
         buffer
     };
-    frame(width, height, rgb)
+    // A profile that cannot be read is no profile: the pixels are taken as sRGB.
+    let profile = decoder.icc_profile().ok().flatten();
+    Ok(Decoded {
+        frame: frame(width, height, rgb)?,
+        profile,
+    })
 }
 
 fn frame(width: u32, height: u32, rgb: Vec<u8>) -> Result<Frame, PreviewError> {
@@ -417,6 +593,38 @@ fn resize(frame: Frame, width: u32, height: u32) -> Result<Frame, PreviewError> 
     })
 }
 
+/// The frame converted from the colour space of its ICC `profile` to sRGB (relative
+/// colorimetric, as libvips' `icc_transform` and browsers do). No profile, one that cannot be
+/// read or used, or one that is not RGB (a CMYK JPEG is converted naively, a grey image's
+/// profile only sets its tone curve) leaves the pixels as they are, taken as sRGB: a profile
+/// never makes a preview fail.
+fn to_srgb(frame: Frame, profile: Option<&[u8]>) -> Frame {
+    let Some(source) = profile
+        .and_then(|bytes| moxcms::ColorProfile::new_from_slice(bytes).ok())
+        .filter(|source| source.color_space == moxcms::DataColorSpace::Rgb)
+    else {
+        return frame;
+    };
+    let options = moxcms::TransformOptions {
+        rendering_intent: moxcms::RenderingIntent::RelativeColorimetric,
+        ..Default::default()
+    };
+    let Ok(transform) = source.create_transform_8bit(
+        moxcms::Layout::Rgb,
+        &moxcms::ColorProfile::new_srgb(),
+        moxcms::Layout::Rgb,
+        options,
+    ) else {
+        return frame;
+    };
+    let samples = frame.width as usize * frame.height as usize * 3;
+    let mut rgb = vec![0u8; samples];
+    match transform.transform(&frame.rgb[..samples], &mut rgb) {
+        Ok(()) => Frame { rgb, ..frame },
+        Err(_) => frame,
+    }
+}
+
 /// The frame turned as its EXIF orientation says (1: as stored; 2–8: mirrored and/or turned),
 /// so that the preview needs no orientation tag of its own.
 fn orient(frame: Frame, orientation: u32) -> Frame {
@@ -451,13 +659,13 @@ fn orient(frame: Frame, orientation: u32) -> Frame {
     }
 }
 
-fn encode(frame: &Frame) -> Result<Vec<u8>, PreviewError> {
+fn encode(frame: &Frame, quality: u8) -> Result<Vec<u8>, PreviewError> {
     let (width, height) = (
         u16::try_from(frame.width).map_err(undecodable)?,
         u16::try_from(frame.height).map_err(undecodable)?,
     );
     let mut bytes = Vec::with_capacity(64 * 1024);
-    let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, JPEG_QUALITY);
+    let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, quality);
     encoder.set_optimized_huffman_tables(true);
     encoder
         .encode(&frame.rgb, width, height, jpeg_encoder::ColorType::Rgb)
@@ -506,6 +714,125 @@ mod tests {
         let shown = orient(frame, 6);
         assert_eq!((shown.width, shown.height), (1, 2));
         assert_eq!(shown.rgb, vec![255, 0, 0, 0, 0, 255]);
+    }
+
+    #[test]
+    fn the_box_leaves_the_resize_at_least_one_and_a_half_times() {
+        // 12 MP to a thumb: 8 (500 × 375 for 320 × 240); to a medium: 2 (2000 × 1500).
+        assert_eq!(box_factor(4000, 3000, 320, 240), 8);
+        assert_eq!(box_factor(4000, 3000, 1280, 960), 2);
+        // No room: under 3 × 1.5 the box does nothing.
+        assert_eq!(box_factor(1900, 1425, 1280, 960), 1);
+        assert_eq!(box_factor(300, 200, 300, 200), 1);
+    }
+
+    #[test]
+    fn the_box_shrink_averages_each_box_and_drops_the_remainder() {
+        // 5 × 3 grey rows of 0, 10, 20, 30, 40 (+ 100 on the second row): boxes of 2 give
+        // 2 × 1; the fifth column and the third row are less than a box and dropped.
+        let mut shrink = BoxShrink::new(5, 3, 2);
+        for offset in [0u8, 100, 200] {
+            let row: Vec<u8> = (0..5u8).flat_map(|x| [x * 10 + offset; 3]).collect();
+            shrink.push_row(&row);
+        }
+        let frame = shrink.finish();
+        assert_eq!((frame.width, frame.height), (2, 1));
+        // (0 + 10 + 100 + 110) / 4 = 55, (20 + 30 + 120 + 130) / 4 = 75.
+        assert_eq!(frame.rgb, vec![55, 55, 55, 75, 75, 75]);
+    }
+
+    fn png_of(width: u32, height: u32, color: png::ColorType, pixels: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut encoder = png::Encoder::new(&mut bytes, width, height);
+        encoder.set_color(color);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().expect("header");
+        writer.write_image_data(pixels).expect("pixels");
+        writer.finish().expect("finish");
+        bytes
+    }
+
+    #[test]
+    fn a_png_read_row_by_row_matches_its_whole_decode() {
+        let (width, height) = (37u32, 23u32);
+        let rgba: Vec<u8> = (0..width * height)
+            .flat_map(|i| [(i * 7) as u8, (i * 13) as u8, (i * 29) as u8, (i * 3) as u8])
+            .collect();
+        let bytes = png_of(width, height, png::ColorType::Rgba, &rgba);
+        let by_rows = decode_png(&bytes, width, height).expect("rows").frame;
+        let mut decoder = png::Decoder::new(Cursor::new(&bytes[..]));
+        decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+        let whole = decode_png_whole(decoder.read_info().expect("info")).expect("whole");
+        assert_eq!((by_rows.width, by_rows.height), (width, height));
+        assert_eq!(by_rows.rgb, whole.rgb);
+    }
+
+    #[test]
+    fn a_large_png_is_shrunk_while_read() {
+        // 400 × 300 grey with alpha for a 50 × 38 box: boxes of 5, so 80 × 60 is all it holds.
+        let pixels: Vec<u8> = (0..400u32 * 300)
+            .flat_map(|i| [(i % 251) as u8, 255])
+            .collect();
+        let bytes = png_of(400, 300, png::ColorType::GrayscaleAlpha, &pixels);
+        let frame = decode_png(&bytes, 50, 38).expect("decoded").frame;
+        assert_eq!((frame.width, frame.height), (80, 60));
+        assert_eq!(frame.rgb.len(), 80 * 60 * 3);
+    }
+
+    /// The mean and the largest absolute difference of two RGB buffers.
+    fn difference(a: &[u8], b: &[u8]) -> (f64, u8) {
+        assert_eq!(a.len(), b.len());
+        let diffs = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y));
+        let (sum, max) = diffs.fold((0u64, 0u8), |(sum, max), d| {
+            (sum + u64::from(d), max.max(d))
+        });
+        (sum as f64 / a.len() as f64, max)
+    }
+
+    /// libvips' sRGB conversion of `adobe-rgb.png` (samples/make-icc.sh).
+    fn libvips_srgb() -> Frame {
+        let reference = include_bytes!("../tests/samples/adobe-rgb.srgb.png");
+        decode_png(reference, 128, 80).expect("reference").frame
+    }
+
+    #[test]
+    fn an_adobe_rgb_png_becomes_the_srgb_libvips_makes_of_it() {
+        let original = include_bytes!("../tests/samples/adobe-rgb.png");
+        let Decoded { frame, profile } = decode_png(original, 128, 80).expect("decoded");
+        assert!(profile.is_some(), "the iCCP profile is read");
+        let reference = libvips_srgb();
+        let (ignored, _) = difference(&frame.rgb, &reference.rgb);
+        let converted = to_srgb(frame, profile.as_deref());
+        let (mean, max) = difference(&converted.rgb, &reference.rgb);
+        eprintln!("profile ignored: mean {ignored:.2}; converted: mean {mean:.3}, max {max}");
+        assert!(ignored > 4.0, "the profile must matter: {ignored}");
+        assert!(mean < 0.5 && max <= 2, "mean {mean}, max {max}");
+    }
+
+    #[test]
+    fn an_adobe_rgb_jpeg_becomes_the_srgb_libvips_makes_of_it() {
+        // 4:4:4, so the decoders differ by their IDCT's rounding only.
+        let original = include_bytes!("../tests/samples/adobe-rgb.jpg");
+        let reference = include_bytes!("../tests/samples/adobe-rgb.jpg.srgb.png");
+        let reference = decode_png(reference, 128, 80).expect("reference").frame;
+        let Decoded { frame, profile } = decode_jpeg(original, 128, 80).expect("decoded");
+        assert!(profile.is_some(), "the APP2 profile is read");
+        let (ignored, _) = difference(&frame.rgb, &reference.rgb);
+        let converted = to_srgb(frame, profile.as_deref());
+        let (mean, max) = difference(&converted.rgb, &reference.rgb);
+        eprintln!("profile ignored: mean {ignored:.2}; converted: mean {mean:.3}, max {max}");
+        assert!(ignored > 4.0, "the profile must matter: {ignored}");
+        assert!(mean < 0.5 && max <= 6, "mean {mean}, max {max}");
+    }
+
+    #[test]
+    fn a_preview_of_a_profiled_original_carries_no_profile() {
+        let original = include_bytes!("../tests/samples/adobe-rgb.jpg");
+        let preview = render(original, PreviewSize::Thumb).expect("rendered");
+        let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(&preview.bytes));
+        decoder.decode().expect("the preview decodes");
+        assert_eq!(decoder.icc_profile(), None);
+        assert_eq!((preview.width, preview.height), (128, 80));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! `render-preview FILE SIZE [ITERATIONS] [OUT]`: times `shared::preview::render` in-process on
-//! one file, as the preview function runs it once the original's bytes are in memory (reading
+//! `render-preview FILE SIZE [ITERATIONS] [OUT] [QUALITY]`: times `shared::preview::render`
+//! in-process on one file (at another JPEG quality with QUALITY: `render_at_quality`), as the preview function runs it once the original's bytes are in memory (reading
 //! the file is not timed). Prints one JSON line: every render's time, the median and the
 //! fastest, and the preview's size in bytes and pixels; writes the last preview to OUT when
 //! given.
@@ -10,17 +10,21 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use shared::preview::{PreviewSize, render};
+use shared::preview::{JPEG_QUALITY, PreviewSize, render_at_quality};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [file, size, rest @ ..] = args.as_slice() else {
-        bail!("usage: render-preview FILE thumb|medium [ITERATIONS] [OUT]");
+        bail!("usage: render-preview FILE thumb|medium [ITERATIONS] [OUT] [QUALITY]");
     };
     let size = PreviewSize::from_name(size).with_context(|| format!("no preview size {size}"))?;
     let iterations: usize = match rest.first() {
         Some(n) => n.parse().context("ITERATIONS")?,
         None => 1,
+    };
+    let quality: u8 = match rest.get(2) {
+        Some(q) => q.parse().context("QUALITY")?,
+        None => JPEG_QUALITY,
     };
     let original = std::fs::read(file).with_context(|| file.clone())?;
 
@@ -28,7 +32,8 @@ fn main() -> Result<()> {
     let mut last = None;
     for _ in 0..iterations.max(1) {
         let start = Instant::now();
-        let rendered = render(&original, size).map_err(|err| anyhow::anyhow!("{file}: {err}"))?;
+        let rendered = render_at_quality(&original, size, quality)
+            .map_err(|err| anyhow::anyhow!("{file}: {err}"))?;
         took.push(start.elapsed());
         last = Some(rendered);
     }
@@ -52,6 +57,7 @@ fn main() -> Result<()> {
             "width": rendered.width,
             "height": rendered.height,
             "content_type": rendered.content_type,
+            "quality": quality,
         })
     );
     Ok(())

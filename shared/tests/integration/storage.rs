@@ -1,5 +1,5 @@
 use bytes::Bytes;
-use shared::storage::{ObjectMetadata, StorageError, StoredAs};
+use shared::storage::{MultipartError, ObjectMetadata, PartToComplete, StorageError, StoredAs};
 
 use crate::support::*;
 
@@ -165,4 +165,75 @@ async fn wrong_credentials_are_a_credentials_error() {
         matches!(probe, Err(StorageError::Credentials(_))),
         "{probe:?}"
     );
+}
+
+#[tokio::test]
+async fn put_variant_never_overwrites_and_the_first_variant_stays() {
+    let app = TestApp::new().await;
+    let storage = app.state.storage();
+    let key = "events/1/previews/2/thumb.jpg";
+    storage
+        .put_variant(key, Bytes::from_static(b"first variant"), "image/jpeg", "2")
+        .await
+        .unwrap();
+    let second = storage
+        .put_variant(key, Bytes::from_static(b"second"), "image/jpeg", "2")
+        .await;
+    assert!(
+        matches!(second, Err(StorageError::AlreadyExists)),
+        "SeaweedFS must refuse the second write (412): {second:?}"
+    );
+    assert_eq!(
+        storage.download(key).await.unwrap().as_ref(),
+        b"first variant"
+    );
+}
+
+#[tokio::test]
+async fn a_multipart_complete_never_overwrites_an_object() {
+    let app = TestApp::new().await;
+    let storage = app.state.storage();
+    let key = "events/1/2024/01/01/120000_000001.bin";
+    storage
+        .put_new(
+            key,
+            Bytes::from_static(b"already here"),
+            "application/octet-stream",
+            ObjectMetadata::default(),
+        )
+        .await
+        .unwrap();
+    let upload_id = storage
+        .create_multipart(key, "application/octet-stream", ObjectMetadata::default())
+        .await
+        .unwrap();
+    // One part is also the last, so any length is a valid part.
+    let part = storage
+        .client()
+        .upload_part()
+        .bucket(storage.bucket())
+        .key(key)
+        .upload_id(&upload_id)
+        .part_number(1)
+        .body(b"assembled later".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let parts = [PartToComplete {
+        part_number: 1,
+        etag: part.e_tag().unwrap().to_owned(),
+    }];
+    let completed = storage.complete_multipart(key, &upload_id, &parts).await;
+    assert!(
+        matches!(
+            completed,
+            Err(MultipartError::Storage(StorageError::AlreadyExists))
+        ),
+        "SeaweedFS must refuse the complete over an object (412): {completed:?}"
+    );
+    assert_eq!(
+        storage.download(key).await.unwrap().as_ref(),
+        b"already here"
+    );
+    storage.abort_multipart(key, &upload_id).await.unwrap();
 }
