@@ -22,6 +22,11 @@ cd "$REPO_ROOT"
 
 ensure_tools
 
+# The endpoints the caller gave, before a stack's env is sourced below: the load with a
+# restart starts a stack of its own and must not inherit the first stack's (stopped by then).
+given_s3=${AWS_ENDPOINT_URL_S3:-}
+given_secrets_manager=${AWS_ENDPOINT_URL_SECRETS_MANAGER:-}
+
 # 200 clients for 60 s (upload of a small PNG, get, list, delete: scripts/load.py) against the
 # function binaries, 12 processes per function started up front by scripts/lambda_pool.py (48
 # in the run, each with its pool of one connection: more than the database's 20; cargo lambda
@@ -41,7 +46,9 @@ load_with_restart() { # load_with_restart pgbouncer|direct REPORT
     else
       label="straight to PostgreSQL with max_connections=20 (no pooler)"
     fi
-    unset DATABASE_URL
+    unset DATABASE_URL AWS_ENDPOINT_URL_S3 AWS_ENDPOINT_URL_SECRETS_MANAGER PLUGS_TEST_DATABASE_PROXY
+    [ -z "$given_s3" ] || export AWS_ENDPOINT_URL_S3=$given_s3
+    [ -z "$given_secrets_manager" ] || export AWS_ENDPOINT_URL_SECRETS_MANAGER=$given_secrets_manager
     trap 'stack_stop; rm -rf "$REPO_ROOT/.local/bench-load-stack"' EXIT
     stack_start "$REPO_ROOT/.local/bench-load-stack"
     source "$STACK_DIR/env"
