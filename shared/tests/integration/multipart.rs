@@ -164,32 +164,9 @@ impl TestApp {
 
 /// PUTs one part with its signed headers; answers the ETag S3 gave it.
 async fn put_part(part: &Value, bytes: Vec<u8>) -> String {
-    let url = part["url"].as_str().unwrap().to_owned();
-    let headers = headers_of(part);
-    tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let mut request = agent.put(&url);
-        for (k, v) in headers
-            .iter()
-            .filter(|(k, _)| !k.eq_ignore_ascii_case("content-length"))
-        {
-            request = request.header(k, v);
-        }
-        let mut response = request.send(&bytes[..]).expect("the S3 server answers");
-        let status = response.status().as_u16();
-        let etag = response
-            .headers()
-            .get("etag")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        assert_eq!(status, 200, "part PUT: {text}");
-        etag.expect("S3 answers a part's ETag")
-    })
-    .await
-    .unwrap()
+    let answer = http_put_answer(part["url"].as_str().unwrap(), &headers_of(part), bytes).await;
+    assert_eq!(answer.status, 200, "part PUT: {}", answer.text);
+    answer.etag.expect("S3 answers a part's ETag")
 }
 
 #[tokio::test]

@@ -562,6 +562,19 @@ pub async fn put(ticket: &Value, body: Vec<u8>) -> (u16, String) {
 
 /// A plain HTTP PUT (for presigned upload URLs); `content-length` comes from the body.
 pub async fn http_put(url: &str, headers: &[(String, String)], body: Vec<u8>) -> (u16, String) {
+    let answer = http_put_answer(url, headers, body).await;
+    (answer.status, answer.text)
+}
+
+/// What S3 answered a PUT.
+pub struct PutAnswer {
+    pub status: u16,
+    pub etag: Option<String>,
+    pub text: String,
+}
+
+/// [`http_put`], with the answer's ETag.
+pub async fn http_put_answer(url: &str, headers: &[(String, String)], body: Vec<u8>) -> PutAnswer {
     let url = url.to_owned();
     let headers = headers.to_vec();
     tokio::task::spawn_blocking(move || {
@@ -577,11 +590,14 @@ pub async fn http_put(url: &str, headers: &[(String, String)], body: Vec<u8>) ->
             request = request.header(k, v);
         }
         let mut response = request.send(&body[..]).expect("the S3 server answers");
-        let status = response.status().as_u16();
-        (
-            status,
-            response.body_mut().read_to_string().unwrap_or_default(),
-        )
+        PutAnswer {
+            status: response.status().as_u16(),
+            etag: response
+                .headers()
+                .get("etag")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            text: response.body_mut().read_to_string().unwrap_or_default(),
+        }
     })
     .await
     .unwrap()
