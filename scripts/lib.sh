@@ -50,10 +50,12 @@ pg_bindir() {
   [ -n "$dir" ] && [ -x "$dir/initdb" ] && printf '%s\n' "$dir"
 }
 
-# Debian/Ubuntu packages: a PostgreSQL server, Python with venv (for the PyPI tools), curl.
+# Debian/Ubuntu packages: a PostgreSQL server, PgBouncer (the current-schema stack runs behind
+# it, and the integration suite starts its own), Python with venv (for the PyPI tools), curl.
 ensure_system_packages() {
   local missing=()
   pg_bindir >/dev/null || missing+=(postgresql)
+  command -v pgbouncer >/dev/null || missing+=(pgbouncer)
   command -v python3 >/dev/null || missing+=(python3)
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
   command -v curl >/dev/null || missing+=(curl)

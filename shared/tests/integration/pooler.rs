@@ -37,6 +37,11 @@ impl PgBouncer {
             .port();
         // PgBouncer refuses to run as root, as PostgreSQL does: as `postgres` then, in a
         // folder it may write.
+        let installed = Command::new("pgbouncer").arg("--version").output();
+        assert!(
+            installed.is_ok_and(|out| out.status.success()),
+            "pgbouncer is not installed: scripts/lib.sh (ensure_system_packages) installs Debian's"
+        );
         let as_root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
         let dir = std::env::temp_dir().join(format!("plugs-pgbouncer-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
