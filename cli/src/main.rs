@@ -393,6 +393,17 @@ async fn sweep(delete_orphans: bool, grace_seconds: Option<u64>) -> anyhow::Resu
         println!("  missing {key}");
     }
     println!(
+        "preview records forgotten:   {}",
+        report.preview_records_forgotten.len()
+    );
+    for key in &report.preview_records_forgotten {
+        println!("  forgot  {key}");
+    }
+    println!(
+        "multipart uploads aborted:   {}",
+        report.expired_multipart_uploads_aborted
+    );
+    println!(
         "zones with no live file:     {} ({} deleted)",
         report.orphan_zones.len(),
         report.orphan_zones_deleted

@@ -7,7 +7,9 @@
 //!    grace period, and deleted when configured to. A preview variant
 //!    (`events/{event_id}/previews/{media_id}/…`) belongs to its media id's live row; without
 //!    one it is an orphan like any other object.
-//! 4. Live rows whose object is missing are reported (never changed: a human decides).
+//! 4. Live rows whose object is missing are reported (never changed: a human decides). A
+//!    preview variant recorded as stored whose object is missing is forgotten instead, once
+//!    its record is older than the grace period: the next request renders it again.
 //! 6. Resumable (multipart) uploads past their expiry are aborted in S3 with their rows (and
 //!    the object of one S3 assembled but the API never recorded); uploads S3 holds that no
 //!    row accounts for (a create that failed after S3 started it) are aborted once older than
@@ -30,6 +32,7 @@ use crate::config::Config;
 use crate::db::shape::Shape;
 use crate::db::{Database, DbError, media, multipart_uploads, pending_uploads, zones};
 use crate::keys;
+use crate::preview::PreviewSize;
 use crate::storage::{Storage, StorageError};
 
 /// Why a sweep stopped. It answers no client: the function logs it and the next schedule
@@ -79,6 +82,8 @@ pub struct SweepReport {
     pub orphan_objects: Vec<String>,
     pub orphan_objects_deleted: usize,
     pub rows_missing_their_object: Vec<String>,
+    /// Keys of recorded preview variants whose object was gone; their records are forgotten.
+    pub preview_records_forgotten: Vec<String>,
     /// Ids of live zones with no live file (current shape only).
     pub orphan_zones: Vec<String>,
     pub orphan_zones_deleted: usize,
@@ -108,6 +113,7 @@ pub async fn run(
         orphan_objects = report.orphan_objects.len(),
         orphan_objects_deleted = report.orphan_objects_deleted,
         rows_missing_their_object = report.rows_missing_their_object.len(),
+        preview_records_forgotten = report.preview_records_forgotten.len(),
         orphan_zones = report.orphan_zones.len(),
         orphan_zones_deleted = report.orphan_zones_deleted,
         expired_multipart_uploads_aborted = report.expired_multipart_uploads_aborted,
@@ -261,7 +267,33 @@ async fn check_event_objects(
         .collect();
     missing.sort();
     report.rows_missing_their_object = missing;
+    report.preview_records_forgotten = forget_missing_variants(state, &listed, cutoff).await?;
     Ok(())
+}
+
+/// Recorded preview variants whose object the listing lacks (deleted by hand, or lost): their
+/// records go, or preview-media would keep redirecting to a 404. Only records older than the
+/// grace period are read, so a variant stored after the listing is never among them.
+async fn forget_missing_variants(
+    state: &SweepTarget<'_>,
+    listed: &HashSet<&str>,
+    cutoff: DateTime<Utc>,
+) -> Result<Vec<String>, SweepError> {
+    let client = state.db.get().await?;
+    let mut forgotten = Vec::new();
+    for variant in media::recorded_preview_variants(&client, cutoff).await? {
+        let Some(size) = PreviewSize::from_name(&variant.size) else {
+            continue;
+        };
+        let key = keys::preview_key(variant.event_id, variant.media_id, size);
+        if !listed.contains(key.as_str())
+            && media::forget_preview_variant(&client, &variant, cutoff).await?
+        {
+            forgotten.push(key.to_string());
+        }
+    }
+    forgotten.sort();
+    Ok(forgotten)
 }
 
 /// Live zones with no live file: reported, and soft-deleted when configured to. Each one is

@@ -457,6 +457,57 @@ pub async fn record_preview_variant(
     Ok(())
 }
 
+/// A preview variant recorded as stored, of a live row: the sweep checks its key against the
+/// bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedVariant {
+    pub event_id: Uuid,
+    pub media_id: Uuid,
+    pub size: String,
+}
+
+/// The variants of live rows recorded before `before` (younger records may belong to objects
+/// written after the sweep listed the bucket).
+pub async fn recorded_preview_variants(
+    client: &Client,
+    before: DateTime<Utc>,
+) -> Result<Vec<RecordedVariant>, DbError> {
+    let rows = client
+        .query_unnamed(
+            "select m.event_id, v.media_id, v.size from media_preview_variants v \
+             join event_media m on m.id = v.media_id \
+             where not m.is_deleted and v.created_at < $1",
+            &[&before],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| RecordedVariant {
+            event_id: row.get(0),
+            media_id: row.get(1),
+            size: row.get(2),
+        })
+        .collect())
+}
+
+/// Forgets a variant recorded before `before` whose object is gone, so that the next request
+/// for it renders it again instead of redirecting to S3's 404. A record written since (the
+/// variant rendered again meanwhile) stays.
+pub async fn forget_preview_variant(
+    client: &Client,
+    variant: &RecordedVariant,
+    before: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let deleted = client
+        .execute_unnamed(
+            "delete from media_preview_variants \
+             where media_id = $1 and size = $2 and created_at < $3",
+            &[&variant.media_id, &variant.size.as_str(), &before],
+        )
+        .await?;
+    Ok(deleted > 0)
+}
+
 /// The id of every live row (for the sweep: a preview variant of any other id is an orphan).
 pub async fn live_ids(client: &Client) -> Result<Vec<Uuid>, DbError> {
     let rows = client

@@ -249,6 +249,46 @@ async fn a_recorded_variant_is_served_with_a_signature_alone_and_no_s3_request()
 }
 
 #[tokio::test]
+async fn the_sweep_forgets_a_recorded_variant_whose_object_is_gone_and_it_is_made_again() {
+    let app = TestApp::new().await;
+    let who = app.organiser().await;
+    let photo = uploaded(&app, &who, "gps-orientation-6.jpg").await;
+    for size in ["thumb", "medium"] {
+        assert_eq!(preview(&app, &url_of(&photo, size)).await.status, 302);
+    }
+    let thumb = keys::preview_key(who.event_id, id_of(&photo), PreviewSize::Thumb);
+    let medium = keys::preview_key(who.event_id, id_of(&photo), PreviewSize::Medium);
+    app.state.storage().delete(thumb.as_str()).await.unwrap();
+    let target = sweep::SweepTarget {
+        db: &app.state.db,
+        storage: app.state.storage(),
+    };
+    let at = |seconds| SweepOptions {
+        grace: Duration::from_secs(60),
+        delete_orphans: false,
+        now: Utc::now() + chrono::Duration::seconds(seconds),
+    };
+
+    // Within the grace period the record may be younger than the listing: it stays.
+    let young = sweep::run(&target, &at(0)).await.unwrap();
+    assert!(young.preview_records_forgotten.is_empty(), "{young:?}");
+    assert_eq!(recorded_sizes(&app, &photo).await, ["medium", "thumb"]);
+
+    let report = sweep::run(&target, &at(120)).await.unwrap();
+    assert_eq!(report.preview_records_forgotten, [thumb.to_string()]);
+    assert_eq!(recorded_sizes(&app, &photo).await, ["medium"]);
+
+    // The next request renders the thumb again; the medium was never touched.
+    assert_eq!(preview(&app, &url_of(&photo, "thumb")).await.status, 302);
+    let mut stored = variants(&app, &who, &photo).await;
+    stored.sort();
+    let mut expected = vec![medium.to_string(), thumb.to_string()];
+    expected.sort();
+    assert_eq!(stored, expected);
+    assert_eq!(recorded_sizes(&app, &photo).await, ["medium", "thumb"]);
+}
+
+#[tokio::test]
 async fn a_stored_variant_that_is_not_recorded_is_recorded_without_rendering_again() {
     let app = TestApp::new().await;
     let who = app.organiser().await;
