@@ -161,7 +161,11 @@ stack_start "$REPO_ROOT/.local/bench-stack"
 source "$STACK_DIR/env"
 
 profile=$(sed -n '/^\[profile\.release\]/,/^\[/{/=/p}' Cargo.toml | sed 's/ *#.*//' | paste -sd ';' - | sed 's/;/, /g')
-build="release profile (${profile:-Cargo defaults}), $(rustc -V), $(rustc -vV | sed -n 's/^host: //p')"
+# Per-crate overrides ([profile.release.package.NAME] opt-level = N), grouped by level.
+overrides=$(awk -F'[][]' '/^\[profile\.release\.package\./ { sub(/^profile\.release\.package\./, "", $2); name = $2; next }
+  name && /^opt-level/ { split($0, kv, "= *"); level[kv[2]] = level[kv[2]] (level[kv[2]] ? " " : "") name; name = "" }
+  END { for (l in level) printf "%sopt-level %s for %s", (n++ ? "; " : ""), l, level[l] }' Cargo.toml)
+build="release profile (${profile:-Cargo defaults}${overrides:+; $overrides}), $(rustc -V), $(rustc -vV | sed -n 's/^host: //p')"
 
 log "cold starts, warm latency against the floor, memory"
 "$target_dir/release/plugs-media-bench" \
