@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::json;
 use shared::storage::ObjectMetadata;
-use shared::sweep::{self, SweepOptions, SweepTarget};
+use shared::sweep::{self, SweepOptions};
 use uuid::Uuid;
 
 use crate::relay;
@@ -329,13 +329,6 @@ async fn the_form_upload_points_large_files_to_the_direct_upload() {
     assert!(app.object_keys().await.is_empty());
 }
 
-fn target(app: &TestApp) -> SweepTarget<'_> {
-    SweepTarget {
-        db: &app.state.db,
-        storage: app.state.storage(),
-    }
-}
-
 fn sweep_now(delete_orphans: bool) -> SweepOptions {
     SweepOptions {
         grace: Duration::ZERO,
@@ -358,7 +351,9 @@ async fn the_sweep_removes_expired_uploads_with_their_objects() {
         )
         .await
         .unwrap();
-    let report = sweep::run(&target(&app), &sweep_now(false)).await.unwrap();
+    let report = sweep::run(&app.sweep_target(), &sweep_now(false))
+        .await
+        .unwrap();
     assert_eq!(report.expired_uploads_removed, 1);
     assert_eq!(report.stray_temp_objects_removed, 0);
     assert_eq!(
@@ -416,11 +411,13 @@ async fn the_sweep_reports_orphans_and_deletes_them_when_told_to() {
         grace: Duration::from_secs(3600),
         ..sweep_now(true)
     };
-    let report = sweep::run(&target(&app), &young).await.unwrap();
+    let report = sweep::run(&app.sweep_target(), &young).await.unwrap();
     assert!(report.orphan_objects.is_empty());
     assert_eq!(report.stray_temp_objects_removed, 0);
 
-    let report = sweep::run(&target(&app), &sweep_now(false)).await.unwrap();
+    let report = sweep::run(&app.sweep_target(), &sweep_now(false))
+        .await
+        .unwrap();
     assert_eq!(report.orphan_objects, std::slice::from_ref(&orphan));
     assert_eq!(report.orphan_objects_deleted, 0);
     assert_eq!(
@@ -430,7 +427,9 @@ async fn the_sweep_reports_orphans_and_deletes_them_when_told_to() {
     assert_eq!(report.stray_temp_objects_removed, 1);
     assert_eq!(report.objects_checked, 2);
 
-    let report = sweep::run(&target(&app), &sweep_now(true)).await.unwrap();
+    let report = sweep::run(&app.sweep_target(), &sweep_now(true))
+        .await
+        .unwrap();
     assert_eq!(report.orphan_objects_deleted, 1);
     assert_eq!(app.object_keys().await, [kept["s3_key"].as_str().unwrap()]);
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::{Value, json};
 use shared::endpoint::Endpoint;
-use shared::sweep::{self, SweepOptions, SweepTarget};
+use shared::sweep::{self, SweepOptions};
 use uuid::Uuid;
 
 use crate::support::*;
@@ -564,10 +564,7 @@ async fn a_sweep_after_expiry_leaves_no_incomplete_multipart_upload() {
         .unwrap();
     assert_eq!(app.open_uploads().await.len(), 3);
 
-    let target = SweepTarget {
-        db: &app.state.db,
-        storage,
-    };
+    let target = app.sweep_target();
     // A grace of zero: the stray upload counts as old.
     let options = SweepOptions {
         grace: Duration::ZERO,

@@ -402,10 +402,7 @@ async fn zone_states(app: &TestApp) -> Vec<(Uuid, bool)> {
 async fn the_sweep_leaves_the_plugs_data_alone(app: &TestApp) {
     let before = app.snapshot().await;
     let zones_before = zone_states(app).await;
-    let target = shared::sweep::SweepTarget {
-        db: &app.state.db,
-        storage: app.state.storage(),
-    };
+    let target = app.sweep_target();
     let options = shared::sweep::SweepOptions {
         grace: std::time::Duration::ZERO,
         delete_orphans: true,

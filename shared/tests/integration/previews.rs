@@ -259,10 +259,7 @@ async fn the_sweep_forgets_a_recorded_variant_whose_object_is_gone_and_it_is_mad
     let thumb = keys::preview_key(who.event_id, id_of(&photo), PreviewSize::Thumb);
     let medium = keys::preview_key(who.event_id, id_of(&photo), PreviewSize::Medium);
     app.state.storage().delete(thumb.as_str()).await.unwrap();
-    let target = sweep::SweepTarget {
-        db: &app.state.db,
-        storage: app.state.storage(),
-    };
+    let target = app.sweep_target();
     let at = |seconds| SweepOptions {
         grace: Duration::from_secs(60),
         delete_orphans: false,
@@ -531,10 +528,7 @@ async fn the_sweep_deletes_variants_without_a_live_row_and_keeps_the_others() {
         )
         .await
         .unwrap();
-    let target = sweep::SweepTarget {
-        db: &app.state.db,
-        storage: app.state.storage(),
-    };
+    let target = app.sweep_target();
     let options = SweepOptions {
         grace: Duration::from_secs(60),
         delete_orphans: true,

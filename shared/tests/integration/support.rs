@@ -146,6 +146,14 @@ impl TestApp {
             .unwrap();
     }
 
+    /// What the sweep works on: this app's database and bucket.
+    pub fn sweep_target(&self) -> shared::sweep::SweepTarget<'_> {
+        shared::sweep::SweepTarget {
+            db: &self.state.db,
+            storage: self.state.storage(),
+        }
+    }
+
     /// A connection for the test's own statements (fixtures, checks, sabotage), from a pool
     /// of its own straight to PostgreSQL: not one of the state's, whose pool has one
     /// connection (as in a container) that a test holding it would keep from the handlers,

@@ -14,16 +14,12 @@ use uuid::Uuid;
 use crate::support::*;
 
 async fn sweep_with(app: &TestApp, grace: Duration, delete_orphans: bool) -> SweepReport {
-    let target = sweep::SweepTarget {
-        db: &app.state.db,
-        storage: app.state.storage(),
-    };
     let options = SweepOptions {
         grace,
         delete_orphans,
         now: Utc::now(),
     };
-    sweep::run(&target, &options).await.unwrap()
+    sweep::run(&app.sweep_target(), &options).await.unwrap()
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
